@@ -1,0 +1,66 @@
+"""nbpipe: Luigi's task model for notebooks, made fast.
+
+``import nbpipe as luigi`` runs code written for Luigi's core API.  Only the
+core engine is imported here (no Jupyter packages), so ``import nbpipe``
+stays cheap; executors, the run loop and the CLI load on first use.
+"""
+
+from . import config as configuration
+from . import event, format, parameter, target, task, util
+from .events import Event
+from .interface import build, run
+from .parameter import (
+    BoolParameter,
+    ChoiceListParameter,
+    ChoiceParameter,
+    DateHourParameter,
+    DateIntervalParameter,
+    DateMinuteParameter,
+    DateParameter,
+    DateSecondParameter,
+    DictParameter,
+    EnumListParameter,
+    EnumParameter,
+    FloatParameter,
+    IntParameter,
+    ListParameter,
+    MonthParameter,
+    NumericalParameter,
+    OptionalBoolParameter,
+    OptionalChoiceParameter,
+    OptionalDictParameter,
+    OptionalFloatParameter,
+    OptionalIntParameter,
+    OptionalListParameter,
+    OptionalNumericalParameter,
+    OptionalParameter,
+    OptionalPathParameter,
+    OptionalStrParameter,
+    OptionalTupleParameter,
+    Parameter,
+    PathParameter,
+    StrParameter,
+    TaskParameter,
+    TimeDeltaParameter,
+    TupleParameter,
+    YearParameter,
+)
+from .summary import LuigiStatusCode, RunResult, StatusCode
+from .target import FileSystemTarget, LocalTarget, Target
+from .task import Config, DynamicRequirements, ExternalTask, Task, WrapperTask, auto_namespace, namespace
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "task", "Task", "Config", "ExternalTask", "WrapperTask", "namespace", "auto_namespace",
+    "DynamicRequirements", "target", "Target", "FileSystemTarget", "LocalTarget", "parameter", "Parameter",
+    "DateParameter", "MonthParameter", "YearParameter", "DateHourParameter", "DateMinuteParameter",
+    "DateSecondParameter", "DateIntervalParameter", "TimeDeltaParameter", "StrParameter", "IntParameter",
+    "FloatParameter", "BoolParameter", "PathParameter", "TaskParameter", "ListParameter", "TupleParameter",
+    "EnumParameter", "DictParameter", "EnumListParameter", "NumericalParameter", "ChoiceParameter",
+    "ChoiceListParameter", "OptionalParameter", "OptionalStrParameter", "OptionalIntParameter",
+    "OptionalFloatParameter", "OptionalBoolParameter", "OptionalPathParameter", "OptionalDictParameter",
+    "OptionalListParameter", "OptionalTupleParameter", "OptionalChoiceParameter", "OptionalNumericalParameter",
+    "configuration", "run", "build", "event", "Event", "format", "util", "LuigiStatusCode", "StatusCode",
+    "RunResult", "__version__",
+]

@@ -1,0 +1,5 @@
+import sys
+
+from nbpipe.cli import main
+
+sys.exit(main())

@@ -1,0 +1,300 @@
+"""The command line: ``nbpipe run --module MOD TASK --param value [--workers N]``.
+
+Parsing happens in two steps, as the task's own options are only known once
+the module is imported: first the general options and the task name, then
+the task's parameters.  Every user mistake ends in one line on stderr and
+exit code 2 (see :mod:`nbpipe.retcodes`), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from dataclasses import dataclass
+
+from . import retcodes
+from .executors import EXECUTOR_KINDS
+
+__all__ = ["main", "parse_run_arguments", "UsageError"]
+
+
+class UsageError(Exception):
+    """A mistake in the command line; the message is shown as is."""
+
+
+@dataclass
+class RunPlan:
+    task: object
+    workers: int
+    executor: str | None
+    log_level: str
+
+
+def _general_parser(prog: str = "nbpipe run") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        add_help=False,
+        description="Build TASK and everything it needs. Task parameters follow the task name: "
+        "TASK --name value. Use TASK --help to list them.",
+    )
+    parser.add_argument("--module", action="append", default=[], metavar="MOD",
+                        help="import MOD (dotted name) before looking up TASK; repeatable")
+    parser.add_argument("--workers", default=None, metavar="N", help="tasks run at once (default 1)")
+    parser.add_argument("--executor", default=None, metavar="KIND",
+                        help="inline | thread | process (default: inline for 1 worker, process for more)")
+    parser.add_argument("--log-level", default="INFO", metavar="LEVEL", help="DEBUG, INFO, WARNING, ERROR")
+    parser.add_argument("--local-scheduler", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--no-lock", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("-h", "--help", action="store_true", help="show this help (after TASK: the task's parameters)")
+    return parser
+
+
+def _import_modules(modules: list[str]) -> None:
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
+                raise UsageError(f"--module {name}: no module named {exc.name!r} (is it on PYTHONPATH, "
+                                 f"or in the current directory {cwd}?)") from None
+            raise
+
+
+def _option_name(param_name: str) -> str:
+    return "--" + param_name.replace("_", "-")
+
+
+def _task_help(task_cls) -> str:
+    from .parameter import BoolParameter
+
+    lines = [f"usage: nbpipe run {task_cls.get_task_family()} [--param value ...]", ""]
+    doc = (task_cls.__doc__ or "").strip()
+    if doc and doc != (task_cls.__mro__[1].__doc__ or "").strip():
+        lines += [doc.splitlines()[0], ""]
+    params = task_cls.get_params()
+    if not params:
+        lines.append("This task has no parameters.")
+    else:
+        lines.append("parameters:")
+    defaults = task_cls._defaults()
+    from .parameter import _no_value
+
+    for name, param in params:
+        form = param.expected_form() if hasattr(param, "expected_form") else "a value"
+        flag = _option_name(name)
+        if isinstance(param, BoolParameter):
+            flag += " [true|false]"
+        else:
+            flag += " VALUE"
+        default = defaults.get(name, _no_value)
+        if default is _no_value:
+            tail = "required"
+        else:
+            try:
+                tail = f"default: {param.serialize(default)}"
+            except Exception:  # noqa: BLE001
+                tail = f"default: {default!r}"
+        description = f"{param.description} " if getattr(param, "description", None) else ""
+        lines.append(f"  {flag:<28} {description}({form}; {tail})")
+    return "\n".join(lines)
+
+
+def _parse_task_params(task_cls, args: list[str]) -> dict:
+    """``--name value`` pairs for the task's parameters (and ``--Family-name`` config)."""
+    from . import config
+    from .parameter import BoolParameter
+    from .registry import Register
+
+    params = dict(task_cls.get_params())
+    by_option = {_option_name(n): n for n in params}
+    by_option.update({"--" + n: n for n in params})
+    values: dict = {}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--"):
+            raise UsageError(f"unexpected argument {arg!r}; task parameters are given as --name value")
+        key, eq, inline_value = arg.partition("=")
+        name = by_option.get(key)
+        if name is None:
+            family_param = _family_option(key[2:], Register._by_family)
+            if family_param is None:
+                import difflib
+
+                close = difflib.get_close_matches(key, sorted(by_option), n=1)
+                hint = f"; did you mean {close[0]}?" if close else (
+                    f"; {task_cls.get_task_family()} takes: {', '.join(sorted(_option_name(n) for n in params))}"
+                    if params else f"; {task_cls.get_task_family()} has no parameters")
+                raise UsageError(f"unknown option {key}{hint}")
+            family, pname = family_param
+            value, i = _take_value(args, i, key, eq, inline_value)
+            config.set_option(family, pname, value)
+            continue
+        param = params[name]
+        if isinstance(param, BoolParameter) and not eq and (i + 1 >= len(args) or args[i + 1].startswith("--")):
+            values[name] = True
+            i += 1
+            continue
+        value, i = _take_value(args, i, key, eq, inline_value)
+        try:
+            values[name] = param.parse(value)
+        except Exception as exc:  # noqa: BLE001 - turned into one line for the user
+            form = param.expected_form() if hasattr(param, "expected_form") else "a valid value"
+            raise UsageError(f"{task_cls.get_task_family()} {key}: {value!r} is not valid; expected {form}"
+                             + (f" ({exc})" if str(exc) and form not in str(exc) else "")) from None
+    return values
+
+
+def _take_value(args, i, key, eq, inline_value):
+    if eq:
+        return inline_value, i + 1
+    if i + 1 >= len(args):
+        raise UsageError(f"option {key} needs a value")
+    return args[i + 1], i + 2
+
+
+def _family_option(text: str, families: dict) -> tuple[str, str] | None:
+    """Split ``Family-param-name`` (Luigi's ``--Family-param`` form) if Family exists."""
+    for family in sorted(families, key=len, reverse=True):
+        if text.startswith(family + "-") and len(text) > len(family) + 1:
+            return family, text[len(family) + 1:].replace("-", "_")
+    return None
+
+
+def parse_run_arguments(argv: list[str]) -> RunPlan:
+    """Turn ``[--module M] TASK [--param v ...] [--workers N]`` into a task to build.
+
+    Raises :class:`UsageError` with a one-line message for any mistake; a
+    bare ``--help`` raises SystemExit(0) after printing help.
+    """
+    parser = _general_parser()
+    general, rest = parser.parse_known_args(argv)
+    _import_modules(general.module)
+    task_name = None
+    task_args: list[str] = []
+    for j, arg in enumerate(rest):
+        if not arg.startswith("-"):
+            task_name = arg
+            task_args = rest[:j] + rest[j + 1:]
+            break
+    if task_name is None:
+        if general.help:
+            parser.print_help()
+            raise SystemExit(0)
+        unknown = [a for a in rest if a.startswith("-")]
+        raise UsageError("no task given: nbpipe run [--module MOD] TASK [--param value ...]"
+                         + (f" (unknown option {unknown[0]})" if unknown else ""))
+    from .parameter import MissingParameterException, ParameterException
+    from .registry import TaskClassNotFoundException, get_task_cls
+
+    try:
+        task_cls = get_task_cls(task_name)
+    except TaskClassNotFoundException as exc:
+        raise UsageError(str(exc)) from None
+    if general.help:
+        print(_task_help(task_cls))
+        raise SystemExit(0)
+    # General options may also come after the task's own.
+    general2, task_args = parser.parse_known_args(task_args, namespace=general)
+    values = _parse_task_params(task_cls, task_args)
+    try:
+        task = task_cls(**values)
+    except MissingParameterException:
+        missing = [n for n, p in task_cls.get_params() if n not in values and task_cls._defaults()[n] is _no_value()]
+        forms = ", ".join(f"{_option_name(n)} ({dict(task_cls.get_params())[n].expected_form()})" for n in missing)
+        raise UsageError(f"{task_cls.get_task_family()} needs {forms}") from None
+    except (ParameterException, ValueError, TypeError) as exc:
+        raise UsageError(f"{task_cls.get_task_family()}: {exc}") from None
+    workers = general.workers
+    if workers is None:
+        from .config import get_config
+
+        workers = get_config().get_int("core", "workers", 1)
+    try:
+        workers = int(workers)
+        if workers < 1:
+            raise ValueError
+    except ValueError:
+        raise UsageError(f"--workers {general.workers}: expected a positive integer") from None
+    if general.executor is not None and general.executor not in EXECUTOR_KINDS:
+        raise UsageError(f"--executor {general.executor}: choose one of {', '.join(EXECUTOR_KINDS)}")
+    level = general.log_level.upper()
+    if not isinstance(logging.getLevelName(level), int):
+        raise UsageError(f"--log-level {general.log_level}: choose DEBUG, INFO, WARNING or ERROR")
+    return RunPlan(task, workers, general.executor, level)
+
+
+def _no_value():
+    from .parameter import _no_value as sentinel
+
+    return sentinel
+
+
+def _run_command(argv: list[str]) -> int:
+    from .config import ConfigError
+    from .interface import setup_logging
+
+    try:
+        plan = parse_run_arguments(argv)
+    except (UsageError, ConfigError) as exc:
+        print(f"nbpipe run: error: {exc}", file=sys.stderr)
+        return retcodes.USAGE_ERROR
+    setup_logging(plan.log_level)
+    from .runner import execute
+
+    try:
+        result = execute([plan.task], workers=plan.workers, executor=plan.executor)
+    except KeyboardInterrupt as exc:
+        result = getattr(exc, "result", None)
+        if result is not None:
+            print(result.summary_text)
+        print("nbpipe run: interrupted; every worker was stopped", file=sys.stderr)
+        return retcodes.INTERRUPTED
+    except (ValueError, ConfigError) as exc:
+        print(f"nbpipe run: error: {exc}", file=sys.stderr)
+        return retcodes.USAGE_ERROR
+    print(result.summary_text)
+    return result.exit_code
+
+
+USAGE = """usage: nbpipe COMMAND ...
+
+commands:
+  run [--module MOD] TASK [--param value ...] [--workers N] [--executor KIND]
+      build TASK and what it needs; TASK --help lists its parameters
+
+exit codes: 0 success, 2 usage error, 10 run by another worker, 20 missing external data,
+25 not run, 30 failed tasks, 35 scheduling errors, 40 internal error, 130 interrupted
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE, end="")
+        return 0 if argv else retcodes.USAGE_ERROR
+    command, rest = argv[0], argv[1:]
+    if command == "run":
+        try:
+            return _run_command(rest)
+        except SystemExit as exc:
+            return int(exc.code or 0)
+        except Exception:  # an internal error: keep the traceback, it is a bug
+            import traceback
+
+            traceback.print_exc()
+            codes = retcodes.RetCodes.from_config()
+            return codes.unhandled_exception
+    print(f"nbpipe: unknown command {command!r}\n{USAGE}", file=sys.stderr, end="")
+    return retcodes.USAGE_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

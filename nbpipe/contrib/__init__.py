@@ -1,0 +1,1 @@
+"""Extras with Luigi's import paths (``nbpipe.contrib.simulate``)."""

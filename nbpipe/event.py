@@ -1,0 +1,5 @@
+"""Luigi's module path for :class:`Event` (``luigi.event.Event``)."""
+
+from .events import Event
+
+__all__ = ["Event"]

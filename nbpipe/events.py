@@ -1,0 +1,117 @@
+"""Events: what happened during a run, as plain data.
+
+Two vocabularies live here:
+
+* :class:`Event` — Luigi's event names, for ``@Task.event_handler(...)``
+  callbacks.  Handlers run in the driver process (where the notebook or the
+  CLI lives), whatever executor ran the task, so they may touch driver state.
+* :class:`RunEvent` — one record per scheduling transition.  Every consumer
+  (the execution summary, progress display, widget, run history) is built
+  from a sequence of these and nothing else, so each can be tested by feeding
+  it a hand-made list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+__all__ = ["Event", "RunEvent", "Kind", "EventBus"]
+
+
+class Event:
+    """Luigi-compatible event names (``nbpipe.Event.SUCCESS`` etc.)."""
+
+    DEPENDENCY_DISCOVERED = "event.core.dependency.discovered"
+    DEPENDENCY_MISSING = "event.core.dependency.missing"
+    DEPENDENCY_PRESENT = "event.core.dependency.present"
+    BROKEN_TASK = "event.core.task.broken"
+    START = "event.core.start"
+    PROGRESS = "event.core.progress"
+    FAILURE = "event.core.failure"
+    SUCCESS = "event.core.success"
+    PROCESSING_TIME = "event.core.processing_time"
+    TIMEOUT = "event.core.timeout"
+    PROCESS_FAILURE = "event.core.process_failure"
+
+
+class Kind:
+    """Kinds of :class:`RunEvent`.
+
+    Per task, in the order they can occur::
+
+        DISCOVERED -> (COMPLETE | MISSING | SCHEDULING_FAILED | PENDING)
+        PENDING -> RUNNING -> (DONE | FAILED | SUSPENDED)
+        FAILED -> RETRY_WAIT -> PENDING ...     (retries left)
+        FAILED -> DISABLED                      (retry limit reached)
+        PENDING -> UPSTREAM_FAILED              (a dependency failed for good)
+        PENDING -> RUN_BY_OTHER                 (another run holds its lock)
+        RUNNING -> SUSPENDED -> PENDING         (run() yielded new dependencies)
+
+    ``RUN_STARTED`` and ``RUN_FINISHED`` frame a run (``task_id`` is empty).
+    """
+
+    RUN_STARTED = "run_started"
+    DISCOVERED = "discovered"  # data: complete, external, deps (task ids)
+    COMPLETE = "complete"  # already complete when discovered
+    MISSING = "missing"  # external task whose output is absent
+    SCHEDULING_FAILED = "scheduling_failed"  # requires()/complete() raised, or a cycle
+    PENDING = "pending"
+    RUNNING = "running"  # data: worker
+    DONE = "done"  # ran successfully in this run
+    FAILED = "failed"  # data: error, traceback; reason in `reason`
+    RETRY_WAIT = "retry_wait"  # data: retry_at
+    DISABLED = "disabled"  # too many failures
+    UPSTREAM_FAILED = "upstream_failed"
+    SUSPENDED = "suspended"  # run() yielded incomplete dynamic deps; data: deps
+    RUN_BY_OTHER = "run_by_other"
+    PROGRESS = "progress"  # data: message / percentage from the task
+    RUN_FINISHED = "run_finished"  # data: interrupted
+
+
+@dataclass(slots=True)
+class RunEvent:
+    """One transition of one task (or of the run, when ``task_id`` is '').
+
+    ``task`` is the task object when the event was produced in the driver;
+    ``deps`` lists the task ids a DISCOVERED or SUSPENDED task requires;
+    ``reason`` is a human sentence ("worker died (exit code -9)") and
+    ``data`` holds kind-specific extras (traceback, worker, attempt, ...).
+    """
+
+    kind: str
+    task_id: str
+    time: float
+    task: Any = None
+    deps: tuple = ()
+    reason: str = ""
+    data: dict = field(default_factory=dict)
+
+
+class EventBus:
+    """Fan-out of run events to subscribers, in subscription order.
+
+    A subscriber that raises is reported once on the ``nbpipe`` logger and
+    kept: a broken progress display must not stop a pipeline.
+    """
+
+    def __init__(self) -> None:
+        self._subscribers: list[Callable[[RunEvent], None]] = []
+        self.events: list[RunEvent] = []
+
+    def subscribe(self, fn: Callable[[RunEvent], None]) -> None:
+        self._subscribers.append(fn)
+
+    def emit(self, event: RunEvent) -> None:
+        self.events.append(event)
+        for fn in self._subscribers:
+            try:
+                fn(event)
+            except Exception:  # noqa: BLE001 - observers must not break runs
+                import logging
+
+                logging.getLogger("nbpipe").exception("event subscriber %r failed on %s", fn, event.kind)
+
+    def emit_all(self, events: Iterable[RunEvent]) -> None:
+        for event in events:
+            self.emit(event)

@@ -1,0 +1,118 @@
+"""Running one task: the part every executor shares.
+
+:func:`run_task` runs a task's ``run()`` where the executor placed it (the
+driver, a thread, a worker process or a Dask worker) and reports an
+:class:`Outcome`.  It never raises for task errors; KeyboardInterrupt and
+SystemExit pass through so an interrupted run stops.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+import types
+from dataclasses import dataclass, field
+
+from .task import DynamicRequirements, Task
+
+__all__ = ["Outcome", "run_task", "DONE", "FAILED", "SUSPENDED"]
+
+DONE = "done"
+FAILED = "failed"
+SUSPENDED = "suspended"
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What happened when a task ran.
+
+    ``status`` is DONE, FAILED or SUSPENDED (run() yielded requirements that
+    are not complete yet; they are in ``new_deps``).  For failures,
+    ``reason`` is one line for summaries and ``explanation`` what the
+    task's ``on_failure`` returned (Luigi's failure message, with the
+    traceback).
+    """
+
+    task_id: str
+    status: str
+    elapsed: float = 0.0
+    reason: str = ""
+    explanation: str = ""
+    traceback: str = ""
+    exception: BaseException | None = None
+    new_deps: list = field(default_factory=list)
+    message: str = ""
+    worker: str = ""
+    kind: str = ""  # "error", "timeout", "worker_died", "unfulfilled", "interrupted"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def run_task(task: Task, check_unfulfilled_deps: bool = True, worker: str = "") -> Outcome:
+    """Run ``task`` here and now; report what happened."""
+    start = time.perf_counter()
+    task_id = task.task_id
+    try:
+        if check_unfulfilled_deps:
+            missing = [dep for dep in task.deps() if not dep.complete()]
+            if missing:
+                names = ", ".join(str(d) for d in missing[:5]) + (" ..." if len(missing) > 5 else "")
+                raise RuntimeError(
+                    f"Unfulfilled dependencies at run time: {names} "
+                    "(their complete() is False although they ran; check their output())"
+                )
+        new_deps = _run_until_new_deps(task)
+        if new_deps:
+            return Outcome(task_id, SUSPENDED, time.perf_counter() - start, new_deps=new_deps, worker=worker)
+        message = task.on_success()
+        return Outcome(task_id, DONE, time.perf_counter() - start, message=message or "", worker=worker)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - a task failure, reported not raised
+        elapsed = time.perf_counter() - start
+        tb = traceback.format_exc()
+        try:
+            explanation = task.on_failure(exc) or ""
+        except Exception as hook_exc:  # noqa: BLE001
+            explanation = f"on_failure() itself raised {_one_line(hook_exc)}"
+        return Outcome(
+            task_id,
+            FAILED,
+            elapsed,
+            reason=_one_line(exc),
+            explanation=explanation,
+            traceback=tb,
+            exception=exc,
+            worker=worker,
+            kind="error",
+        )
+
+
+def _run_until_new_deps(task: Task) -> list[Task] | None:
+    """Run ``task.run()``; for a generator, feed it until it yields incomplete requirements."""
+    result = task.run()
+    if not isinstance(result, types.GeneratorType):
+        return None
+    gen = result
+    to_send = None
+    while True:
+        try:
+            requires = gen.send(to_send)
+        except StopIteration:
+            return None
+        if not isinstance(requires, DynamicRequirements):
+            requires = DynamicRequirements(requires)
+        for dep in requires.flat_requirements:
+            if not isinstance(dep, Task):
+                gen.close()
+                raise TypeError(f"{task}: run() yielded {dep!r}, which is not a task")
+        if not requires.complete():
+            # Closing the generator raises GeneratorExit at its yield, so any
+            # output it had open is discarded, not committed half-written.
+            gen.close()
+            return list(requires.flat_requirements)
+        to_send = requires.paths

@@ -1,0 +1,42 @@
+"""Executors: where tasks run.  All share the :class:`Executor` interface.
+
+* ``inline``  — in the driver, one at a time (default for ``workers=1``);
+* ``thread``  — a thread pool in the driver;
+* ``process`` — long-lived worker processes (default for ``workers>1``).
+
+The run loop hands a task to :meth:`Executor.submit` and collects
+:class:`~nbpipe.execution.Outcome` objects from :meth:`Executor.wait`.
+"""
+
+from __future__ import annotations
+
+from .base import Executor, ProgressCallback
+
+__all__ = ["Executor", "ProgressCallback", "make_executor", "EXECUTOR_KINDS"]
+
+EXECUTOR_KINDS = ("inline", "thread", "process", "dask")
+
+
+def make_executor(kind: str | None, workers: int, **options) -> Executor:
+    """An executor of ``kind`` with ``workers`` slots.
+
+    ``kind`` None picks ``inline`` for one worker and ``process`` otherwise.
+    Raises ValueError naming the valid kinds.
+    """
+    if kind is None:
+        kind = "inline" if workers <= 1 else "process"
+    if kind == "inline":
+        from .inline import InlineExecutor
+
+        return InlineExecutor(**options)
+    if kind == "thread":
+        from .thread import ThreadExecutor
+
+        return ThreadExecutor(workers, **options)
+    if kind == "process":
+        from .process import ProcessExecutor
+
+        return ProcessExecutor(workers, **options)
+    if kind == "dask":
+        raise ValueError("executor 'dask' is not available yet; use inline, thread or process")
+    raise ValueError(f"unknown executor {kind!r}; choose one of: inline, thread, process")

@@ -1,0 +1,56 @@
+"""The executor interface."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Callable
+
+from ..execution import Outcome
+from ..runtime import RunContext
+from ..task import Task
+
+#: Called with (task_id, kind, value) when a running task reports progress.
+ProgressCallback = Callable[[str, str, Any], None]
+
+
+class Executor(ABC):
+    """Runs tasks handed over by the run loop.
+
+    Protocol: ``start`` once; then ``submit`` while ``free_slots() > 0`` and
+    ``wait`` for outcomes; ``shutdown`` at the end (``kill=True`` after an
+    interrupt: stop running tasks now).
+    """
+
+    kind = "abstract"
+
+    def __init__(self, check_unfulfilled_deps: bool = True, on_progress: ProgressCallback | None = None,
+                 default_timeout: float | None = None):
+        self.check_unfulfilled_deps = check_unfulfilled_deps
+        self.on_progress = on_progress
+        self.default_timeout = default_timeout
+
+    def start(self, context: RunContext) -> None:
+        self.context = context
+
+    @abstractmethod
+    def free_slots(self) -> int: ...
+
+    @abstractmethod
+    def submit(self, task: Task) -> None: ...
+
+    @abstractmethod
+    def wait(self, timeout: float | None) -> list[Outcome]:
+        """Outcomes of finished tasks; blocks until at least one, or ``timeout`` seconds."""
+
+    @abstractmethod
+    def running(self) -> list[str]:
+        """Task ids currently running."""
+
+    def shutdown(self, kill: bool = False) -> None:
+        """Release workers; with ``kill``, stop running tasks at once."""
+
+    def timeout_for(self, task: Task) -> float | None:
+        timeout = getattr(task, "worker_timeout", None)
+        if timeout is None:
+            timeout = self.default_timeout
+        return float(timeout) if timeout else None

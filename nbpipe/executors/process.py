@@ -1,0 +1,266 @@
+"""Run tasks in long-lived worker processes.
+
+Each worker is a fresh Python (``python -m nbpipe.executors.worker``) in its
+own session, started once and fed tasks over a pipe; tasks travel by value
+with cloudpickle, so classes defined in ``__main__`` or a notebook work the
+same under any platform start method.
+
+Failure handling, all confined to the one task involved:
+
+* the worker dies (``os._exit``, a signal, a segfault): the pipe reaches
+  EOF, the task fails with "worker died (exit code N)", and a new worker
+  takes the slot;
+* the task runs past its ``worker_timeout``: the worker's whole process
+  group is killed and replaced, and the task fails as timed out;
+* after either, temporary files the dead worker left beside the task's
+  outputs are removed, so nothing half-written remains;
+* an interrupt of the driver (``shutdown(kill=True)``) kills every worker
+  at once and cleans up after the tasks they were running.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import threading
+import time
+from multiprocessing.connection import Connection, wait as wait_for
+
+import cloudpickle
+
+from ..execution import FAILED, Outcome
+from ..target import remove_temp_files
+from ..task import Task, flatten
+from .base import Executor
+
+logger = logging.getLogger("nbpipe")
+
+_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _exit_text(code: int | None) -> str:
+    if code is None:
+        return "worker died"
+    text = f"worker died (exit code {code})"
+    if code < 0:
+        try:
+            text = f"worker died (exit code {code}, {signal.Signals(-code).name})"
+        except ValueError:
+            pass
+    return text
+
+
+def _forward(pipe, stream_name: str) -> None:
+    """Copy a worker's output lines to the driver's current stdout/stderr."""
+    for raw in iter(pipe.readline, b""):
+        stream = getattr(sys, stream_name)
+        try:
+            stream.write(raw.decode("utf-8", "replace"))
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a closed driver stream must not kill the reader
+            pass
+    pipe.close()
+
+
+class _Worker:
+    def __init__(self, executor: "ProcessExecutor"):
+        to_worker_r, to_worker_w = os.pipe()
+        from_worker_r, from_worker_w = os.pipe()
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_PARENT, env.get("PYTHONPATH", "")]))
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "nbpipe.executors.worker", str(to_worker_r), str(from_worker_w)],
+                pass_fds=(to_worker_r, from_worker_w),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+                env=env,
+            )
+        finally:
+            os.close(to_worker_r)
+            os.close(from_worker_w)
+        self.pid = self.proc.pid
+        self.send = Connection(to_worker_w, readable=False)
+        self.recv = Connection(from_worker_r, writable=False)
+        self.task: Task | None = None
+        self.deadline: float | None = None
+        self.timeout: float | None = None
+        self.started = 0.0
+        self.readers = [
+            threading.Thread(target=_forward, args=(self.proc.stdout, "stdout"), daemon=True),
+            threading.Thread(target=_forward, args=(self.proc.stderr, "stderr"), daemon=True),
+        ]
+        for reader in self.readers:
+            reader.start()
+        self.send.send_bytes(pickle.dumps(("init", executor.settings)))
+
+    @property
+    def name(self) -> str:
+        return f"process-{self.pid}"
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            try:
+                self.proc.kill()
+            except ProcessLookupError:
+                pass
+
+    def reap(self, grace: float = 5.0) -> int | None:
+        """Wait for the process to end (killing it after ``grace``); close pipes."""
+        try:
+            code = self.proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            code = self.proc.wait()
+        for conn in (self.send, self.recv):
+            try:
+                conn.close()
+            except OSError:
+                pass
+        for reader in self.readers:
+            reader.join(timeout=grace)
+        return code
+
+
+class ProcessExecutor(Executor):
+    """``workers`` long-lived processes; see the module docstring."""
+
+    kind = "process"
+
+    def __init__(self, workers: int, **options):
+        super().__init__(**options)
+        self.workers = max(1, int(workers))
+        self._slots: list[_Worker | None] = []
+        self.settings = {
+            "driver_pid": os.getpid(),
+            "sys_path": list(sys.path),
+            "log_level": logging.getLogger().getEffectiveLevel(),
+        }
+
+    def start(self, context) -> None:
+        super().start(context)
+        self.settings["sys_path"] = list(sys.path)
+        self._slots = [_Worker(self) for _ in range(self.workers)]
+
+    def free_slots(self) -> int:
+        return sum(1 for w in self._slots if w is None or w.task is None)
+
+    def running(self) -> list[str]:
+        return [w.task.task_id for w in self._slots if w is not None and w.task is not None]
+
+    def submit(self, task: Task) -> None:
+        for i, worker in enumerate(self._slots):
+            if worker is None:
+                worker = self._slots[i] = _Worker(self)
+            if worker.task is None:
+                break
+        else:
+            raise RuntimeError("submit() called with no free worker")
+        payload = cloudpickle.dumps(("run", task, self.context, self.check_unfulfilled_deps))
+        worker.task = task
+        worker.started = time.monotonic()
+        worker.timeout = self.timeout_for(task)
+        worker.deadline = worker.started + worker.timeout if worker.timeout else None
+        try:
+            worker.send.send_bytes(payload)
+        except OSError:
+            pass  # the worker is dead; wait() sees the EOF and reports it
+
+    def wait(self, timeout: float | None) -> list[Outcome]:
+        end = None if timeout is None else time.monotonic() + timeout
+        while True:
+            busy = {w.recv: w for w in self._slots if w is not None and w.task is not None}
+            if not busy:
+                return []
+            now = time.monotonic()
+            limit = end
+            deadlines = [w.deadline for w in busy.values() if w.deadline is not None]
+            if deadlines:
+                limit = min(deadlines) if limit is None else min(limit, min(deadlines))
+            ready = wait_for(list(busy), timeout=None if limit is None else max(0.0, limit - now))
+            outcomes: list[Outcome] = []
+            for conn in ready:
+                worker = busy[conn]
+                try:
+                    message = pickle.loads(conn.recv_bytes())
+                except (EOFError, OSError):
+                    outcomes.append(self._lost(worker, worker_died=True))
+                    continue
+                kind = message[0]
+                if kind == "result":
+                    outcome = message[1]
+                    worker.task = None
+                    worker.deadline = None
+                    outcomes.append(outcome)
+                elif kind == "progress" and self.on_progress is not None:
+                    self.on_progress(message[1], message[2], message[3])
+            now = time.monotonic()
+            for worker in list(busy.values()):
+                if worker.task is not None and worker.deadline is not None and now >= worker.deadline:
+                    outcomes.append(self._lost(worker, worker_died=False))
+            if outcomes or (end is not None and now >= end):
+                return outcomes
+
+    def _lost(self, worker: _Worker, worker_died: bool) -> Outcome:
+        """The worker died or timed out: kill it, clean up, free the slot."""
+        task = worker.task
+        elapsed = time.monotonic() - worker.started
+        if not worker_died:
+            worker.kill()
+        code = worker.reap(grace=5.0)
+        self._slots[self._slots.index(worker)] = None
+        removed = _remove_worker_temp_files(task, worker.pid)
+        if worker_died:
+            reason, kind = _exit_text(code), "worker_died"
+        else:
+            reason, kind = f"timed out after {worker.timeout:g} s (worker_timeout); worker killed", "timeout"
+        if removed:
+            logger.info("removed %d partial file(s) left by %s: %s", len(removed), task, ", ".join(removed))
+        return Outcome(task.task_id, FAILED, elapsed, reason=reason, explanation=reason, worker=worker.name, kind=kind)
+
+    def shutdown(self, kill: bool = False) -> list[str]:
+        """Stop every worker; returns the ids of tasks that were killed mid-run."""
+        killed = []
+        for worker in self._slots:
+            if worker is None:
+                continue
+            if worker.task is not None:
+                killed.append(worker.task)
+                worker.kill()
+            else:
+                try:
+                    worker.send.send_bytes(pickle.dumps(("stop",)))
+                except OSError:
+                    pass
+                if kill:
+                    worker.kill()
+        for worker in self._slots:
+            if worker is not None:
+                worker.reap(grace=5.0)
+                if worker.task is not None:
+                    _remove_worker_temp_files(worker.task, worker.pid)
+        self._slots = []
+        return [t.task_id for t in killed]
+
+
+def _remove_worker_temp_files(task: Task | None, pid: int) -> list[str]:
+    if task is None:
+        return []
+    removed: list[str] = []
+    try:
+        outputs = flatten(task.output())
+    except Exception:  # noqa: BLE001 - a broken output() must not mask the real failure
+        return removed
+    for output in outputs:
+        path = getattr(output, "path", None)
+        if isinstance(path, str) and "://" not in path:
+            removed.extend(remove_temp_files(path, pid))
+    return removed

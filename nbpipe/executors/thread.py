@@ -1,0 +1,71 @@
+"""Run tasks on a pool of threads in the driver (for I/O-bound tasks)."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from .. import runtime, task as _task
+from ..execution import Outcome, run_task
+from .base import Executor
+
+
+class ThreadExecutor(Executor):
+    """``workers`` threads.  Timeouts are not enforced (threads cannot be killed)."""
+
+    kind = "thread"
+
+    def __init__(self, workers: int, **options):
+        super().__init__(**options)
+        self.workers = max(1, int(workers))
+        self._pool: ThreadPoolExecutor | None = None
+        self._done: queue.SimpleQueue = queue.SimpleQueue()
+        self._running: dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    def start(self, context) -> None:
+        super().start(context)
+        runtime.set_current(context)
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="nbpipe-task")
+        if self.on_progress is not None:
+            progress = self.on_progress
+            _task.set_progress_sink(lambda t, kind, value: progress(t.task_id, kind, value))
+
+    def free_slots(self) -> int:
+        return self.workers - len(self._running)
+
+    def submit(self, task) -> None:
+        self._running[task.task_id] = task
+        name = f"thread-{len(self._running)}"
+        future = self._pool.submit(run_task, task, self.check_unfulfilled_deps, name)
+        future.add_done_callback(lambda f, t=task: self._done.put((t, f)))
+
+    def wait(self, timeout):
+        outcomes: list[Outcome] = []
+        try:
+            item = self._done.get(timeout=timeout) if timeout is None or timeout > 0 else self._done.get_nowait()
+        except queue.Empty:
+            return outcomes
+        while True:
+            task, future = item
+            self._running.pop(task.task_id, None)
+            exc = future.exception()
+            if exc is not None:  # KeyboardInterrupt/SystemExit inside a task thread
+                outcomes.append(Outcome(task.task_id, "failed", reason=f"{type(exc).__name__} in task thread", kind="error"))
+            else:
+                outcomes.append(future.result())
+            try:
+                item = self._done.get_nowait()
+            except queue.Empty:
+                return outcomes
+
+    def running(self):
+        return list(self._running)
+
+    def shutdown(self, kill: bool = False) -> None:
+        _task.set_progress_sink(None)
+        if self._pool is not None:
+            # Threads cannot be killed; after an interrupt we stop waiting for them.
+            self._pool.shutdown(wait=not kill, cancel_futures=True)
+            self._pool = None

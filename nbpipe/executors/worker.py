@@ -1,0 +1,143 @@
+"""The worker process of the process executor (``python -m nbpipe.executors.worker``).
+
+Long-lived: it receives tasks one at a time over a pipe, runs them, and
+sends back an :class:`~nbpipe.execution.Outcome`.  What a task prints or
+logs is written line by line, prefixed with the task's name, to this
+process's stdout/stderr, which the driver forwards to its own.
+
+Messages are pickled tuples.  Driver to worker: ``("init", settings)``,
+``("run", task, run_context, check_unfulfilled_deps)``, ``("stop",)``.
+Worker to driver: ``("ready", pid)``, ``("progress", task_id, kind,
+value)``, ``("result", outcome)``.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import pickle
+import signal
+import sys
+from multiprocessing.connection import Connection
+
+
+class TaggedLineWriter(io.TextIOBase):
+    """A text stream that prefixes each complete line with ``tag``."""
+
+    def __init__(self, raw):
+        self._raw = raw
+        self._pending = ""
+        self.tag = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        data = self._pending + text
+        if "\n" in data:
+            *lines, self._pending = data.split("\n")
+            tag = self.tag
+            self._raw.write("".join(f"{tag}{line}\n" for line in lines))
+            self._raw.flush()
+        else:
+            self._pending = data
+        return len(text)
+
+    def flush(self) -> None:
+        self._raw.flush()
+
+    def finish(self) -> None:
+        """Write out a last unterminated line."""
+        if self._pending:
+            self._raw.write(f"{self.tag}{self._pending}\n")
+            self._pending = ""
+        self._raw.flush()
+
+    def fileno(self) -> int:
+        return self._raw.fileno()
+
+    @property
+    def encoding(self):
+        return getattr(self._raw, "encoding", "utf-8")
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Ask Linux to SIGKILL us when the driver dies, so no worker is orphaned."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            PR_SET_PDEATHSIG = 1
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except Exception:  # noqa: BLE001 - best effort; the pipe EOF also stops us
+            pass
+    if os.getppid() != parent_pid:  # the driver died before prctl took effect
+        os._exit(1)
+
+
+def _tag_for(task) -> str:
+    name = str(task)
+    if len(name) > 60:
+        name = name[:57] + "..."
+    return f"[{name}] "
+
+
+def main(argv: list[str]) -> int:
+    fd_in, fd_out = int(argv[1]), int(argv[2])
+    conn_in = Connection(fd_in, writable=False)
+    conn_out = Connection(fd_out, readable=False)
+    try:
+        kind, settings = pickle.loads(conn_in.recv_bytes())
+    except EOFError:
+        return 0
+    _die_with_parent(settings["driver_pid"])
+    sys.path[:] = settings["sys_path"]
+    out = TaggedLineWriter(sys.stdout)
+    err = TaggedLineWriter(sys.stderr)
+    sys.stdout, sys.stderr = out, err
+    logging.basicConfig(level=settings.get("log_level", logging.WARNING), stream=err,
+                        format="%(levelname)s: %(message)s", force=True)
+
+    import cloudpickle
+
+    from nbpipe import runtime
+    from nbpipe import task as task_module
+    from nbpipe.execution import run_task
+
+    worker_name = f"process-{os.getpid()}"
+    conn_out.send_bytes(pickle.dumps(("ready", os.getpid())))
+    while True:
+        try:
+            message = pickle.loads(conn_in.recv_bytes())
+        except EOFError:
+            return 0  # the driver went away
+        if message[0] == "stop":
+            return 0
+        _, task, context, check_deps = message
+        runtime.set_current(context)
+        out.tag = err.tag = _tag_for(task)
+        task_id = task.task_id
+
+        def progress(t, kind, value, _id=task_id):
+            conn_out.send_bytes(pickle.dumps(("progress", _id, kind, value)))
+
+        task_module.set_progress_sink(progress)
+        outcome = run_task(task, check_deps, worker=worker_name)
+        task_module.set_progress_sink(None)
+        out.finish()
+        err.finish()
+        out.tag = err.tag = ""
+        try:
+            payload = cloudpickle.dumps(("result", outcome))
+        except Exception:  # noqa: BLE001 - an exception that cannot cross processes
+            outcome.exception = None
+            payload = cloudpickle.dumps(("result", outcome))
+        conn_out.send_bytes(payload)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

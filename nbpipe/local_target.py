@@ -1,0 +1,7 @@
+"""Luigi's module path for local targets (``luigi.local_target``)."""
+
+from .target import AtomicLocalFile, LocalFileSystem, LocalTarget
+
+atomic_file = AtomicLocalFile
+
+__all__ = ["LocalTarget", "LocalFileSystem", "AtomicLocalFile", "atomic_file"]

@@ -1,0 +1,184 @@
+"""The task registry: every task class by family name, and the instance cache.
+
+Differences from Luigi, on purpose:
+
+* Redefining a class with the same family (re-running a notebook cell,
+  reloading a module) *replaces* the registered class instead of making the
+  name ambiguous.  Two classes of the same family defined in different
+  modules are still allowed; the later one wins and a warning names both.
+* The instance cache is keyed by class object, so instances of a replaced
+  class are never returned for the new class.
+"""
+
+from __future__ import annotations
+
+import abc
+import difflib
+import logging
+from typing import Any
+
+__all__ = [
+    "Register",
+    "TaskClassException",
+    "TaskClassNotFoundException",
+    "get_task_cls",
+    "task_names",
+    "namespace",
+    "auto_namespace",
+]
+
+logger = logging.getLogger("nbpipe")
+
+SAME_AS_PYTHON_MODULE = "_same_as_python_module"
+
+
+class TaskClassException(Exception):
+    """A task class could not be found or is not a task."""
+
+
+class TaskClassNotFoundException(TaskClassException):
+    """No task class of that family is registered."""
+
+
+# Luigi spells it this way; keep the alias for code that catches it.
+TaskClassAmbigiousException = TaskClassException
+
+
+class Register(abc.ABCMeta):
+    """Metaclass of :class:`nbpipe.Task`: registers classes, caches instances."""
+
+    _by_family: dict[str, type] = {}
+    _instance_cache: dict[Any, Any] | None = {}
+    _default_namespaces: dict[str, str] = {}
+
+    def __new__(mcs, classname, bases, classdict, **kwargs):
+        cls = super().__new__(mcs, classname, bases, classdict, **kwargs)
+        cls._namespace_at_class_time = mcs._namespace_for_module(cls.__module__)
+        # Parameter lists and defaults are computed lazily per class.
+        cls._param_list_cache = None
+        family = cls.get_task_family()
+        previous = mcs._by_family.get(family)
+        if previous is not None and previous.__module__ != cls.__module__:
+            logger.warning(
+                "task family %s defined in %s replaces the one from %s", family, cls.__module__, previous.__module__
+            )
+        mcs._by_family[family] = cls
+        return cls
+
+    def __call__(cls, *args, **kwargs):
+        """Instantiate, returning the cached instance for equal parameters."""
+        cache = Register._instance_cache
+        fast = cls._has_default_init()
+        param_values = cls.get_param_values(cls.get_params(), args, kwargs)
+        if cache is not None:
+            key = (cls, tuple(param_values))
+            try:
+                hit = cache.get(key)
+            except TypeError:  # an unhashable parameter value: no caching
+                key, hit = None, None
+            if hit is not None:
+                return hit
+        else:
+            key = None
+        if fast:
+            instance = cls.__new__(cls)
+            instance._init_from_values(param_values)
+        else:
+            instance = super().__call__(*args, **kwargs)
+        if key is not None:
+            cache[key] = instance
+        return instance
+
+    def __setattr__(cls, name, value):
+        super().__setattr__(name, value)
+        if name.endswith("_cache"):
+            return
+        from .parameter import Parameter
+
+        if isinstance(value, Parameter):
+            # A parameter added after class creation (util.inherits): every
+            # class may inherit it, so forget all cached parameter lists.
+            for registered in list(Register._by_family.values()) + [cls]:
+                type.__setattr__(registered, "_param_list_cache", None)
+                type.__setattr__(registered, "_defaults_cache", None)
+
+    @classmethod
+    def clear_instance_cache(mcs) -> None:
+        """Forget every cached task instance."""
+        mcs._instance_cache = {}
+
+    @classmethod
+    def disable_instance_cache(mcs) -> None:
+        mcs._instance_cache = None
+
+    @property
+    def task_family(cls) -> str:
+        return cls.get_task_family()
+
+    # -- namespaces ---------------------------------------------------------
+
+    @classmethod
+    def _namespace_for_module(mcs, module_name: str) -> str:
+        parts = module_name.split(".")
+        for i in range(len(parts), 0, -1):
+            entry = mcs._default_namespaces.get(".".join(parts[:i]))
+            if entry:
+                return entry
+        return mcs._default_namespaces.get("", "")
+
+    # -- lookup -------------------------------------------------------------
+
+    @classmethod
+    def get_task_cls(mcs, name: str) -> type:
+        cls = mcs._by_family.get(name)
+        if cls is None:
+            raise TaskClassNotFoundException(missing_task_message(name))
+        return cls
+
+    @classmethod
+    def task_names(mcs) -> list[str]:
+        return sorted(mcs._by_family)
+
+    @classmethod
+    def _get_reg(mcs) -> dict[str, type]:
+        return dict(mcs._by_family)
+
+
+def missing_task_message(name: str) -> str:
+    """'No task X.' plus the closest registered names, for humans."""
+    candidates = [n for n in Register._by_family if not n.startswith("_")]
+    close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.5)
+    if not close:
+        lowered = {n.lower(): n for n in candidates}
+        close = [lowered[n] for n in difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.5)]
+    message = f"No task named {name!r} is defined"
+    if close:
+        message += "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+    else:
+        message += " (is the module that defines it imported? pass --module MOD)"
+    return message
+
+
+def get_task_cls(name: str) -> type:
+    """The task class registered under family ``name``.
+
+    Raises :class:`TaskClassNotFoundException` with "did you mean" hints.
+    """
+    return Register.get_task_cls(name)
+
+
+def task_names() -> list[str]:
+    return Register.task_names()
+
+
+def namespace(namespace: str | None = None, scope: str = "") -> None:
+    """Set the namespace of task classes defined after the call (Luigi's API).
+
+    ``scope`` limits it to classes whose module starts with ``scope``.
+    """
+    Register._default_namespaces[scope] = namespace or ""
+
+
+def auto_namespace(scope: str = "") -> None:
+    """Like :func:`namespace`, with each class's module as its namespace."""
+    namespace(namespace=SAME_AS_PYTHON_MODULE, scope=scope)

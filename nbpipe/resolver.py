@@ -1,0 +1,221 @@
+"""The resolver: from root tasks to the graph the scheduler needs.
+
+Walks ``requires()`` breadth first (iteratively: a 100 000-task chain is
+fine), deduplicates by task id, and asks each task whether it is complete.
+As in Luigi, the requirements of a complete task are not walked.
+
+Completeness checks may be slow (remote storage).  Each level of the walk is
+checked inline while checks are fast; as soon as they turn out slow, the
+rest of the level goes to a thread pool, so slow targets are checked in
+parallel without taxing fast, in-memory pipelines with thread hand-offs.
+
+Errors never stop the walk: an exception in ``complete()`` or
+``requires()``, or a requirement that is not a task, makes that one task
+SCHEDULING_FAILED with a reason naming it; a dependency cycle makes every
+task on it SCHEDULING_FAILED with the cycle spelled out.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from .scheduler import State
+from .task import Task, flatten, is_external
+
+__all__ = ["Resolver", "Resolved", "find_cycle"]
+
+# Inline checking switches to the pool once a level has spent this long and
+# the checks average more than SLOW_CHECK seconds each.
+_INLINE_BUDGET = 0.005
+_SLOW_CHECK = 0.0005
+
+
+@dataclass(slots=True, eq=False)
+class Resolved:
+    """What the resolver learned about one task."""
+
+    task: Task
+    state: str
+    deps: list = field(default_factory=list)  # task ids
+    reason: str = ""
+    traceback: str = ""
+
+    @property
+    def task_id(self) -> str:
+        return self.task.task_id
+
+
+def _describe(value) -> str:
+    text = repr(value)
+    if len(text) > 80:
+        text = text[:77] + "..."
+    return f"{text} (a {type(value).__name__})"
+
+
+def inspect_task(task: Task) -> tuple[Resolved, list[Task]]:
+    """Check one task: its state, and the tasks it requires when it must run."""
+    try:
+        complete = task.complete()
+        if not isinstance(complete, bool):
+            # numpy.bool_ and friends are fine; anything else is a bug worth naming.
+            if type(complete).__name__ in ("bool_", "bool8"):
+                complete = bool(complete)
+            else:
+                raise TypeError(f"complete() returned {_describe(complete)}; it must return True or False")
+    except Exception as exc:  # noqa: BLE001 - reported as a scheduling failure
+        return (
+            Resolved(task, State.SCHEDULING_FAILED, reason=f"{task}: complete() raised {type(exc).__name__}: {exc}",
+                     traceback=traceback.format_exc()),
+            [],
+        )
+    if complete:
+        return Resolved(task, State.COMPLETE), []
+    if is_external(task):
+        return Resolved(task, State.MISSING, reason=f"{task} is an external task and its output is missing"), []
+    try:
+        deps = flatten(task.requires())
+    except Exception as exc:  # noqa: BLE001
+        return (
+            Resolved(task, State.SCHEDULING_FAILED, reason=f"{task}: requires() raised {type(exc).__name__}: {exc}",
+                     traceback=traceback.format_exc()),
+            [],
+        )
+    for dep in deps:
+        if not isinstance(dep, Task):
+            hint = ""
+            if hasattr(dep, "exists"):
+                hint = "; wrap the target in an ExternalTask whose output() returns it"
+            return (
+                Resolved(
+                    task,
+                    State.SCHEDULING_FAILED,
+                    reason=f"{task}: requires() returned {_describe(dep)}, not a task{hint}",
+                ),
+                [],
+            )
+    state = State.DISABLED if getattr(task, "disabled", False) is True else State.PENDING
+    reason = f"{task} is disabled (disabled = True)" if state == State.DISABLED else ""
+    return Resolved(task, state, [d.task_id for d in deps], reason), deps
+
+
+class Resolver:
+    """Walks a graph of tasks; reusable across walks of the same run.
+
+    ``known`` holds every task id seen so far in the run, so dynamic
+    dependencies discovered later are deduplicated against the first walk.
+    """
+
+    def __init__(self, check_threads: int = 16):
+        self.check_threads = max(1, int(check_threads))
+        self.known: dict[str, Resolved] = {}
+        self._pool: ThreadPoolExecutor | None = None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def resolve(self, roots) -> list[Resolved]:
+        """Walk from ``roots``; returns the newly seen tasks in discovery order."""
+        found: list[Resolved] = []
+        known = self.known
+        frontier: list[Task] = []
+        seen_roots: set[str] = set()
+        for task in flatten(roots):
+            if not isinstance(task, Task):
+                raise TypeError(f"build() needs tasks; got {_describe(task)}")
+            if task.task_id not in known and task.task_id not in seen_roots:
+                seen_roots.add(task.task_id)
+                frontier.append(task)
+        while frontier:
+            results = self._inspect_level(frontier)
+            next_frontier: list[Task] = []
+            seen_next: set[str] = set()
+            for resolved, deps in results:
+                known[resolved.task.task_id] = resolved
+                found.append(resolved)
+            for resolved, deps in results:
+                for dep in deps:
+                    tid = dep.task_id
+                    if tid not in known and tid not in seen_next:
+                        seen_next.add(tid)
+                        next_frontier.append(dep)
+            frontier = next_frontier
+        self._break_cycles(found)
+        return found
+
+    def _inspect_level(self, level: list[Task]):
+        results = []
+        start = time.perf_counter()
+        n = len(level)
+        i = 0
+        while i < n:
+            results.append(inspect_task(level[i]))
+            i += 1
+            if self.check_threads > 1 and i < n - 1:
+                elapsed = time.perf_counter() - start
+                if elapsed > _INLINE_BUDGET and elapsed / i > _SLOW_CHECK:
+                    results.extend(self._inspect_in_pool(level[i:]))
+                    break
+        return results
+
+    def _inspect_in_pool(self, tasks: list[Task]):
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.check_threads, thread_name_prefix="nbpipe-check")
+        return list(self._pool.map(inspect_task, tasks))
+
+    def _break_cycles(self, found: list[Resolved]) -> None:
+        """Mark the tasks of every dependency cycle among ``found`` as failed scheduling."""
+        known = self.known
+        while True:
+            cycle = find_cycle(
+                [r.task_id for r in found if r.state == State.PENDING],
+                lambda tid: [d for d in known[tid].deps if known[d].state == State.PENDING],
+            )
+            if cycle is None:
+                return
+            text = " -> ".join(str(known[tid].task) for tid in cycle + [cycle[0]])
+            for tid in cycle:
+                resolved = known[tid]
+                resolved.state = State.SCHEDULING_FAILED
+                resolved.reason = f"dependency cycle: {text}"
+
+
+def find_cycle(nodes, deps_of) -> list | None:
+    """A cycle among ``nodes`` following ``deps_of`` (as a list), or None.
+
+    Iterative depth-first search with colours; O(nodes + edges).
+    """
+    WHITE, GREY, BLACK = 0, 1, 2
+    colour: dict = {}
+    for start in nodes:
+        if colour.get(start, WHITE) != WHITE:
+            continue
+        path = [start]
+        colour[start] = GREY
+        iters = [iter(deps_of(start))]
+        while iters:
+            advanced = False
+            for dep in iters[-1]:
+                c = colour.get(dep, WHITE)
+                if c == GREY:
+                    return path[path.index(dep):]
+                if c == WHITE:
+                    colour[dep] = GREY
+                    path.append(dep)
+                    iters.append(iter(deps_of(dep)))
+                    advanced = True
+                    break
+            if not advanced:
+                colour[path.pop()] = BLACK
+                iters.pop()
+    return None

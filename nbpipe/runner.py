@@ -1,0 +1,303 @@
+"""The run loop: roots -> resolver -> scheduler -> executor -> events.
+
+One function, :func:`execute`, drives a whole run.  It owns no policy: the
+resolver decides what exists, the scheduler what runs next, the executor
+where, and every consumer (summary, progress, user callbacks) reads the
+event stream.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Callable, Iterable
+
+from . import runtime
+from .config import get_config
+from .events import Event, EventBus, Kind, RunEvent
+from .execution import DONE, FAILED, SUSPENDED, Outcome
+from .executors import Executor, make_executor
+from .resolver import Resolved, Resolver, find_cycle
+from .scheduler import Scheduler, State
+from .summary import RunResult, summarize
+from .task import Task, flatten
+
+__all__ = ["execute", "RunOptions"]
+
+logger = logging.getLogger("nbpipe")
+
+RERUN_CHOICES = ("missing",)
+
+
+def _int_resources(section: dict[str, Any]) -> dict[str, int]:
+    out = {}
+    for name, value in section.items():
+        try:
+            out[name] = int(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"[resources] {name} = {value!r}: a resource capacity must be an integer") from None
+    return out
+
+
+class _Run:
+    """The state of one run; see :func:`execute`."""
+
+    def __init__(self, roots: list[Task], executor: Executor, bus: EventBus, check_threads: int):
+        cfg = get_config()
+        self.roots = roots
+        self.executor = executor
+        self.bus = bus
+        self.tasks: dict[str, Task] = {}
+        self.resolver = Resolver(check_threads)
+        retry_count = cfg.get("scheduler", "retry_count")
+        self.scheduler = Scheduler(
+            resources=_int_resources(cfg.section("resources")),
+            retry_count=int(retry_count) if retry_count is not None else None,
+            retry_delay=cfg.get_float("scheduler", "retry_delay", 0.0),
+            disable_window=cfg.get_float("scheduler", "disable_window", 3600.0),
+        )
+        self.fire = bool(Task._event_callbacks)
+        self.interrupted = False
+
+    # -- graph ------------------------------------------------------------
+
+    def add(self, found: list[Resolved], now: float) -> None:
+        emit = self.bus.emit
+        tasks = self.tasks
+        sched_add = self.scheduler.add
+        for r in found:
+            task = r.task
+            tid = task.task_id
+            tasks[tid] = task
+            state = r.state
+            emit(
+                RunEvent(
+                    Kind.DISCOVERED,
+                    tid,
+                    now,
+                    task,
+                    tuple(r.deps),
+                    "",
+                    {"complete": state == State.COMPLETE, "external": state == State.MISSING},
+                )
+            )
+            if state == State.PENDING:
+                sched_add(
+                    tid,
+                    r.deps,
+                    priority=task.priority,
+                    resources=task.process_resources(),
+                    retry_count=task.retry_count,
+                    retry_delay=task.retry_delay,
+                    disable_window=task.disable_window,
+                )
+            else:
+                sched_add(tid, r.deps, state=state, reason=r.reason)
+                if state == State.SCHEDULING_FAILED:
+                    logger.error("%s", r.reason)
+                elif state == State.MISSING:
+                    logger.warning("Data for %s does not exist (it is external; nothing here can make it)", task)
+        if self.fire:
+            for r in found:
+                self._fire_discovery(r)
+
+    def _fire_discovery(self, r: Resolved) -> None:
+        task = r.task
+        for dep_id in r.deps:
+            task.trigger_event(Event.DEPENDENCY_DISCOVERED, task, self.tasks[dep_id])
+        if r.state == State.COMPLETE:
+            task.trigger_event(Event.DEPENDENCY_PRESENT, task)
+        elif r.state == State.MISSING:
+            task.trigger_event(Event.DEPENDENCY_MISSING, task)
+        elif r.state == State.SCHEDULING_FAILED:
+            task.trigger_event(Event.BROKEN_TASK, task, RuntimeError(r.reason))
+
+    def flush(self) -> None:
+        emit = self.bus.emit
+        tasks = self.tasks
+        for event in self.scheduler.drain_events():
+            event.task = tasks.get(event.task_id)
+            emit(event)
+
+    # -- outcomes ---------------------------------------------------------
+
+    def handle(self, outcome: Outcome, now: float) -> None:
+        task = self.tasks[outcome.task_id]
+        sched = self.scheduler
+        if outcome.status == DONE:
+            sched.done(task.task_id, now)
+            if self.fire:
+                task.trigger_event(Event.SUCCESS, task)
+                task.trigger_event(Event.PROCESSING_TIME, task, outcome.elapsed)
+        elif outcome.status == SUSPENDED:
+            self._suspend(task, outcome, now)
+        else:
+            data = {"traceback": outcome.traceback, "explanation": outcome.explanation, "worker": outcome.worker,
+                    "failure_kind": outcome.kind, "elapsed": outcome.elapsed}
+            sched.failed(task.task_id, now, outcome.reason, **data)
+            logger.error("%s failed: %s", task, outcome.reason)
+            if outcome.traceback:
+                logger.debug("%s", outcome.traceback)
+            if self.fire:
+                if outcome.kind == "timeout":
+                    task.trigger_event(Event.TIMEOUT, task, outcome.reason)
+                elif outcome.kind == "worker_died":
+                    task.trigger_event(Event.PROCESS_FAILURE, task, outcome.reason)
+                task.trigger_event(Event.FAILURE, task, outcome.exception or RuntimeError(outcome.reason))
+
+    def _suspend(self, task: Task, outcome: Outcome, now: float) -> None:
+        sched = self.scheduler
+        new_deps = outcome.new_deps
+        found = self.resolver.resolve(new_deps)
+        self.add(found, now)
+        dep_ids = list(dict.fromkeys(d.task_id for d in new_deps))
+        # A requirement that already ran in this run but still is not complete
+        # would make run() yield it forever: fail with the reason instead.
+        stuck = [d for d in dep_ids if sched.state(d) == State.DONE and d not in {r.task_id for r in found}]
+        if stuck:
+            sched.suspend(task.task_id, [], now)
+            self._fail_now(task, now, f"run() yielded {self.tasks[stuck[0]]}, which ran in this run but is still not "
+                                      "complete; check that its output() matches what its run() writes")
+            return
+        cycle = self._cycle_through(task.task_id, dep_ids)
+        sched.suspend(task.task_id, dep_ids, now)
+        if cycle:
+            self._fail_now(task, now, "dependency cycle: " + " -> ".join(str(self.tasks[t]) for t in cycle))
+
+    def _fail_now(self, task: Task, now: float, reason: str) -> None:
+        """Fail a PENDING task for a reason found by the run loop itself."""
+        sched = self.scheduler
+        node = sched.nodes[task.task_id]
+        # Route through the normal transitions so every consumer sees them.
+        node.unmet = 0
+        node.state = State.RUNNING
+        sched.running.add(task.task_id)
+        node.retry_count = None
+        sched.failed(task.task_id, now, reason, failure_kind="error")
+        logger.error("%s failed: %s", task, reason)
+
+    def _cycle_through(self, task_id: str, dep_ids: list[str]) -> list[str] | None:
+        known = self.resolver.known
+        nodes = self.scheduler.nodes
+
+        def deps_of(tid):
+            out = list(known[tid].deps) if tid in known else []
+            if tid == task_id:
+                out += dep_ids
+            return [d for d in out if nodes[d].state not in (State.DONE, State.COMPLETE)]
+
+        cycle = find_cycle([task_id], deps_of)
+        return cycle if cycle and task_id in cycle else None
+
+    # -- the loop ---------------------------------------------------------
+
+    def run(self) -> None:
+        sched, executor = self.scheduler, self.executor
+        clock = time.time
+        now = clock()
+        self.add(self.resolver.resolve(self.roots), now)
+        sched.commit(now)
+        self.flush()
+        fire = self.fire
+        tasks = self.tasks
+        while True:
+            now = clock()
+            while executor.free_slots() > 0:
+                task_id = sched.next_ready(now)
+                if task_id is None:
+                    break
+                task = tasks[task_id]
+                if fire:
+                    task.trigger_event(Event.START, task)
+                executor.submit(task)
+            self.flush()
+            if not sched.is_active():
+                break
+            wake = sched.next_wakeup()
+            timeout = None if wake is None else max(0.0, wake - clock())
+            outcomes = executor.wait(timeout)
+            now = clock()
+            for outcome in outcomes:
+                self.handle(outcome, now)
+            self.flush()
+
+    def interrupt(self) -> None:
+        """Record the tasks an interrupt stopped mid-run as failed."""
+        now = time.time()
+        for task_id in sorted(self.scheduler.running):
+            node = self.scheduler.nodes.get(task_id)
+            if node is not None and node.state == State.RUNNING:
+                node.retry_count = None
+                self.scheduler.failed(task_id, now, "interrupted (the run was stopped)", failure_kind="interrupted")
+        self.flush()
+
+
+def execute(
+    tasks,
+    workers: int = 1,
+    executor: str | Executor | None = None,
+    *,
+    observers: Iterable[Callable[[RunEvent], None]] = (),
+    check_threads: int | None = None,
+) -> RunResult:
+    """Run ``tasks`` and everything they need; return a :class:`RunResult`.
+
+    ``executor`` is ``"inline"``, ``"thread"``, ``"process"`` or an
+    :class:`Executor`; by default inline for one worker, process for more.
+    ``observers`` receive every :class:`RunEvent` as it happens.  A
+    KeyboardInterrupt stops every worker, then propagates after the result
+    is recorded on the exception as ``exc.result``.
+    """
+    cfg = get_config()
+    roots = flatten(tasks)
+    if check_threads is None:
+        check_threads = cfg.get_int("core", "completeness_check_threads", 16)
+    bus = EventBus()
+    for observer in observers:
+        bus.subscribe(observer)
+
+    def on_progress(task_id: str, kind: str, value: Any) -> None:
+        bus.emit(RunEvent(Kind.PROGRESS, task_id, time.time(), run.tasks.get(task_id), (), "", {kind: value}))
+
+    if not isinstance(executor, Executor):
+        timeout = cfg.get("worker", "timeout")
+        executor = make_executor(
+            executor,
+            workers,
+            check_unfulfilled_deps=cfg.get_bool("worker", "check_unfulfilled_deps", True),
+            on_progress=on_progress,
+            default_timeout=float(timeout) if timeout not in (None, "", 0, "0") else None,
+        )
+    context = runtime.RunContext(runtime.new_run_id(), runtime.state_dir())
+    run = _Run(roots, executor, bus, check_threads)
+    bus.emit(RunEvent(Kind.RUN_STARTED, "", time.time(), None, (), "",
+                      {"roots": [t.task_id for t in roots], "run_id": context.run_id,
+                       "executor": executor.kind, "workers": workers}))
+    previous_context = runtime.current()
+    runtime.set_current(context)
+    interrupted: KeyboardInterrupt | None = None
+    try:
+        executor.start(context)
+        try:
+            run.run()
+        except KeyboardInterrupt as exc:
+            interrupted = exc
+            executor.shutdown(kill=True)
+            run.interrupt()
+        finally:
+            if interrupted is None:
+                executor.shutdown()
+    finally:
+        run.resolver.close()
+        runtime.set_current(previous_context)
+    bus.emit(RunEvent(Kind.RUN_FINISHED, "", time.time(), None, (), "", {"interrupted": interrupted is not None}))
+    result = RunResult(bus.events)
+    cats = result.summary.categories
+    # Luigi's meaning: nothing failed to schedule and nothing failed to run.
+    result.scheduling_succeeded = not cats["scheduling_error"] and not cats["failed"]
+    result.run_id = context.run_id
+    result.interrupted = interrupted is not None
+    if interrupted is not None:
+        interrupted.result = result
+        raise interrupted
+    return result

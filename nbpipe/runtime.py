@@ -1,0 +1,53 @@
+"""Per-run context visible to task code, in the driver and in every worker.
+
+The executor sets it before a task runs; targets that depend on the run
+(``RunAnywayTarget``) read it.  Kept tiny and dependency-free so worker
+processes import it cheaply.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["RunContext", "current", "set_current", "new_run_id", "state_dir"]
+
+ENV_STATE_DIR = "NBPIPE_STATE_DIR"
+
+
+@dataclass(frozen=True)
+class RunContext:
+    run_id: str
+    state_dir: str
+
+
+_current: RunContext | None = None
+
+
+def current() -> RunContext | None:
+    """The context of the run executing in this process, or None outside runs."""
+    return _current
+
+
+def set_current(ctx: RunContext | None) -> None:
+    global _current
+    _current = ctx
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: UTC time, pid and a random suffix."""
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{os.getpid()}-{random.randrange(16**6):06x}"
+
+
+def state_dir() -> str:
+    """The state directory: $NBPIPE_STATE_DIR, ``[core] state_dir``, or ./.nbpipe."""
+    env = os.environ.get(ENV_STATE_DIR)
+    if env:
+        return str(Path(env).absolute())
+    from .config import get_config
+
+    configured = get_config().get("core", "state_dir")
+    return str(Path(configured or ".nbpipe").absolute())

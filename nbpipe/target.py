@@ -1,0 +1,434 @@
+"""Targets: what a task produces, and how it is written without half-files.
+
+``LocalTarget.open("w")`` writes to a hidden temporary file beside the final
+path and renames it into place only when the stream is closed cleanly.  When
+the ``with`` block raises, or the stream is dropped without ``close()``, the
+temporary file is removed and the final path is untouched.  A process that
+dies mid-write leaves a temporary file whose name carries its pid; the
+executor removes it (see :func:`remove_temp_files`).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+
+from . import format as _format
+
+__all__ = [
+    "Target",
+    "FileSystemTarget",
+    "FileSystem",
+    "LocalFileSystem",
+    "LocalTarget",
+    "AtomicLocalFile",
+    "FileAlreadyExists",
+    "MissingParentDirectory",
+    "NotADirectory",
+    "remove_temp_files",
+    "temp_path_for",
+]
+
+TEMP_MARK = ".nbpipe-tmp-"
+
+
+class FileSystemException(Exception):
+    """Base of file system errors."""
+
+
+class FileAlreadyExists(FileSystemException):
+    pass
+
+
+class MissingParentDirectory(FileSystemException):
+    pass
+
+
+class NotADirectory(FileSystemException):
+    pass
+
+
+class Target:
+    """Something a task produces; ``exists()`` says whether it is there."""
+
+    def exists(self) -> bool:
+        raise NotImplementedError
+
+
+def temp_path_for(path: str) -> str:
+    """A hidden sibling of ``path`` named after this process, for atomic writes."""
+    head, tail = os.path.split(path)
+    return os.path.join(head, f".{tail}{TEMP_MARK}{os.getpid()}-{random.randrange(16**8):08x}")
+
+
+def remove_temp_files(path: str, pid: int | None = None) -> list[str]:
+    """Remove temporary siblings of ``path`` left by process ``pid`` (any pid if None).
+
+    Returns the paths removed.  Used after a worker died mid-write.
+    """
+    head, tail = os.path.split(path)
+    prefix = f".{tail}{TEMP_MARK}" + (f"{pid}-" if pid is not None else "")
+    removed = []
+    try:
+        names = os.listdir(head or ".")
+    except OSError:
+        return removed
+    for name in names:
+        if name.startswith(prefix):
+            full = os.path.join(head, name)
+            try:
+                if os.path.isdir(full) and not os.path.islink(full):
+                    shutil.rmtree(full)
+                else:
+                    os.remove(full)
+                removed.append(full)
+            except FileNotFoundError:
+                pass
+    return removed
+
+
+class AtomicLocalFile(io.BufferedWriter):
+    """A binary file that appears at ``path`` only when closed cleanly."""
+
+    def __init__(self, path: str, fsync: bool = False):
+        self.path = path
+        self.tmp_path = temp_path_for(path)
+        self._fsync = fsync
+        self._finished = False
+        super().__init__(io.FileIO(self.tmp_path, "w"))
+
+    def close(self) -> None:
+        if self._finished:
+            return
+        try:
+            super().close()  # flushes; raises if the disk is full
+            if self._fsync:
+                fd = os.open(self.tmp_path, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            os.replace(self.tmp_path, self.path)
+        except BaseException:
+            self.abort()
+            raise
+        self._finished = True
+
+    def abort(self) -> None:
+        """Discard what was written; the final path is left as it was."""
+        if self._finished:
+            return
+        self._finished = True
+        try:
+            io.BufferedWriter.close(self)
+        except Exception:  # noqa: BLE001 - we are discarding anyway
+            pass
+        try:
+            os.remove(self.tmp_path)
+        except FileNotFoundError:
+            pass
+
+    def move_to_final_destination(self) -> None:  # Luigi's hook name
+        os.replace(self.tmp_path, self.path)
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            self.abort()
+        else:
+            self.close()
+
+    def __del__(self):
+        # Dropped without close(): never commit a possibly partial file.
+        if not getattr(self, "_finished", True):
+            self.abort()
+
+
+class _AtomicWriter:
+    """The stream returned by ``open("w")``: a format layer over an atomic file.
+
+    Closing commits; leaving a ``with`` block by an exception aborts.
+    """
+
+    def __init__(self, stream, raw: AtomicLocalFile):
+        self._stream = stream
+        self._raw = raw
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+    def __iter__(self):
+        return iter(self._stream)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            self.abort()
+        else:
+            self.close()
+
+    def close(self) -> None:
+        try:
+            if self._stream is not self._raw:
+                self._stream.close()
+        except BaseException:
+            self._raw.abort()
+            raise
+        self._raw.close()
+
+    def abort(self) -> None:
+        self._raw.abort()
+        try:
+            if self._stream is not self._raw:
+                self._stream.close()
+        except Exception:  # noqa: BLE001 - the raw file is already gone
+            pass
+
+    @property
+    def closed(self) -> bool:
+        return self._raw._finished
+
+    def __del__(self):
+        raw = self.__dict__.get("_raw")
+        if raw is not None and not raw._finished:
+            raw.abort()
+
+
+class FileSystem:
+    """The operations a :class:`FileSystemTarget` needs from its storage."""
+
+    def exists(self, path: str) -> bool:
+        raise NotImplementedError
+
+    def remove(self, path: str, recursive: bool = True) -> None:
+        raise NotImplementedError
+
+    def isdir(self, path: str) -> bool:
+        raise NotImplementedError
+
+    def mkdir(self, path: str, parents: bool = True, raise_if_exists: bool = False) -> None:
+        raise NotImplementedError
+
+    def listdir(self, path: str):
+        raise NotImplementedError
+
+
+class LocalFileSystem(FileSystem):
+    def exists(self, path: str) -> bool:
+        return os.path.exists(path)
+
+    def isdir(self, path: str) -> bool:
+        return os.path.isdir(path)
+
+    def mkdir(self, path: str, parents: bool = True, raise_if_exists: bool = False) -> None:
+        if os.path.exists(path):
+            if raise_if_exists:
+                raise FileAlreadyExists(path)
+            if not os.path.isdir(path):
+                raise NotADirectory(path)
+            return
+        if parents:
+            os.makedirs(path, exist_ok=True)
+        else:
+            if not os.path.exists(os.path.dirname(path) or "."):
+                raise MissingParentDirectory(path)
+            os.mkdir(path)
+
+    def listdir(self, path: str):
+        for dir_, _, files in os.walk(path):
+            for name in files:
+                yield os.path.join(dir_, name)
+
+    def remove(self, path: str, recursive: bool = True) -> None:
+        if recursive and os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
+
+    def move(self, old_path: str, new_path: str, raise_if_exists: bool = False) -> None:
+        if raise_if_exists and os.path.exists(new_path):
+            raise FileAlreadyExists(f"Destination exists: {new_path}")
+        parent = os.path.dirname(new_path)
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        try:
+            os.replace(old_path, new_path)
+        except OSError as err:
+            import errno
+
+            if err.errno != errno.EXDEV:
+                raise
+            # Across file systems: copy beside the destination, then rename.
+            tmp = temp_path_for(new_path)
+            shutil.copy2(old_path, tmp)
+            os.replace(tmp, new_path)
+            os.remove(old_path)
+
+    def copy(self, old_path: str, new_path: str, raise_if_exists: bool = False) -> None:
+        if raise_if_exists and os.path.exists(new_path):
+            raise FileAlreadyExists(f"Destination exists: {new_path}")
+        parent = os.path.dirname(new_path)
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        tmp = temp_path_for(new_path)
+        shutil.copy2(old_path, tmp)
+        os.replace(tmp, new_path)
+
+    def rename_dont_move(self, path: str, dest: str) -> None:
+        self.move(path, dest, raise_if_exists=True)
+
+
+class FileSystemTarget(Target):
+    """A target at a path of some :class:`FileSystem`."""
+
+    fs: FileSystem
+
+    def __init__(self, path):
+        if isinstance(path, Path):
+            path = str(path)
+        self.path = path
+
+    def exists(self) -> bool:
+        return self.fs.exists(self.path)
+
+    def remove(self) -> None:
+        self.fs.remove(self.path)
+
+    def open(self, mode: str = "r"):
+        raise NotImplementedError
+
+    @contextmanager
+    def temporary_path(self):
+        """A temporary path to write (a file or a directory); moved into place on success."""
+        tmp = temp_path_for(self.path)
+        parent = os.path.dirname(self.path)
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        try:
+            yield tmp
+        except BaseException:
+            if os.path.isdir(tmp):
+                shutil.rmtree(tmp, ignore_errors=True)
+            elif os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+        self.fs.rename_dont_move(tmp, self.path)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.path!r})"
+
+    def __eq__(self, other) -> bool:
+        return type(self) is type(other) and self.path == other.path
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.path))
+
+
+class LocalTarget(FileSystemTarget):
+    """A file on the local file system, written atomically.
+
+    ``format`` defaults to text (UTF-8).  With the default format, a mode
+    containing ``b`` reads and writes bytes.
+    """
+
+    fs = LocalFileSystem()
+
+    def __init__(self, path=None, format: _format.Format | None = None, is_tmp: bool = False):
+        self._default_format = format is None
+        if format is None:
+            format = _format.get_default_format()
+        if not path:
+            if not is_tmp:
+                raise ValueError("LocalTarget needs a path (or is_tmp=True for a temporary file)")
+            import tempfile
+
+            path = os.path.join(tempfile.gettempdir(), f"nbpipe-tmp-{random.randrange(16**8):08x}")
+        super().__init__(path)
+        self.format = format
+        self.is_tmp = is_tmp
+
+    def _format_for(self, mode: str) -> _format.Format:
+        if "b" in mode and self._default_format:
+            return _format.Nop
+        return self.format
+
+    def makedirs(self) -> None:
+        parent = os.path.dirname(os.path.normpath(self.path))
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+
+    def open(self, mode: str = "r"):
+        rw = mode.replace("b", "").replace("t", "")
+        fmt = self._format_for(mode)
+        if rw == "w":
+            self.makedirs()
+            from .config import get_config
+
+            raw = AtomicLocalFile(self.path, fsync=get_config().get_bool("core", "fsync_outputs", False))
+            try:
+                stream = fmt.pipe_writer(raw)
+            except BaseException:
+                raw.abort()
+                raise
+            return _AtomicWriter(stream, raw)
+        if rw == "r":
+            raw = io.FileIO(self.path, "r")
+            stream = fmt.pipe_reader(io.BufferedReader(raw))
+            if stream is not raw and not isinstance(stream, io.BufferedReader):
+                return _ClosingReader(stream, raw)
+            return stream
+        raise ValueError(f"{self!r}: mode must be 'r' or 'w' (got {mode!r})")
+
+    def move(self, new_path, raise_if_exists: bool = False) -> None:
+        self.fs.move(self.path, str(new_path), raise_if_exists=raise_if_exists)
+
+    def move_dir(self, new_path) -> None:
+        self.move(new_path)
+
+    def copy(self, new_path, raise_if_exists: bool = False) -> None:
+        self.fs.copy(self.path, str(new_path), raise_if_exists)
+
+    @property
+    def fn(self) -> str:
+        return self.path
+
+    def __del__(self):
+        if getattr(self, "is_tmp", False) and os.path.exists(self.path):
+            try:
+                self.remove()
+            except OSError:
+                pass
+
+
+class _ClosingReader:
+    """A reading stream that also closes the raw file under its format layers."""
+
+    def __init__(self, stream, raw):
+        self._stream = stream
+        self._raw = raw
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+    def __iter__(self):
+        return iter(self._stream)
+
+    def __next__(self):
+        return next(self._stream)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self) -> None:
+        try:
+            self._stream.close()
+        finally:
+            self._raw.close()

@@ -1,0 +1,499 @@
+"""Tasks: the Luigi task contract (``requires`` / ``output`` / ``run``).
+
+A task is a value: its class and its significant parameters give its
+``task_id`` (Luigi's format, ``Family_<first three params>_<md5[:10]>``), and
+two tasks with the same id are equal.  ``Task(...)`` returns the cached
+instance for equal parameters (see :mod:`nbpipe.registry`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import warnings
+from contextlib import contextmanager
+from typing import Any, Callable, Iterable
+
+from . import config as _config
+from .events import Event
+from .parameter import (
+    MissingParameterException,
+    Parameter,
+    ParameterVisibility,
+    UnknownParameterException,
+    _no_value,
+)
+from .registry import SAME_AS_PYTHON_MODULE, Register, auto_namespace, namespace
+
+__all__ = [
+    "Task",
+    "WrapperTask",
+    "ExternalTask",
+    "Config",
+    "DynamicRequirements",
+    "externalize",
+    "flatten",
+    "flatten_output",
+    "getpaths",
+    "task_id_str",
+    "namespace",
+    "auto_namespace",
+]
+
+logger = logging.getLogger("nbpipe")
+
+TASK_ID_INCLUDE_PARAMS = 3
+TASK_ID_TRUNCATE_PARAMS = 16
+TASK_ID_TRUNCATE_HASH = 10
+TASK_ID_INVALID_CHAR_REGEX = re.compile(r"[^A-Za-z0-9_]")
+_json_dumps = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
+_md5 = hashlib.md5
+
+
+def task_id_str(task_family: str, params: dict[str, str]) -> str:
+    """Luigi's canonical task id for a family and its serialised parameters."""
+    param_hash = _md5(_json_dumps(params).encode("utf-8"), usedforsecurity=False).hexdigest()
+    if params:
+        summary = "_".join(params[p][:TASK_ID_TRUNCATE_PARAMS] for p in sorted(params)[:TASK_ID_INCLUDE_PARAMS])
+        summary = TASK_ID_INVALID_CHAR_REGEX.sub("_", summary)
+    else:
+        summary = ""
+    return f"{task_family}_{summary}_{param_hash[:TASK_ID_TRUNCATE_HASH]}"
+
+
+_NOT_USER_SPECIFIED = "__not_user_specified"
+
+
+class Task(metaclass=Register):
+    """Base class of all tasks.  Override ``requires``, ``output`` and ``run``."""
+
+    # Luigi's class attributes, with Luigi's meanings.
+    priority = 0
+    disabled = False
+    resources: dict[str, int] = {}
+    worker_timeout: float | None = None
+    max_batch_size = float("inf")
+    accepts_messages = False
+    owner_email = None
+    task_namespace = _NOT_USER_SPECIFIED
+    #: Failures tolerated before the task is disabled; None means the
+    #: configuration's ``[scheduler] retry_count`` (default: no retry).
+    retry_count: int | None = None
+    #: Seconds to wait before a retry; None means ``[scheduler] retry_delay``.
+    retry_delay: float | None = None
+    disable_hard_timeout = None
+    disable_window = None
+
+    _event_callbacks: dict[type, dict[str, dict[tuple, Callable]]] = {}
+    _warned_no_output: set = set()
+
+    # -- events ---------------------------------------------------------------
+
+    @classmethod
+    def event_handler(cls, event: str):
+        """Decorator: call the function when ``event`` fires for a task of ``cls``.
+
+        Handlers are keyed by their qualified name, so re-running the cell
+        that defines one replaces it instead of adding a second copy.
+        """
+
+        def wrapped(callback):
+            key = (getattr(callback, "__module__", None), getattr(callback, "__qualname__", id(callback)))
+            cls._event_callbacks.setdefault(cls, {}).setdefault(event, {})[key] = callback
+            return callback
+
+        return wrapped
+
+    def trigger_event(self, event: str, *args, **kwargs) -> None:
+        """Call the handlers registered for ``event`` on any class of this task."""
+        for event_class, callbacks in list(self._event_callbacks.items()):
+            if not isinstance(self, event_class):
+                continue
+            for callback in list(callbacks.get(event, {}).values()):
+                try:
+                    callback(*args, **kwargs)
+                except KeyboardInterrupt:
+                    raise
+                except BaseException:
+                    logger.exception("Error in event callback for %r", event)
+
+    # -- class-level metadata -----------------------------------------------
+
+    @classmethod
+    def get_task_namespace(cls) -> str:
+        if cls.task_namespace != _NOT_USER_SPECIFIED:
+            return cls.task_namespace
+        if cls._namespace_at_class_time == SAME_AS_PYTHON_MODULE:
+            return cls.__module__
+        return cls._namespace_at_class_time
+
+    @classmethod
+    def get_task_family(cls) -> str:
+        ns = cls.get_task_namespace()
+        return f"{ns}.{cls.__name__}" if ns else cls.__name__
+
+    @property
+    def task_family(self) -> str:
+        return self.get_task_family()
+
+    @classmethod
+    def get_params(cls) -> list[tuple[str, Parameter]]:
+        """(name, parameter) pairs in definition order."""
+        cached = cls.__dict__.get("_param_list_cache")
+        if cached is not None:
+            return cached
+        params = []
+        for name in dir(cls):
+            value = getattr(cls, name, None)
+            if isinstance(value, Parameter):
+                params.append((name, value))
+        params.sort(key=lambda item: item[1]._counter)
+        cls._param_list_cache = params
+        return params
+
+    @classmethod
+    def batch_param_names(cls) -> list[str]:
+        return [name for name, p in cls.get_params() if getattr(p, "_is_batchable", lambda: False)()]
+
+    @classmethod
+    def get_param_names(cls, include_significant: bool = False) -> list[str]:
+        return [name for name, p in cls.get_params() if include_significant or p.significant]
+
+    @classmethod
+    def _defaults(cls) -> dict[str, Any]:
+        """Parameter defaults (config or declared), cached per config generation."""
+        cached = cls.__dict__.get("_defaults_cache")
+        if cached is not None and cached[0] == _config.generation:
+            return cached[1]
+        family = cls.get_task_family()
+        defaults = {name: p._get_value(family, name) for name, p in cls.get_params()}
+        cls._defaults_cache = (_config.generation, defaults)
+        return defaults
+
+    @classmethod
+    def get_param_values(cls, params, args, kwargs) -> list[tuple[str, Any]]:
+        """Bind ``args``/``kwargs`` to ``params``; fill defaults; normalise.
+
+        Raises :class:`UnknownParameterException` for extra or unknown
+        arguments and :class:`MissingParameterException` naming the task and
+        the parameter that has no value.
+        """
+        family = None
+        values: dict[str, Any] = {}
+        if args:
+            positional = [(n, p) for n, p in params if p.positional]
+            family = cls.get_task_family()
+            if len(args) > len(positional):
+                raise UnknownParameterException(
+                    f"{family}[args={args}, kwargs={kwargs}]: takes at most {len(positional)} "
+                    f"positional parameters ({len(args)} given)"
+                )
+            for (name, _), arg in zip(positional, args):
+                values[name] = arg
+        if kwargs:
+            names = {n for n, _ in params}
+            for name, arg in kwargs.items():
+                if name in values:
+                    raise UnknownParameterException(
+                        f"{cls.get_task_family()}: parameter {name!r} was given twice (positionally and by name)"
+                    )
+                if name not in names:
+                    family = cls.get_task_family()
+                    import difflib
+
+                    close = difflib.get_close_matches(name, sorted(names), n=1)
+                    hint = f"; did you mean {close[0]!r}?" if close else f"; its parameters are: {', '.join(sorted(names)) or 'none'}"
+                    raise UnknownParameterException(f"{family}: unknown parameter {name!r}{hint}")
+                values[name] = arg
+        defaults = cls._defaults() if len(values) < len(params) else None
+        result = []
+        for name, param in params:
+            if name in values:
+                value = param.normalize(values[name])
+            else:
+                value = defaults[name]
+                if value is _no_value:
+                    raise MissingParameterException(
+                        f"{cls.get_task_family()}: requires the '{name}' parameter to be set"
+                    )
+            result.append((name, value))
+        return result
+
+    # -- construction ---------------------------------------------------------
+
+    @classmethod
+    def _has_default_init(cls) -> bool:
+        return cls.__init__ is Task.__init__
+
+    def __init__(self, *args, **kwargs):
+        params = self.get_params()
+        self._init_from_values(self.get_param_values(params, args, kwargs))
+
+    def _init_from_values(self, param_values: list[tuple[str, Any]]) -> None:
+        d = self.__dict__
+        for key, value in param_values:
+            d[key] = value
+        d["param_kwargs"] = dict(param_values)
+        task_id = task_id_str(self.get_task_family(), self.to_str_params(only_significant=True, only_public=True))
+        d["task_id"] = task_id
+        d["_Task__hash"] = hash(task_id)
+
+    @classmethod
+    def from_str_params(cls, params_str: dict[str, str]):
+        """A task from serialised parameter strings (the inverse of to_str_params)."""
+        kwargs = {}
+        for name, param in cls.get_params():
+            if name in params_str:
+                value = params_str[name]
+                kwargs[name] = param.parse(value) if isinstance(value, str) else value
+        return cls(**kwargs)
+
+    def to_str_params(self, only_significant: bool = False, only_public: bool = False) -> dict[str, str]:
+        out = {}
+        kw = self.param_kwargs
+        for name, param in self.get_params():
+            if only_significant and not param.significant:
+                continue
+            if only_public and param.visibility != ParameterVisibility.PUBLIC:
+                continue
+            if param.visibility == ParameterVisibility.PRIVATE:
+                continue  # private parameters are never serialised (as in Luigi)
+            out[name] = param.serialize(kw[name])
+        return out
+
+    def clone(self, cls=None, **kwargs):
+        """A task of ``cls`` (default: this class) sharing this task's parameters.
+
+        Parameters ``cls`` does not have are dropped; ``kwargs`` override.
+        """
+        if cls is None:
+            cls = self.__class__
+        new_kwargs = {}
+        own = self.param_kwargs
+        for name, _ in cls.get_params():
+            if name in own:
+                new_kwargs[name] = own[name]
+        new_kwargs.update(kwargs)
+        return cls(**new_kwargs)
+
+    def __hash__(self) -> int:
+        return self.__hash
+
+    def __eq__(self, other) -> bool:
+        return self.__class__ is other.__class__ and self.task_id == other.task_id
+
+    def __repr__(self) -> str:
+        parts = []
+        kw = self.param_kwargs
+        for name, param in self.get_params():
+            if param.significant and param.visibility == ParameterVisibility.PUBLIC:
+                parts.append(f"{name}={param.serialize(kw[name])}")
+        return f"{self.get_task_family()}({', '.join(parts)})"
+
+    def __getstate__(self):
+        return self.__dict__
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
+    # -- the user contract ----------------------------------------------------
+
+    def requires(self):
+        """The tasks this task needs: a task, a list/tuple/dict of tasks, or []."""
+        return []
+
+    def _requires(self):
+        return flatten(self.requires())
+
+    def output(self):
+        """The target(s) this task produces."""
+        return []
+
+    def run(self):
+        """Do the work. May ``yield`` tasks to add dynamic dependencies."""
+
+    def complete(self) -> bool:
+        """True when every output exists.
+
+        A task with no outputs is never complete (Luigi's rule); it then
+        reruns each time, which a warning points out once per class.
+        """
+        outputs = flatten(self.output())
+        if not outputs:
+            cls = type(self)
+            if cls not in Task._warned_no_output:
+                Task._warned_no_output.add(cls)
+                warnings.warn(
+                    f"Task {self.get_task_family()} has no outputs and no custom complete() method; "
+                    "it will run every time",
+                    stacklevel=2,
+                )
+            return False
+        for output in outputs:
+            if not output.exists():
+                return False
+        return True
+
+    @classmethod
+    def bulk_complete(cls, parameter_tuples):
+        raise NotImplementedError(f"{cls.get_task_family()} has no bulk_complete")
+
+    def deps(self) -> list:
+        """The flattened list of required tasks."""
+        return flatten(self._requires())
+
+    def input(self):
+        """The outputs of ``requires()``, in the same structure."""
+        return getpaths(self.requires())
+
+    def process_resources(self) -> dict[str, int]:
+        return self.resources
+
+    def on_failure(self, exception: BaseException) -> str:
+        """Called in the worker when run() raises; the text is the failure message."""
+        import traceback
+
+        return "Runtime error:\n" + "".join(traceback.format_exception(type(exception), exception, exception.__traceback__))
+
+    def on_success(self):
+        """Called in the worker after run() succeeded."""
+
+    # Progress reporting while run() executes; the executor installs a sink.
+    def set_tracking_url(self, url: str) -> None:
+        _report(self, "tracking_url", url)
+
+    def set_status_message(self, message: str) -> None:
+        _report(self, "status_message", message)
+
+    def set_progress_percentage(self, percentage: float) -> None:
+        _report(self, "progress_percentage", percentage)
+
+    @contextmanager
+    def no_unpicklable_properties(self):
+        yield
+
+    def _get_param_str(self) -> str:
+        return repr(self)
+
+
+_progress_sink: Callable[[Task, str, Any], None] | None = None
+
+
+def _report(task: Task, kind: str, value: Any) -> None:
+    sink = _progress_sink
+    if sink is not None:
+        sink(task, kind, value)
+
+
+def set_progress_sink(sink: Callable[[Task, str, Any], None] | None) -> None:
+    """Install the callable that receives set_status_message & co."""
+    global _progress_sink
+    _progress_sink = sink
+
+
+class WrapperTask(Task):
+    """A task that only gathers requirements; complete when they all are."""
+
+    def complete(self) -> bool:
+        return all(r.complete() for r in flatten(self.requires()))
+
+
+class Config(Task):
+    """A bag of parameters read from a configuration section (Luigi's Config)."""
+
+
+class ExternalTask(Task):
+    """A task whose output is made outside the pipeline; it never runs."""
+
+    run = None  # type: ignore[assignment]
+
+
+def externalize(taskclass_or_taskobject):
+    """A copy of the task class (or task) whose ``run`` is None."""
+    import copy
+
+    copied = copy.copy(taskclass_or_taskobject)
+    if copied is taskclass_or_taskobject:
+        # A class: make a subclass with the same family and no run().
+        cls = taskclass_or_taskobject
+        clone = type(cls.__name__, (cls,), {"run": None, "__module__": cls.__module__, "task_namespace": cls.get_task_namespace()})
+        return clone
+    copied.run = None
+    return copied
+
+
+def is_external(task: Task) -> bool:
+    return task.run is None or task.run == NotImplemented
+
+
+class DynamicRequirements:
+    """Requirements yielded from run() with an optional bulk completeness check."""
+
+    def __init__(self, requirements, custom_complete: Callable | None = None):
+        self.requirements = requirements
+        self.custom_complete = custom_complete
+        self.flat_requirements = flatten(requirements)
+        self.paths = getpaths(requirements)
+
+    def complete(self, complete_fn: Callable | None = None) -> bool:
+        complete_fn = complete_fn or (lambda task: task.complete())
+        if self.custom_complete:
+            return bool(self.custom_complete(complete_fn))
+        return all(complete_fn(t) for t in self.flat_requirements)
+
+
+def getpaths(struct):
+    """The outputs of a task, or of each task in a (nested) structure."""
+    if isinstance(struct, Task):
+        return struct.output()
+    if isinstance(struct, dict):
+        return struct.__class__((k, getpaths(v)) for k, v in struct.items())
+    if isinstance(struct, (list, tuple)):
+        return struct.__class__(getpaths(r) for r in struct)
+    try:
+        return [getpaths(r) for r in struct]
+    except TypeError:
+        raise Exception(f"Cannot map {struct} to Task/dict/list") from None
+
+
+def flatten(struct) -> list:
+    """A flat list from None, a value, a dict's values or an iterable (not str)."""
+    if struct is None:
+        return []
+    if isinstance(struct, dict):
+        out = []
+        for value in struct.values():
+            out.extend(flatten(value))
+        return out
+    if isinstance(struct, (list, tuple)):
+        # Fast path for the common flat list of tasks/targets.
+        out = []
+        for item in struct:
+            if isinstance(item, (list, tuple, dict)) or (not isinstance(item, (str, Task)) and hasattr(item, "__iter__") and not hasattr(item, "exists")):
+                out.extend(flatten(item))
+            else:
+                out.append(item)
+        return out
+    if isinstance(struct, str) or isinstance(struct, Task):
+        return [struct]
+    if hasattr(struct, "exists"):  # a Target
+        return [struct]
+    try:
+        iterator = iter(struct)
+    except TypeError:
+        return [struct]
+    out = []
+    for item in iterator:
+        out.extend(flatten(item))
+    return out
+
+
+def flatten_output(task: Task) -> list:
+    """The outputs of ``task``, or of its dependencies when it has none (wrappers)."""
+    outputs = flatten(task.output())
+    if not outputs:
+        for dep in flatten(task.requires()):
+            outputs += flatten_output(dep)
+    return outputs

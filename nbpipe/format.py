@@ -2,8 +2,10 @@
 
 A format wraps a raw binary stream: ``pipe_reader(raw)`` for reading and
 ``pipe_writer(raw)`` for writing.  Formats chain with ``>>``: ``Gzip >> UTF8``
-writes text, encodes it as UTF-8, then compresses it.  The target owns the
-raw stream (and its atomic commit); a format never closes it by itself.
+writes text, encodes it as UTF-8, then compresses it.  Layers close what
+they wrap when they are closed (text does, compression does not); the
+target's writer therefore aborts the raw atomic file *before* closing the
+layers when a write fails, and commits it last when all went well.
 """
 
 from __future__ import annotations
@@ -45,36 +47,6 @@ class Format:
         return ChainFormat(self, other)
 
 
-class _Unclosing(io.RawIOBase):
-    """A view of a binary stream whose close() does not close the stream.
-
-    Compression and text layers close what they wrap; the target must decide
-    itself whether closing means "commit" or "abort".
-    """
-
-    def __init__(self, inner):
-        self._inner = inner
-
-    def readable(self):
-        return self._inner.readable()
-
-    def writable(self):
-        return self._inner.writable()
-
-    def readinto(self, b):
-        data = self._inner.read(len(b))
-        n = len(data)
-        b[:n] = data
-        return n
-
-    def write(self, b):
-        return self._inner.write(b)
-
-    def flush(self):
-        if not self._inner.closed:
-            self._inner.flush()
-
-
 class NopFormat(Format):
     """Bytes in, bytes out."""
 
@@ -95,12 +67,10 @@ class TextFormat(Format):
         self.newline = newline
 
     def pipe_reader(self, input_pipe):
-        return io.TextIOWrapper(io.BufferedReader(_Unclosing(input_pipe)), encoding=self.encoding, newline=self.newline)
+        return io.TextIOWrapper(input_pipe, encoding=self.encoding, newline=self.newline)
 
     def pipe_writer(self, output_pipe):
-        return io.TextIOWrapper(
-            io.BufferedWriter(_Unclosing(output_pipe)), encoding=self.encoding, newline=self.newline, write_through=False
-        )
+        return io.TextIOWrapper(output_pipe, encoding=self.encoding, newline=self.newline)
 
 
 class GzipFormat(Format):

@@ -1026,7 +1026,7 @@ class OptionalPathParameter(OptionalParameter, PathParameter):
 # -- JSON-valued parameters -----------------------------------------------------------
 
 
-class _FrozenJSONEncoder(json.JSONEncoder):
+class _DictParamEncoder(json.JSONEncoder):
     """Encodes FrozenOrderedDict as its wrapped dict; otherwise ``json.dumps`` defaults."""
 
     def default(self, obj: Any) -> Any:
@@ -1035,7 +1035,7 @@ class _FrozenJSONEncoder(json.JSONEncoder):
         return super().default(obj)
 
 
-_json_encode = _FrozenJSONEncoder().encode
+_json_encode = _DictParamEncoder().encode
 
 
 def _json_loads(text: str) -> Any:

@@ -167,7 +167,7 @@ class Scheduler:
         self.nodes[task_id] = node
         self._staged.append(node)
 
-    def commit(self, now: float) -> None:
+    def commit(self, now: float, _check: bool = True) -> None:
         """Link staged tasks to their dependencies and queue the ready ones."""
         staged, self._staged = self._staged, []
         nodes = self.nodes
@@ -207,7 +207,8 @@ class Scheduler:
                 self._push_ready(node)
         for node in dead:
             self._fail_dependents(node, now)
-        self._check()
+        if _check:
+            self._check()
 
     def _raise_priority(self, start: Node) -> None:
         stack = [start]
@@ -355,7 +356,7 @@ class Scheduler:
         node.deps.extend(fresh)
         node.state = State.PENDING
         self._emit(Kind.SUSPENDED, node, now, deps=tuple(fresh))
-        self.commit(now)  # link staged dependencies first
+        self.commit(now, _check=False)  # link staged dependencies first
         dead = None
         unmet = 0
         for dep_id in fresh:

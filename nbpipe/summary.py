@@ -328,8 +328,7 @@ def _render(cats: dict[str, list], other_workers: dict[str, list], status: Statu
                 # No newline after this line, as in Luigi's report.
                 parts.append(f"    and {n_workers - count} other workers")
                 break
-            # As Luigi does, this number counts the task families.
-            parts.append(f"    - {worker} ran {len(_group_by_family(tasks))} tasks\n")
+            parts.append(f"    - {worker} ran {len(tasks)} tasks\n")
         parts.append("\n")
     if not cats["completed"] and not cats["failed"]:
         if not other_workers:

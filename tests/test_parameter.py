@@ -661,3 +661,29 @@ def test_task_ids_agree_with_luigi():
     ours = {k: getattr(P, c)().serialize(getattr(P, c)().normalize(v)) for k, (c, v) in params.items()}
     theirs = {k: getattr(luigi, c)().serialize(getattr(luigi, c)().normalize(v)) for k, (c, v) in params.items()}
     assert task_id_str("Fam", ours) == task_id_str("Fam", theirs)
+
+
+def test_schema_with_custom_validator():
+    seen = []
+
+    class Validator:
+        def validate(self, instance):
+            seen.append(instance)
+            if instance.get("a") != 1:
+                raise ValueError("a must be 1")
+
+    p = P.DictParameter(schema=Validator())
+    assert p.normalize(FrozenOrderedDict(a=1)) == {"a": 1}
+    assert seen == [{"a": 1}] and type(seen[0]) is dict  # validators see plain, unfrozen values
+    with pytest.raises(ValueError, match="a must be 1"):
+        p.normalize({"a": 2})
+
+
+def test_schema_with_jsonschema():
+    jsonschema = pytest.importorskip("jsonschema")
+    p = P.ListParameter(schema={"type": "array", "items": {"type": "number", "maximum": 10}, "minItems": 1})
+    assert p.normalize([1, 8.5]) == (1, 8.5)
+    with pytest.raises(jsonschema.ValidationError):
+        p.normalize([])
+    with pytest.raises(jsonschema.ValidationError):
+        p.normalize([999])

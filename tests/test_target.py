@@ -1,0 +1,186 @@
+"""Targets: atomic writes, formats, MockTarget, RunAnywayTarget."""
+
+import gzip
+import os
+
+import pytest
+
+import nbpipe
+from nbpipe import format as fmt
+from nbpipe import runtime
+from nbpipe.contrib.simulate import RunAnywayTarget
+from nbpipe.mock import MockFileSystem, MockTarget
+from nbpipe.target import LocalTarget, remove_temp_files
+
+
+def siblings(path):
+    return sorted(os.listdir(os.path.dirname(path)))
+
+
+def test_write_is_invisible_until_close_then_atomic(tmp_path):
+    path = str(tmp_path / "out" / "data.txt")
+    target = LocalTarget(path)
+    f = target.open("w")
+    f.write("hello")
+    assert not target.exists()  # nothing at the final path while writing
+    assert any(".data.txt.nbpipe-tmp-" in n for n in siblings(path))
+    f.close()
+    assert target.exists()
+    assert target.open("r").read() == "hello"
+    assert siblings(path) == ["data.txt"]
+
+
+def test_exception_in_with_block_commits_nothing_and_removes_temp(tmp_path):
+    path = str(tmp_path / "data.txt")
+    with pytest.raises(RuntimeError):
+        with LocalTarget(path).open("w") as f:
+            f.write("half")
+            raise RuntimeError("stop")
+    assert not os.path.exists(path)
+    assert siblings(path) == []
+
+
+def test_failed_rewrite_keeps_previous_content_byte_for_byte(tmp_path):
+    path = str(tmp_path / "data.bin")
+    with LocalTarget(path).open("wb") as f:
+        f.write(b"\x00old\xff")
+    with pytest.raises(ValueError):
+        with LocalTarget(path).open("wb") as f:
+            f.write(b"new")
+            raise ValueError
+    assert open(path, "rb").read() == b"\x00old\xff"
+    assert siblings(path) == ["data.bin"]
+
+
+def test_stream_dropped_without_close_is_discarded(tmp_path):
+    path = str(tmp_path / "data.txt")
+    f = LocalTarget(path).open("w")
+    f.write("never closed")
+    del f
+    assert not os.path.exists(path)
+    assert siblings(path) == []
+
+
+def test_luigi_style_open_close_without_with_commits(tmp_path):
+    path = str(tmp_path / "bar" / "1")
+    LocalTarget(path).open("w").close()
+    assert os.path.exists(path) and os.path.getsize(path) == 0
+
+
+@pytest.mark.parametrize(
+    "format_, data, reader",
+    [
+        (fmt.Gzip, b"zipped", lambda p: gzip.open(p).read()),
+        (fmt.Nop, b"\x01\x02", lambda p: open(p, "rb").read()),
+        (fmt.UTF8, "h\u00e9llo", lambda p: open(p, encoding="utf-8").read()),
+        (fmt.Gzip >> fmt.UTF8, "t\u00e9xt", lambda p: gzip.open(p).read().decode("utf-8")),
+        (fmt.Bzip2, b"bz", lambda p: __import__("bz2").open(p).read()),
+    ],
+)
+def test_formats_round_trip_and_write_the_real_encoding(tmp_path, format_, data, reader):
+    path = str(tmp_path / "f")
+    target = LocalTarget(path, format=format_)
+    with target.open("w") as f:
+        f.write(data)
+    assert reader(path) == data
+    with target.open("r") as f:
+        assert f.read() == data
+
+
+def test_failed_gzip_write_leaves_nothing(tmp_path):
+    path = str(tmp_path / "f.gz")
+    with pytest.raises(KeyError):
+        with LocalTarget(path, format=fmt.Gzip).open("w") as f:
+            f.write(b"x" * 100000)
+            raise KeyError
+    assert siblings(path) == []
+
+
+def test_temporary_path_moves_into_place_only_on_success(tmp_path):
+    target = LocalTarget(str(tmp_path / "dir_out"))
+    with target.temporary_path() as tmp:
+        os.makedirs(tmp)
+        open(os.path.join(tmp, "part"), "w").close()
+        assert not target.exists()
+    assert os.path.isfile(tmp_path / "dir_out" / "part")
+    other = LocalTarget(str(tmp_path / "other"))
+    with pytest.raises(OSError):
+        with other.temporary_path() as tmp:
+            open(tmp, "w").write("x")
+            raise OSError("disk")
+    assert sorted(os.listdir(tmp_path)) == ["dir_out"]
+
+
+def test_remove_temp_files_only_touches_the_given_pid(tmp_path):
+    path = str(tmp_path / "x")
+    open(str(tmp_path / ".x.nbpipe-tmp-111-aaaa"), "w").close()
+    open(str(tmp_path / ".x.nbpipe-tmp-222-bbbb"), "w").close()
+    assert [os.path.basename(p) for p in remove_temp_files(path, 111)] == [".x.nbpipe-tmp-111-aaaa"]
+    assert os.listdir(tmp_path) == [".x.nbpipe-tmp-222-bbbb"]
+
+
+def test_mock_target_commits_on_close_only():
+    MockFileSystem().clear()
+    target = MockTarget("/mock/a")
+    with pytest.raises(ZeroDivisionError):
+        with target.open("w") as f:
+            f.write("x")
+            1 / 0
+    assert not target.exists()
+    with target.open("w") as f:
+        f.write("ok")
+    assert target.open("r").read() == "ok"
+    assert MockFileSystem().get_data("/mock/a") == b"ok"
+
+
+class Hourly(nbpipe.Task):
+    def output(self):
+        return RunAnywayTarget(self)
+
+    def run(self):
+        self.output().done()
+
+
+def test_run_anyway_target_is_done_once_per_run(tmp_path):
+    first = nbpipe.build([Hourly()], detailed_summary=True)
+    assert first.summary.task_ids("completed") == [Hourly().task_id]
+    # Outside a run the task is not complete, and a new run runs it again.
+    assert not Hourly().complete()
+    second = nbpipe.build([Hourly()], detailed_summary=True)
+    assert second.summary.task_ids("completed") == [Hourly().task_id]
+    runs = os.listdir(tmp_path / ".nbpipe" / "run-anyway")
+    assert sorted(runs) == sorted([first.run_id, second.run_id])
+
+
+def test_run_anyway_markers_are_shared_by_processes_of_one_run(tmp_path):
+    """The marker is keyed by run id, which a worker process receives with the task."""
+    ctx = runtime.RunContext("run-x", str(tmp_path / ".nbpipe"))
+    runtime.set_current(ctx)
+    try:
+        target = RunAnywayTarget(Hourly())
+        assert not target.exists()
+        target.done()
+        assert RunAnywayTarget(Hourly()).exists()
+    finally:
+        runtime.set_current(None)
+    runtime.set_current(runtime.RunContext("run-y", str(tmp_path / ".nbpipe")))
+    try:
+        assert not RunAnywayTarget(Hourly()).exists()
+    finally:
+        runtime.set_current(None)
+
+
+def test_run_anyway_old_run_folders_are_removed(tmp_path):
+    base = tmp_path / ".nbpipe" / "run-anyway"
+    old = base / "old-run"
+    old.mkdir(parents=True)
+    (old / "marker").write_text("x")
+    os.utime(old, (0, 0))
+    RunAnywayTarget._last_cleanup.clear()
+    RunAnywayTarget(Hourly())
+    assert not old.exists()
+
+
+def test_done_outside_a_run_says_how_to_fix():
+    with pytest.raises(RuntimeError, match="outside a pipeline run"):
+        RunAnywayTarget(Hourly()).done()

@@ -1,0 +1,173 @@
+"""The task DSL: ids, instance cache, parameters from config, redefinition, util decorators."""
+
+import datetime
+import textwrap
+
+import pytest
+
+import nbpipe
+from nbpipe import config
+from nbpipe.parameter import MissingParameterException, UnknownParameterException
+from nbpipe.registry import TaskClassNotFoundException, get_task_cls
+from nbpipe.util import inherits, requires
+
+
+class Report(nbpipe.Task):
+    date = nbpipe.DateParameter()
+    region = nbpipe.Parameter(default="eu")
+    limit = nbpipe.IntParameter(default=10, significant=False)
+    secret = nbpipe.Parameter(default="s", visibility=nbpipe.parameter.ParameterVisibility.PRIVATE)
+
+
+def test_task_id_and_repr_match_luigi():
+    import luigi
+
+    class Report(luigi.Task):  # the same class, defined with Luigi
+        date = luigi.DateParameter()
+        region = luigi.Parameter(default="eu")
+        limit = luigi.IntParameter(default=10, significant=False)
+        secret = luigi.Parameter(default="s", visibility=luigi.parameter.ParameterVisibility.PRIVATE)
+
+    ours = globals()["Report"](datetime.date(2024, 1, 31), region="us")
+    theirs = Report(datetime.date(2024, 1, 31), region="us")
+    assert ours.task_id == theirs.task_id
+    # Luigi prints private parameters (secrets) in its repr; nbpipe does not.
+    assert str(theirs) == "Report(date=2024-01-31, region=us, secret=s)"
+    assert str(ours) == "Report(date=2024-01-31, region=us)"
+    assert ours.to_str_params() == theirs.to_str_params()
+    assert ours.to_str_params(only_significant=True) == theirs.to_str_params(only_significant=True)
+
+
+def test_instance_cache_and_equality():
+    a = Report(datetime.date(2024, 1, 1))
+    assert Report(date=datetime.date(2024, 1, 1), region="eu") is a
+    assert Report(datetime.date(2024, 1, 2)) != a
+    assert len({a, Report(datetime.date(2024, 1, 1))}) == 1
+
+
+def test_parameter_errors_name_the_task_and_parameter():
+    with pytest.raises(MissingParameterException, match="Report: requires the 'date' parameter to be set"):
+        Report()
+    with pytest.raises(UnknownParameterException, match="Report: unknown parameter 'regoin'; did you mean 'region'"):
+        Report(datetime.date(2024, 1, 1), regoin="x")
+    with pytest.raises(UnknownParameterException, match="takes at most 4 positional"):
+        Report(1, 2, 3, 4, 5)
+
+
+def test_clone_and_from_str_params():
+    a = Report(datetime.date(2024, 1, 1), region="us")
+    assert a.clone(region="eu") is Report(datetime.date(2024, 1, 1))
+    assert Report.from_str_params({"date": "2024-01-01", "region": "us"}) is a
+
+
+def test_defaults_from_nbpipe_toml_luigi_style_sections(tmp_path):
+    (tmp_path / "nbpipe.toml").write_text(textwrap.dedent("""
+        [Report]
+        region = "apac"
+        date = 2023-05-06
+    """))
+    config.reload_config()
+    t = Report()
+    assert t.region == "apac" and t.date == datetime.date(2023, 5, 6)
+
+
+def test_defaults_from_pyproject_tool_table_with_namespaced_family(tmp_path):
+    (tmp_path / "pyproject.toml").write_text(textwrap.dedent("""
+        [tool.nbpipe.examples.Scoped]
+        n = 7
+    """))
+    config.reload_config()
+
+    class Scoped(nbpipe.Task):
+        task_namespace = "examples"
+        n = nbpipe.IntParameter()
+
+    assert Scoped().n == 7
+
+
+def test_defaults_from_a_luigi_cfg_ini_file(tmp_path, monkeypatch):
+    ini = tmp_path / "luigi.cfg"
+    ini.write_text("[Report]\nregion=latam\ndate=2020-02-02\n")
+    monkeypatch.setenv("NBPIPE_CONFIG_PATH", str(ini))
+    config.reload_config()
+    assert Report().region == "latam"
+
+
+def test_bad_config_value_names_section_option_and_form(tmp_path):
+    (tmp_path / "nbpipe.toml").write_text('[Report]\ndate = "soon"\n')
+    config.reload_config()
+    with pytest.raises(nbpipe.parameter.ParameterException, match=r"\[Report\] date = 'soon'"):
+        Report()
+
+
+def test_redefining_a_class_replaces_it_in_the_registry():
+    ns = {}
+    source = "import nbpipe\nclass Redefined(nbpipe.Task):\n    x = nbpipe.IntParameter(default={})\n"
+    exec(compile(source.format(1), "<cell>", "exec"), ns)
+    first = get_task_cls("Redefined")
+    exec(compile(source.format(2), "<cell>", "exec"), ns)
+    second = get_task_cls("Redefined")
+    assert first is not second and second().x == 2
+    assert first().x == 1  # old instances are not confused with the new class
+
+
+def test_unknown_task_suggests_close_names():
+    with pytest.raises(TaskClassNotFoundException, match="did you mean 'Report'"):
+        get_task_cls("Reprot")
+
+
+class Upstream(nbpipe.Task):
+    a = nbpipe.IntParameter()
+    b = nbpipe.Parameter(default="x")
+
+
+def test_util_requires_and_inherits():
+    @requires(Upstream)
+    class Down(nbpipe.Task):
+        c = nbpipe.IntParameter(default=0)
+
+    d = Down(a=1, c=2)
+    assert d.requires() is Upstream(1)
+    assert [n for n, _ in Down.get_params()] == ["a", "b", "c"]
+
+    @inherits(Upstream)
+    class Other(nbpipe.Task):
+        def requires(self):
+            return self.clone_parent(b="y")
+
+    assert Other(a=3).requires() is Upstream(3, "y")
+
+
+def test_namespace_sets_the_family():
+    nbpipe.namespace("teamx", scope=__name__)
+    try:
+        class Scoped2(nbpipe.Task):
+            pass
+    finally:
+        nbpipe.namespace(scope=__name__)
+    assert Scoped2.get_task_family() == "teamx.Scoped2"
+    assert get_task_cls("teamx.Scoped2") is Scoped2
+
+
+def test_event_handlers_fire_in_the_driver_and_redefinition_does_not_duplicate():
+    calls = []
+    for _ in range(2):  # re-running the "cell" that registers the handler
+        @Upstream.event_handler(nbpipe.Event.SUCCESS)
+        def on_success(task):
+            calls.append(task)
+
+    class Ok(Upstream):
+        def complete(self):
+            return False
+
+        def run(self):
+            pass
+
+    class Wrap(nbpipe.WrapperTask):
+        def requires(self):
+            return [Ok(a=1)]
+
+    nbpipe.config.set_option("worker", "check_unfulfilled_deps", False)
+    nbpipe.build([Wrap()])
+    assert calls == [Ok(a=1)]
+    Upstream._event_callbacks.pop(Upstream, None)

@@ -250,6 +250,11 @@ def execute(
     """
     cfg = get_config()
     roots = flatten(tasks)
+    for root in roots:
+        if not isinstance(root, Task):
+            from .resolver import _describe
+
+            raise TypeError(f"build() needs tasks; got {_describe(root)}")
     if check_threads is None:
         check_threads = cfg.get_int("core", "completeness_check_threads", 16)
     bus = EventBus()

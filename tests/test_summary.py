@@ -726,6 +726,23 @@ def test_family_lines_and_summary_length_match_luigi(luigi_run):
     assert body(summarize(events, summary_length=0)) == luigi_full == FMT_FULL
 
 
+class Big(Task):
+    task_namespace = "sumtest"
+    v = Parameter()
+
+
+def test_long_values_are_cut():
+    huge = Big("h" * 250)
+    longs = [Big(c * 110) for c in "abc"]
+    ev = Events(huge).discover(huge, longs)
+    for task in longs + [huge]:
+        ev.succeed(task)
+    lines = body(summarize(ev.events)).splitlines()
+    assert lines[2] == "    - 4 sumtest.Big(v=" + "a" * 110 + "," + "b" * 110 + ",...)"
+    ev = Events(huge).discover(huge).succeed(huge)
+    assert body(summarize(ev.events)).splitlines()[2] == "    - 1 sumtest.Big(...)"
+
+
 def test_summary_length_from_config(isolated_config):
     events = graph_events(All(), lambda t: "done")
     isolated_config.set_option("execution_summary", "summary_length", 2)

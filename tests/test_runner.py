@@ -1,0 +1,286 @@
+"""Whole runs in-process: outcomes, dynamic dependencies, retries, events, return values."""
+
+import os
+
+import pytest
+
+import nbpipe
+from nbpipe import config
+from nbpipe.events import Kind
+from nbpipe.runner import execute
+from nbpipe.summary import StatusCode
+
+
+class Write(nbpipe.Task):
+    name = nbpipe.Parameter()
+    needs = nbpipe.ListParameter(default=[])
+
+    def requires(self):
+        return [Write(d) for d in self.needs]
+
+    def output(self):
+        return nbpipe.LocalTarget(f"out/{self.name}")
+
+    def run(self):
+        for inp in self.input():
+            assert inp.exists()
+        with self.output().open("w") as f:
+            f.write(self.name)
+
+
+@pytest.mark.parametrize("executor,workers", [("inline", 1), ("thread", 2), ("process", 2)])
+def test_diamond_builds_with_every_executor(executor, workers):
+    top = Write("top", needs=["l", "r"])
+    result = execute([top], workers=workers, executor=executor)
+    # Write("l") and Write("r") have no deps; only top depends on them.
+    assert result.status == StatusCode.SUCCESS
+    assert sorted(os.listdir("out")) == ["l", "r", "top"]
+    assert result.exit_code == 0
+    again = execute([top], workers=workers, executor=executor)
+    assert again.summary.task_ids("already_done") == [top.task_id]
+    assert again.summary.task_ids("completed") == []
+
+
+def test_build_returns_luigi_bool_and_detailed_result():
+    assert nbpipe.build([Write("a")]) is True
+    result = nbpipe.build([Write("b")], detailed_summary=True)
+    assert result.status == StatusCode.SUCCESS
+    assert result.one_line_summary == "This progress looks :) because there were no failed tasks or missing dependencies"
+    assert "Scheduled 1 tasks of which:" in result.summary_text
+
+
+class Boom(nbpipe.Task):
+    def complete(self):
+        return False
+
+    def run(self):
+        raise ValueError("bad row 17")
+
+
+class NeedsBoom(nbpipe.Task):
+    def requires(self):
+        return Boom()
+
+
+def test_failure_is_reported_with_reason_and_exit_code():
+    assert nbpipe.build([NeedsBoom()]) is False
+    result = nbpipe.build([NeedsBoom()], detailed_summary=True)
+    assert result.status == StatusCode.FAILED
+    assert result.summary.task_ids("failed") == [Boom().task_id]
+    assert result.summary.task_ids("upstream_failure") == [NeedsBoom().task_id]
+    assert result.summary.failures[Boom().task_id].startswith("ValueError: bad row 17")
+    assert result.exit_code == 30
+    config.set_option("retcode", "task_failed", 0)
+    assert result.exit_code == 25  # the root did not complete: not run
+
+
+class Missing(nbpipe.ExternalTask):
+    def output(self):
+        return nbpipe.LocalTarget("no/such/file")
+
+
+class NeedsMissing(nbpipe.Task):
+    def requires(self):
+        return Missing()
+
+
+def test_missing_external_data():
+    result = nbpipe.build([NeedsMissing()], detailed_summary=True)
+    assert result.status == StatusCode.MISSING_EXT
+    assert result.exit_code == 20
+    assert result.summary.task_ids("still_pending_ext") == [Missing().task_id]
+
+
+class Flaky(nbpipe.Task):
+    retry_count = 3
+    attempts_file = "attempts"
+
+    def output(self):
+        return nbpipe.LocalTarget("flaky.out")
+
+    def run(self):
+        with open(self.attempts_file, "a") as f:
+            f.write("x")
+        if len(open(self.attempts_file).read()) < 3:
+            raise RuntimeError("transient")
+        with self.output().open("w") as f:
+            f.write("ok")
+
+
+def test_retries_within_one_run_then_success():
+    config.set_option("scheduler", "retry_delay", 0.01)
+    result = nbpipe.build([Flaky()], detailed_summary=True)
+    assert open("attempts").read() == "xxx"
+    assert result.status == StatusCode.SUCCESS_WITH_RETRY
+    kinds = [e.kind for e in result.events if e.task_id == Flaky().task_id]
+    assert kinds.count(Kind.FAILED) == 2 and kinds.count(Kind.RETRY_WAIT) == 2 and kinds[-1] == Kind.DONE
+
+
+class AlwaysFails(nbpipe.Task):
+    retry_count = 2
+
+    def complete(self):
+        return False
+
+    def run(self):
+        raise RuntimeError("down")
+
+
+def test_too_many_failures_disable_the_task():
+    result = nbpipe.build([AlwaysFails()], detailed_summary=True)
+    states = [e.kind for e in result.events if e.task_id == AlwaysFails().task_id]
+    assert states.count(Kind.FAILED) == 2 and states[-1] == Kind.DISABLED
+    assert result.summary.task_ids("failed") == [AlwaysFails().task_id]
+
+
+class Config(nbpipe.Task):
+    seed = nbpipe.IntParameter()
+
+    def output(self):
+        return nbpipe.LocalTarget(f"cfg_{self.seed}")
+
+    def run(self):
+        with self.output().open("w") as f:
+            f.write("3")
+
+
+class Data(nbpipe.Task):
+    n = nbpipe.IntParameter()
+
+    def output(self):
+        return nbpipe.LocalTarget(f"data_{self.n}")
+
+    def run(self):
+        with self.output().open("w") as f:
+            f.write(str(self.n))
+
+
+class Dynamic(nbpipe.Task):
+    def output(self):
+        return nbpipe.LocalTarget("dynamic")
+
+    def run(self):
+        cfg = yield Config(1)
+        count = int(cfg.open().read())
+        data = yield [Data(i) for i in range(count)]
+        total = sum(int(d.open().read()) for d in data)
+        with self.output().open("w") as f:
+            f.write(str(total))
+
+
+@pytest.mark.parametrize("executor,workers", [("inline", 1), ("process", 2)])
+def test_dynamic_dependencies(executor, workers):
+    result = execute([Dynamic()], workers=workers, executor=executor)
+    assert result.status == StatusCode.SUCCESS
+    assert open("dynamic").read() == "3"
+    assert sorted(t.task_id for t in result.summary.categories["completed"]) == sorted(
+        t.task_id for t in [Dynamic(), Config(1), Data(0), Data(1), Data(2)]
+    )
+    suspended = [e for e in result.events if e.kind == Kind.SUSPENDED]
+    assert [e.deps for e in suspended] == [(Config(1).task_id,), tuple(Data(i).task_id for i in range(3))]
+
+
+class YieldsNoOutputDep(nbpipe.Task):
+    def complete(self):
+        return False
+
+    def run(self):
+        yield Boom.__base__  # not a task instance
+
+
+class NoOutput(nbpipe.Task):
+    def run(self):
+        pass
+
+
+class YieldsNeverComplete(nbpipe.Task):
+    def output(self):
+        return nbpipe.LocalTarget("never")
+
+    def run(self):
+        yield NoOutput()
+
+
+def test_yielding_a_task_that_never_completes_fails_with_a_reason():
+    result = nbpipe.build([YieldsNeverComplete()], detailed_summary=True)
+    assert result.summary.task_ids("failed") == [YieldsNeverComplete().task_id]
+    assert "ran in this run but is still not complete" in result.summary.failures[YieldsNeverComplete().task_id]
+
+
+class Ordered(nbpipe.Task):
+    name = nbpipe.Parameter()
+    log: list = []
+
+    def complete(self):
+        return self.name in Ordered.log
+
+    def run(self):
+        Ordered.log.append(self.name)
+
+
+class OrderedRoot(nbpipe.WrapperTask):
+    def requires(self):
+        low = Ordered("low")
+        high = Ordered("high")
+        high.priority = 100
+        return [low, Ordered("mid"), high]
+
+
+def test_priority_decides_order():
+    Ordered.log = []
+    nbpipe.build([OrderedRoot()])
+    assert Ordered.log == ["high", "low", "mid"]
+
+
+class UsesDb(nbpipe.Task):
+    i = nbpipe.IntParameter()
+    resources = {"db": 1}
+    active = 0
+    peak = 0
+
+    def complete(self):
+        return False
+
+    def run(self):
+        import threading
+        import time
+
+        with threading.Lock():
+            UsesDb.active += 1
+            UsesDb.peak = max(UsesDb.peak, UsesDb.active)
+        time.sleep(0.02)  # hold the resource while other threads try to start
+        UsesDb.active -= 1
+
+
+class DbRoot(nbpipe.WrapperTask):
+    def requires(self):
+        return [UsesDb(i) for i in range(6)]
+
+
+def test_resources_cap_concurrency_across_thread_workers():
+    config.set_option("resources", "db", 1)
+    config.set_option("worker", "check_unfulfilled_deps", False)
+    UsesDb.peak = 0
+    execute([DbRoot()], workers=3, executor="thread")
+    assert UsesDb.peak == 1
+
+
+def test_every_transition_reaches_observers_in_order():
+    seen = []
+    execute([Write("solo")], observers=[lambda e: seen.append((e.kind, e.task_id))])
+    tid = Write("solo").task_id
+    assert seen == [
+        (Kind.RUN_STARTED, ""), (Kind.DISCOVERED, tid), (Kind.PENDING, tid), (Kind.RUNNING, tid),
+        (Kind.DONE, tid), (Kind.RUN_FINISHED, ""),
+    ]
+
+
+def test_bad_build_arguments_are_clear():
+    with pytest.raises(TypeError, match="unknown option"):
+        nbpipe.build([Write("x")], wokers=2)
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        nbpipe.build([Write("x")], workers=0)
+    with pytest.raises(ValueError, match="unknown executor 'gpu'"):
+        nbpipe.build([Write("x")], executor="gpu")
+    with pytest.raises(TypeError, match=r"build\(\) needs tasks; got 'x' \(a str\)"):
+        nbpipe.build(["x"])

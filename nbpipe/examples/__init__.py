@@ -1,0 +1,1 @@
+"""Example pipelines that ship with nbpipe (run them with ``nbpipe run --module``)."""

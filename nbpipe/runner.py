@@ -297,9 +297,6 @@ def execute(
         runtime.set_current(previous_context)
     bus.emit(RunEvent(Kind.RUN_FINISHED, "", time.time(), None, (), "", {"interrupted": interrupted is not None}))
     result = RunResult(bus.events)
-    cats = result.summary.categories
-    # Luigi's meaning: nothing failed to schedule and nothing failed to run.
-    result.scheduling_succeeded = not cats["scheduling_error"] and not cats["failed"]
     result.run_id = context.run_id
     result.interrupted = interrupted is not None
     if interrupted is not None:

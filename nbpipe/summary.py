@@ -657,7 +657,8 @@ class RunResult:
     """What ``nbpipe.build(..., detailed_summary=True)`` returns (Luigi's ``LuigiRunResult``).
 
     Attributes: ``status`` (:class:`StatusCode`), ``summary_text``,
-    ``one_line_summary``, ``scheduling_succeeded`` (no scheduling errors),
+    ``one_line_summary``, ``scheduling_succeeded`` (Luigi's meaning: no
+    scheduling errors and no failed tasks),
     ``summary`` (the :class:`Summary`), ``events`` and ``exit_code``.
     """
 
@@ -667,7 +668,10 @@ class RunResult:
         self.status = self.summary.status
         self.summary_text = self.summary.summary_text
         self.one_line_summary = self.summary.one_line_summary
-        self.scheduling_succeeded = not self.summary.categories["scheduling_error"]
+        cats = self.summary.categories
+        self.scheduling_succeeded = not cats["scheduling_error"] and not cats["failed"]
+        self.run_id = ""
+        self.interrupted = self.summary.interrupted
 
     @property
     def exit_code(self) -> int:

@@ -1,0 +1,250 @@
+"""Benchmark nbpipe against Luigi on the same task code.
+
+    python benchmarks/bench_engine.py [--quick] [--out benchmarks/results.md]
+    python benchmarks/bench_engine.py --profile layered:noop:100000
+
+Every measurement runs in a fresh child process (``--child SPEC``) that
+times one ``build()`` call and writes its figures as JSON; the parent plans
+the runs, repeats each one and hands the medians to :mod:`bench_report`.
+See README.md in this folder for what is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SCRATCH_PARENT = "/dev/shm" if os.path.isdir("/dev/shm") else None
+CHILD_TIMEOUT = {"nbpipe": 300.0, "luigi": 180.0}  # seconds; Luigi's 3 000 cases stop at 3 min
+
+
+# -- the plan ------------------------------------------------------------------
+
+
+def plan(quick: bool) -> list[dict]:
+    """The configurations to measure: engine, graph, kind, workers, n."""
+    graphs, kinds = ("chain", "fanin", "layered"), ("noop", "file")
+    sizes = (1_000, 10_000) if quick else (1_000, 3_000, 10_000, 100_000)
+    out = []
+
+    def add(engine, graph, kind, workers, n):
+        cfg = dict(engine=engine, graph=graph, kind=kind, workers=workers, n=n)
+        if cfg not in out:
+            out.append(cfg)
+
+    # nbpipe: every graph and kind inline; 2 worker processes with small files
+    # (an in-memory no-op state does not cross processes).  100 000 tasks
+    # through worker processes would take minutes, so it stops at 10 000.
+    for graph in graphs:
+        for kind in kinds:
+            for n in sizes:
+                add("nbpipe", graph, kind, 1, n)
+        for n in sizes:
+            if n <= 10_000:
+                add("nbpipe", graph, "file", 2, n)
+    # the goals' sizes, also in --quick
+    add("nbpipe", "layered", "noop", 1, 3_000)
+    add("nbpipe", "layered", "file", 2, 3_000)
+    # Luigi: 1 000 everywhere (layered only in --quick), 3 000 where the goals compare.
+    for graph in ("layered",) if quick else graphs:
+        for kind in kinds:
+            add("luigi", graph, kind, 1, 1_000)
+        add("luigi", graph, "file", 2, 1_000)
+    add("luigi", "layered", "noop", 1, 3_000)
+    if not quick:
+        add("luigi", "layered", "file", 2, 3_000)
+    return out
+
+
+# -- the child -------------------------------------------------------------------
+
+
+def child(spec: dict) -> None:
+    """Time one build() in this fresh process and write the figures to spec['result']."""
+    import logging
+    import resource
+
+    os.environ["NBPIPE_BENCH_ENGINE"] = spec["engine"]
+    os.environ["NBPIPE_BENCH_DIR"] = spec["data_dir"]
+    import bench_tasks as bt
+
+    engine = bt.luigi
+    options = dict(workers=spec["workers"], local_scheduler=True, log_level="WARNING")
+    if spec["engine"] == "nbpipe":
+        options["executor"] = "inline" if spec["workers"] == 1 else "process"
+    logging.getLogger("luigi-interface").setLevel(logging.WARNING)
+    kind, n = spec["kind"], spec["n"]
+    done_file = Path(spec["data_dir"]).parent / "noop-done.json"
+    if spec["phase"] == "warm" and kind == "noop":
+        bt.DONE.update(json.loads(done_file.read_text()))
+
+    start = time.perf_counter()
+    ok = engine.build([bt.root(spec["graph"], kind, n)], **options)
+    seconds = time.perf_counter() - start
+
+    done = bt.count_done(kind)
+    if spec["phase"] == "cold" and kind == "noop":
+        done_file.write_text(json.dumps(sorted(bt.DONE)))
+    result = {
+        "seconds": seconds,
+        "ok": bool(ok) and done == n,
+        "done": done,
+        "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    Path(spec["result"]).write_text(json.dumps(result))
+
+
+def _child_env(spec: dict) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NBPIPE_", "LUIGI_"))}
+    env["NBPIPE_STATE_DIR"] = os.path.join(spec["scratch"], "state")
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def measure(cfg: dict, scratch: str) -> list[dict]:
+    """A cold build then a warm build of ``cfg`` over one fresh directory."""
+    data_dir = os.path.join(scratch, "data")
+    os.makedirs(data_dir)
+    rows = []
+    for phase in ("cold", "warm"):
+        result_path = os.path.join(scratch, f"{phase}.json")
+        spec = dict(cfg, phase=phase, data_dir=data_dir, scratch=scratch, result=result_path)
+        row = dict(cfg, phase=phase)
+        started = time.perf_counter()
+        try:
+            proc = subprocess.run(
+                [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)],
+                cwd=scratch, env=_child_env(spec), capture_output=True, text=True,
+                timeout=CHILD_TIMEOUT[cfg["engine"]],
+            )
+        except subprocess.TimeoutExpired:
+            row.update(error=f"timed out after {CHILD_TIMEOUT[cfg['engine']]:.0f} s")
+            rows.append(row)
+            break
+        row["process_seconds"] = time.perf_counter() - started
+        if proc.returncode != 0 or not os.path.exists(result_path):
+            tail = (proc.stderr or "").strip().splitlines()[-3:]
+            row.update(error=f"exit code {proc.returncode}: {' | '.join(tail)}")
+            rows.append(row)
+            break
+        row.update(json.loads(Path(result_path).read_text()))
+        if not row["ok"]:
+            row["error"] = f"build failed or incomplete ({row['done']} of {cfg['n']} tasks done)"
+        rows.append(row)
+    return rows
+
+
+def _startup(code: str, runs: int, scratch: str) -> list[float]:
+    times = []
+    env = _child_env({"scratch": scratch})
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], cwd=scratch, env=env, check=True)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def _label(cfg: dict) -> str:
+    return f"{cfg['engine']:6} {cfg['graph']:7} {cfg['kind']:4} w={cfg['workers']} N={cfg['n']:>6}"
+
+
+def run_suite(quick: bool, log=lambda s: print(s, file=sys.stderr, flush=True)) -> dict:
+    reps = 1 if quick else 3
+    configs = plan(quick)
+    started = time.time()
+    rows: list[dict] = []
+    failed: set[int] = set()
+    root = tempfile.mkdtemp(prefix="nbpipe-bench-", dir=SCRATCH_PARENT)
+    try:
+        imports = {}
+        for name, code in (("python -c pass", "pass"), ("import nbpipe", "import nbpipe"),
+                           ("import luigi", "import luigi")):
+            imports[name] = _startup(code, 10, root)
+            log(f"{name:16} median {statistics.median(imports[name]) * 1e3:6.1f} ms")
+        for rep in range(reps):
+            for i, cfg in enumerate(configs):
+                if i in failed:
+                    continue
+                scratch = os.path.join(root, f"run-{rep}-{i}")
+                os.makedirs(scratch)
+                got = measure(cfg, scratch)
+                shutil.rmtree(scratch, ignore_errors=True)
+                for row in got:
+                    row["rep"] = rep
+                    if "error" in row:
+                        failed.add(i)
+                        log(f"[{rep + 1}/{reps}] {_label(cfg)} {row['phase']:4}  ERROR {row['error']}")
+                    else:
+                        log(f"[{rep + 1}/{reps}] {_label(cfg)} {row['phase']:4} {row['seconds']:8.3f} s "
+                            f"{row['seconds'] / cfg['n'] * 1e6:9.1f} us/task")
+                rows.extend(got)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return {"quick": quick, "repeats": reps, "configs": configs, "runs": rows, "startup": imports,
+            "started": started, "suite_seconds": time.time() - started}
+
+
+# -- profiling -----------------------------------------------------------------
+
+
+def profile(target: str, top: int = 25) -> None:
+    """cProfile one nbpipe inline build in this process (``graph:kind:n``)."""
+    import cProfile
+    import pstats
+
+    graph, kind, n = target.split(":")
+    scratch = tempfile.mkdtemp(prefix="nbpipe-prof-", dir=SCRATCH_PARENT)
+    os.environ["NBPIPE_BENCH_ENGINE"] = "nbpipe"
+    os.environ["NBPIPE_BENCH_DIR"] = scratch
+    os.environ["NBPIPE_STATE_DIR"] = os.path.join(scratch, "state")
+    import bench_tasks as bt
+
+    try:
+        prof = cProfile.Profile()
+        prof.enable()
+        bt.luigi.build([bt.root(graph, kind, int(n))], workers=1, executor="inline", log_level="WARNING")
+        prof.disable()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    stats = pstats.Stats(prof)
+    for key in ("cumulative", "tottime"):
+        stats.sort_stats(key).print_stats(top)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer sizes, one repeat (about 2 minutes)")
+    parser.add_argument("--out", default=str(HERE / "results.md"), help="the Markdown report (JSON goes beside it)")
+    parser.add_argument("--profile", metavar="GRAPH:KIND:N", help="cProfile one nbpipe inline build instead")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child(json.loads(args.child))
+        return 0
+    if args.profile:
+        profile(args.profile)
+        return 0
+    import bench_report
+
+    data = run_suite(args.quick)
+    data["machine"] = bench_report.machine_facts()
+    out = Path(args.out)
+    text = bench_report.render(data)
+    out.write_text(text)
+    out.with_suffix(".json").write_text(json.dumps(data, indent=1) + "\n")
+    print(text)
+    print(f"wrote {out} and {out.with_suffix('.json')}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

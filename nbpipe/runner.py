@@ -232,6 +232,36 @@ class _Run:
         self.flush()
 
 
+class _FewerCollections:
+    """Collect cyclic garbage less often while a run builds its large graph.
+
+    A run allocates a few objects per task and frees almost none until it
+    ends, which makes CPython's generational collector rescan a growing heap:
+    at 100 000 tasks that costs a third of the run.  Reference counting
+    still frees everything acyclic at once; cycles wait a little longer.
+    Nested or concurrent runs share one setting; the last one out restores it.
+    """
+
+    _depth = 0
+    _saved: tuple | None = None
+
+    def __enter__(self):
+        import gc
+
+        if _FewerCollections._depth == 0:
+            _FewerCollections._saved = gc.get_threshold()
+            first, *rest = _FewerCollections._saved
+            gc.set_threshold(max(first, 50_000), max(rest[0], 50), max(rest[1], 100))
+        _FewerCollections._depth += 1
+
+    def __exit__(self, *exc):
+        import gc
+
+        _FewerCollections._depth -= 1
+        if _FewerCollections._depth == 0 and _FewerCollections._saved is not None:
+            gc.set_threshold(*_FewerCollections._saved)
+
+
 def execute(
     tasks,
     workers: int = 1,
@@ -284,7 +314,8 @@ def execute(
     try:
         executor.start(context)
         try:
-            run.run()
+            with _FewerCollections():
+                run.run()
         except KeyboardInterrupt as exc:
             interrupted = exc
             executor.shutdown(kill=True)

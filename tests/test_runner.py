@@ -284,3 +284,35 @@ def test_bad_build_arguments_are_clear():
         nbpipe.build([Write("x")], executor="gpu")
     with pytest.raises(TypeError, match=r"build\(\) needs tasks; got 'x' \(a str\)"):
         nbpipe.build(["x"])
+
+
+class Reports(nbpipe.Task):
+    def complete(self):
+        return False
+
+    def run(self):
+        import logging
+
+        self.set_status_message("halfway")
+        self.set_progress_percentage(50)
+        logging.getLogger("my.pipeline").warning("careful: %s", "low disk")
+
+
+@pytest.mark.parametrize("executor,workers", [("inline", 1), ("process", 2)])
+def test_progress_reports_become_events(executor, workers):
+    result = execute([Reports()], workers=workers, executor=executor)
+    progress = [e.data for e in result.events if e.kind == Kind.PROGRESS]
+    assert progress == [{"status_message": "halfway"}, {"progress_percentage": 50}]
+
+
+def test_worker_logging_reaches_the_driver_tagged_with_the_task(capfd):
+    execute([Reports()], workers=2, executor="process")
+    err = capfd.readouterr().err
+    assert "[Reports()] WARNING: careful: low disk" in err
+
+
+def test_luigi_run_with_argv():
+    assert nbpipe.run(["Write", "--name", "from_argv", "--local-scheduler"]) is True
+    assert open("out/from_argv").read() == "from_argv"
+    result = nbpipe.run(["Write", "--name", "again", "--workers", "2"], detailed_summary=True)
+    assert result.status == StatusCode.SUCCESS

@@ -7,7 +7,7 @@ import platform
 import statistics
 import sys
 import time
-from importlib import metadata
+from importlib import metadata, util
 
 KEY = ("engine", "graph", "kind", "phase", "workers", "n")
 
@@ -33,6 +33,7 @@ def machine_facts() -> dict:
         "platform": platform.platform(),
         "luigi": version("luigi"),
         "nbpipe": version("nbpipe"),
+        "nbpipe_path": os.path.dirname(util.find_spec("nbpipe").origin),
     }
 
 
@@ -140,7 +141,7 @@ def goals(med: dict, startup: dict) -> list[tuple[str, str, str]]:
     text += f"; Luigi (workers=2) {_us(lu2)} µs/task at N = {lu_n:,}" if lu2 else "; Luigi not measured"
     if lu_n != 3_000:
         err = med.get(("luigi", "layered", "file", "cold", 2, 3_000), {}).get("error")
-        text += f" (N = 3,000 {err})" if err else " (N = 3,000 not run in this mode)"
+        text += f" (N = 3,000 {err})" if err else " (Luigi at N = 3,000 is not run: about 40 s a run; see README)"
     out.append(("2 worker processes, layered small-file, cold, N = 3,000: ≤ 1 ms/task",
                 verdict(None if w2 is None else w2 <= 1000), text))
 
@@ -163,7 +164,7 @@ def render(data: dict) -> str:
         f"Date: {when} · mode: {mode} · suite wall time: {data['suite_seconds']:.0f} s",
         "",
         f"Machine: {m['cpu_count']} CPUs ({m['cpu']}), {m['platform']}; Python {m['python']}; "
-        f"Luigi {m['luigi']}; nbpipe {m['nbpipe']}.",
+        f"Luigi {m['luigi']}; nbpipe {m['nbpipe']} from `{m.get('nbpipe_path', '?')}`.",
         "",
         "Each figure is the wall time of one `build()` call in a fresh process (graph construction "
         "included); µs per task = total / N. See README.md for the graphs and settings.",

@@ -104,6 +104,23 @@ class Config:
             return default
         return opts.get(_normalise_option(option), default)
 
+    # Luigi's LuigiConfigParser names, for code that reads its own settings.
+    def set(self, section: str, option: str, value: Any) -> None:
+        """Set an option for this process (same as :func:`set_option`)."""
+        set_option(section, option, value)
+
+    def has_option(self, section: str, option: str) -> bool:
+        return self.get(section, option) is not None
+
+    def getint(self, section: str, option: str, default: int | None = None) -> int:
+        return self.get_int(section, option, default)
+
+    def getfloat(self, section: str, option: str, default: float | None = None) -> float:
+        return self.get_float(section, option, default)
+
+    def getboolean(self, section: str, option: str, default: bool | None = None) -> bool:
+        return self.get_bool(section, option, default)
+
     def has_section(self, section: str) -> bool:
         return section in self._sections
 

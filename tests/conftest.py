@@ -16,6 +16,10 @@ def _isolated(tmp_path, monkeypatch):
     config.reload_config(clear_overrides=True)
     Register.clear_instance_cache()
     yield
+    monkeypatch.delenv("NBPIPE_CONFIG_PATH", raising=False)
+    monkeypatch.chdir(tmp_path)
+    for name in ("nbpipe.toml", "pyproject.toml"):
+        (tmp_path / name).unlink(missing_ok=True)
     config.reload_config(clear_overrides=True)
     Register.clear_instance_cache()
 

@@ -53,6 +53,7 @@ import sys
 import tarfile
 import tempfile
 import textwrap
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -370,9 +371,10 @@ class EngineRun:
     one_line_summary: str
     fixed_files: dict[str, bytes]
     workdir_files: dict[str, bytes]
+    seconds: float
 
     def context(self) -> str:
-        return f"--- {self.engine} exit {self.returncode}\n--- stdout:\n{self.stdout}\n--- stderr (tail):\n{self.stderr[-4000:]}"
+        return f"--- {self.engine} exit {self.returncode} after {self.seconds:.1f} s\n--- stdout:\n{self.stdout}\n--- stderr (tail):\n{self.stderr[-4000:]}"
 
 
 def _env() -> dict[str, str]:
@@ -399,7 +401,9 @@ def run_engine(engine: str, case: Case, source: str, workdir: Path) -> EngineRun
     else:
         spec = {"root": case.root, "params": case.params, "workers": case.workers}
         cmd = [sys.executable, str(HARNESS), engine, str(example), json.dumps(spec), str(out_json)]
+    started = time.monotonic()
     proc = subprocess.run(cmd, cwd=workdir, env=_env(), capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    seconds = time.monotonic() - started
     fixed_files = snapshot_fixed_paths()
     workdir_files = snapshot_workdir(workdir, {case.example, out_json.name})
     clean_fixed_paths()
@@ -419,7 +423,7 @@ def run_engine(engine: str, case: Case, source: str, workdir: Path) -> EngineRun
     enum = luigi_summary.LuigiStatusCode if engine == "luigi" else nbpipe_summary.StatusCode
     status = status_from_sentence(progress, enum)
     return EngineRun(engine, proc.returncode, proc.stdout, proc.stderr, report, summary_engine, body, status,
-                     progress, fixed_files, workdir_files)
+                     progress, fixed_files, workdir_files, seconds)
 
 
 @pytest.fixture(scope="module")
@@ -486,6 +490,7 @@ def assert_same_run(case: Case, luigi_run: EngineRun, nbpipe_run: EngineRun) -> 
 @pytest.mark.parametrize("case_id", [case.id for case in CASES])
 def test_example_same_as_luigi(case_id, run_case):
     luigi_run, nbpipe_run = run_case(case_id)
+    print(f"DEBUG {case_id}: luigi {luigi_run.seconds:.2f}s nbpipe {nbpipe_run.seconds:.2f}s")
     try:
         assert_same_run(CASES_BY_ID[case_id], luigi_run, nbpipe_run)
     except AssertionError as exc:
@@ -532,3 +537,7 @@ def test_comparison_catches_a_different_count():
     for before, after in [("* 2 complete", "* 3 complete"), ("- 1 WordCount", "- 2 WordCount"),
                           ("- 2 InputText", "- 2 OutputText"), (":) because", ":| because")]:
         assert parse_summary(body.replace(before, after)) != base, before
+
+
+def _debug_durations(run_case):  # temporary
+    pass

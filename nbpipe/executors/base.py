@@ -49,6 +49,19 @@ class Executor(ABC):
     def shutdown(self, kill: bool = False) -> None:
         """Release workers; with ``kill``, stop running tasks at once."""
 
+    def warn_unenforceable_timeout(self, task: Task) -> None:
+        """Say once per class that this executor cannot stop a task on time."""
+        cls = type(task)
+        warned = self.__dict__.setdefault("_timeout_warned", set())
+        if cls not in warned and self.timeout_for(task):
+            warned.add(cls)
+            import logging
+
+            logging.getLogger("nbpipe").warning(
+                "%s has worker_timeout=%s, which the %s executor cannot enforce; "
+                "use executor='process' to have hung tasks killed", task.get_task_family(),
+                self.timeout_for(task), self.kind)
+
     def timeout_for(self, task: Task) -> float | None:
         timeout = getattr(task, "worker_timeout", None)
         if timeout is None:

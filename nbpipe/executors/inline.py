@@ -24,6 +24,7 @@ class InlineExecutor(Executor):
         return 0 if self._outcomes else 1
 
     def submit(self, task) -> None:
+        self.warn_unenforceable_timeout(task)
         runtime.set_current(self.context)
         sink = None
         if self.on_progress is not None:

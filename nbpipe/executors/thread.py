@@ -36,6 +36,7 @@ class ThreadExecutor(Executor):
         return self.workers - len(self._running)
 
     def submit(self, task) -> None:
+        self.warn_unenforceable_timeout(task)
         self._running[task.task_id] = task
         name = f"thread-{len(self._running)}"
         future = self._pool.submit(run_task, task, self.check_unfulfilled_deps, name)

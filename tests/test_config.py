@@ -1,0 +1,46 @@
+"""Configuration files and the Luigi-style accessors."""
+
+import pytest
+
+from nbpipe import config
+
+
+def test_later_sources_override_earlier_ones(tmp_path, monkeypatch):
+    (tmp_path / "pyproject.toml").write_text('[tool.nbpipe.scheduler]\nretry_count = 1\nretry_delay = 2\n')
+    (tmp_path / "nbpipe.toml").write_text('[scheduler]\nretry_count = 5\n')
+    extra = tmp_path / "extra.cfg"
+    extra.write_text("[scheduler]\nretry-delay = 9\n")
+    monkeypatch.setenv("NBPIPE_CONFIG_PATH", str(extra))
+    cfg = config.reload_config()
+    assert cfg.get_int("scheduler", "retry_count", 0) == 5
+    assert cfg.get_float("scheduler", "retry_delay", 0) == 9.0  # dashes and underscores are one
+    assert [p.name for p in cfg.files] == ["pyproject.toml", "nbpipe.toml", "extra.cfg"]
+
+
+def test_set_option_survives_reload_until_cleared():
+    config.set_option("core", "workers", 3)
+    assert config.reload_config().get_int("core", "workers", 1) == 3
+    assert config.reload_config(clear_overrides=True).get("core", "workers") is None
+
+
+def test_luigi_style_accessors():
+    cfg = config.get_config()
+    cfg.set("mysection", "flag", "true")
+    cfg.set("mysection", "n", "4")
+    assert config.get_config().getboolean("mysection", "flag") is True
+    assert config.get_config().getint("mysection", "n") == 4
+    assert config.get_config().has_option("mysection", "n")
+    assert not config.get_config().has_option("mysection", "m")
+
+
+def test_bad_files_and_values_give_one_clear_error(tmp_path, monkeypatch):
+    (tmp_path / "nbpipe.toml").write_text("[scheduler\nretry_count = ")
+    with pytest.raises(config.ConfigError, match="nbpipe.toml: not valid TOML"):
+        config.reload_config()
+    (tmp_path / "nbpipe.toml").write_text("[scheduler]\nretry_count = 'many'\n")
+    with pytest.raises(config.ConfigError, match=r"\[scheduler\] retry_count = 'many': expected an integer"):
+        config.reload_config().get_int("scheduler", "retry_count", 0)
+    (tmp_path / "nbpipe.toml").unlink()
+    monkeypatch.setenv("NBPIPE_CONFIG_PATH", str(tmp_path / "nope.toml"))
+    with pytest.raises(config.ConfigError, match="NBPIPE_CONFIG_PATH names .*nope.toml, which is not a file"):
+        config.reload_config()

@@ -15,14 +15,14 @@ from typing import Any, Callable, Iterable
 from . import runtime
 from .config import get_config
 from .events import Event, EventBus, Kind, RunEvent
-from .execution import DONE, FAILED, SUSPENDED, Outcome
+from .execution import DONE, SUSPENDED, Outcome
 from .executors import Executor, make_executor
 from .resolver import Resolved, Resolver, find_cycle
 from .scheduler import Scheduler, State
-from .summary import RunResult, summarize
+from .summary import RunResult
 from .task import Task, flatten
 
-__all__ = ["execute", "RunOptions"]
+__all__ = ["execute"]
 
 logger = logging.getLogger("nbpipe")
 

@@ -14,10 +14,9 @@ import logging
 import re
 import warnings
 from contextlib import contextmanager
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from . import config as _config
-from .events import Event
 from .parameter import (
     MissingParameterException,
     Parameter,

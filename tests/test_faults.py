@@ -126,3 +126,45 @@ def test_sigint_stops_the_run_and_every_worker(pipeline, tmp_path):
         assert not alive(pid), f"worker {pid} survived the interrupt"
     assert os.listdir(pipeline / "out") == []  # no output, no temp file
     assert "failed" in out  # the summary lists the interrupted tasks
+
+
+MAIN_SCRIPT = textwrap.dedent('''
+    import multiprocessing, sys
+    import nbpipe
+
+    multiprocessing.set_start_method(sys.argv[1], force=True)
+
+    class Square(nbpipe.Task):          # defined in __main__, as in a notebook
+        n = nbpipe.IntParameter()
+
+        def output(self):
+            return nbpipe.LocalTarget(f"sq/{self.n}")
+
+        def run(self):
+            with self.output().open("w") as f:
+                f.write(str(self.n * self.n))
+
+    class Total(nbpipe.Task):
+        def requires(self):
+            return [Square(i) for i in range(8)]
+
+        def output(self):
+            return nbpipe.LocalTarget("total")
+
+        def run(self):
+            with self.output().open("w") as f:
+                f.write(str(sum(int(t.open().read()) for t in self.input())))
+
+    result = nbpipe.build([Total()], workers=2, detailed_summary=True)
+    print(result.status.name, result.summary.to_dict()["counts"]["completed"])
+''')
+
+
+@pytest.mark.parametrize("start_method", ["spawn", "fork", "forkserver"])
+def test_classes_defined_in_main_run_in_worker_processes(tmp_path, start_method):
+    (tmp_path / "script.py").write_text(MAIN_SCRIPT)
+    proc = subprocess.run([sys.executable, "script.py", start_method], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120, env=dict(os.environ, NBPIPE_STATE_DIR=str(tmp_path / ".s")))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "SUCCESS 9"
+    assert (tmp_path / "total").read_text() == str(sum(i * i for i in range(8)))

@@ -147,13 +147,10 @@ class AtomicLocalFile(io.BufferedWriter):
             self.abort()
 
 
-class _AtomicWriter:
-    """The stream returned by ``open("w")``: a format layer over an atomic file.
+class _StreamProxy:
+    """A format-layer stream plus the raw file beneath it, used as one file object."""
 
-    Closing commits; leaving a ``with`` block by an exception aborts.
-    """
-
-    def __init__(self, stream, raw: AtomicLocalFile):
+    def __init__(self, stream, raw):
         self._stream = stream
         self._raw = raw
 
@@ -163,8 +160,18 @@ class _AtomicWriter:
     def __iter__(self):
         return iter(self._stream)
 
+    def __next__(self):
+        return next(self._stream)
+
     def __enter__(self):
         return self
+
+
+class _AtomicWriter(_StreamProxy):
+    """The stream returned by ``open("w")``: a format layer over an atomic file.
+
+    Closing commits; leaving a ``with`` block by an exception aborts.
+    """
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is not None:
@@ -405,24 +412,8 @@ class LocalTarget(FileSystemTarget):
                 pass
 
 
-class _ClosingReader:
+class _ClosingReader(_StreamProxy):
     """A reading stream that also closes the raw file under its format layers."""
-
-    def __init__(self, stream, raw):
-        self._stream = stream
-        self._raw = raw
-
-    def __getattr__(self, name):
-        return getattr(self._stream, name)
-
-    def __iter__(self):
-        return iter(self._stream)
-
-    def __next__(self):
-        return next(self._stream)
-
-    def __enter__(self):
-        return self
 
     def __exit__(self, *exc):
         self.close()

@@ -106,39 +106,44 @@ def child(spec: dict) -> None:
     Path(spec["result"]).write_text(json.dumps(result))
 
 
-def _child_env(spec: dict) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NBPIPE_", "LUIGI_"))}
-    env["NBPIPE_STATE_DIR"] = os.path.join(spec["scratch"], "state")
+def child_env(root: str) -> dict:
+    """The environment of every child: this checkout first, bytecode cached under ``root``.
+
+    Python caches compiled modules in ``root/pycache`` (PYTHONPYCACHEPREFIX), so
+    no child pays for compiling nbpipe or Luigi and nothing is written into
+    the repository or site-packages.
+    """
+    drop = ("NBPIPE_", "LUIGI_", "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env["PYTHONPYCACHEPREFIX"] = os.path.join(root, "pycache")
     return env
 
 
-def measure(cfg: dict, scratch: str) -> list[dict]:
+def measure(cfg: dict, scratch: str, env: dict) -> list[dict]:
     """A cold build then a warm build of ``cfg`` over one fresh directory."""
     data_dir = os.path.join(scratch, "data")
     os.makedirs(data_dir)
+    env = dict(env, NBPIPE_STATE_DIR=os.path.join(scratch, "state"))
+    limit = CHILD_TIMEOUT[cfg["engine"]]
     rows = []
     for phase in ("cold", "warm"):
         result_path = os.path.join(scratch, f"{phase}.json")
-        spec = dict(cfg, phase=phase, data_dir=data_dir, scratch=scratch, result=result_path)
+        spec = dict(cfg, phase=phase, data_dir=data_dir, result=result_path)
         row = dict(cfg, phase=phase)
         started = time.perf_counter()
         try:
             proc = subprocess.run(
                 [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)],
-                cwd=scratch, env=_child_env(spec), capture_output=True, text=True,
-                timeout=CHILD_TIMEOUT[cfg["engine"]],
+                cwd=scratch, env=env, capture_output=True, text=True, timeout=limit,
             )
         except subprocess.TimeoutExpired:
-            row.update(error=f"timed out after {CHILD_TIMEOUT[cfg['engine']]:.0f} s")
-            rows.append(row)
+            rows.append(dict(row, error=f"timed out after {limit:.0f} s"))
             break
         row["process_seconds"] = time.perf_counter() - started
         if proc.returncode != 0 or not os.path.exists(result_path):
             tail = (proc.stderr or "").strip().splitlines()[-3:]
-            row.update(error=f"exit code {proc.returncode}: {' | '.join(tail)}")
-            rows.append(row)
+            rows.append(dict(row, error=f"exit code {proc.returncode}: {' | '.join(tail)}"))
             break
         row.update(json.loads(Path(result_path).read_text()))
         if not row["ok"]:
@@ -147,14 +152,31 @@ def measure(cfg: dict, scratch: str) -> list[dict]:
     return rows
 
 
-def _startup(code: str, runs: int, scratch: str) -> list[float]:
-    times = []
-    env = _child_env({"scratch": scratch})
-    for _ in range(runs):
+STARTUP = {  # label: code
+    "python -c pass": "pass",
+    "import nbpipe": "import nbpipe",
+    "import luigi": "import luigi",
+}
+
+
+def startup_times(root: str, env: dict, runs: int = 10) -> dict[str, list[float]]:
+    """Wall times of fresh ``python -c CODE`` processes (after one untimed warm-up each)."""
+
+    def timed(code, env):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], cwd=scratch, env=env, check=True)
-        times.append(time.perf_counter() - start)
-    return times
+        subprocess.run([sys.executable, "-c", code], cwd=root, env=env, check=True)
+        return time.perf_counter() - start
+
+    out = {}
+    for label, code in STARTUP.items():
+        timed(code, env)
+        out[label] = [timed(code, env) for _ in range(runs)]
+    # As this checkout is by default here: PYTHONDONTWRITEBYTECODE=1 and no
+    # __pycache__, so nbpipe is compiled from source in every process.
+    raw = dict(env, PYTHONDONTWRITEBYTECODE="1")
+    del raw["PYTHONPYCACHEPREFIX"]
+    out["import nbpipe, no bytecode cache"] = [timed("import nbpipe", raw) for _ in range(runs)]
+    return out
 
 
 def _label(cfg: dict) -> str:
@@ -168,19 +190,23 @@ def run_suite(quick: bool, log=lambda s: print(s, file=sys.stderr, flush=True)) 
     rows: list[dict] = []
     failed: set[int] = set()
     root = tempfile.mkdtemp(prefix="nbpipe-bench-", dir=SCRATCH_PARENT)
+    env = child_env(root)
     try:
-        imports = {}
-        for name, code in (("python -c pass", "pass"), ("import nbpipe", "import nbpipe"),
-                           ("import luigi", "import luigi")):
-            imports[name] = _startup(code, 10, root)
-            log(f"{name:16} median {statistics.median(imports[name]) * 1e3:6.1f} ms")
+        startup = startup_times(root, env)
+        for label, times in startup.items():
+            log(f"{label:34} median {statistics.median(times) * 1e3:6.1f} ms")
+        # Warm-up (not recorded): fill the bytecode cache with every module a run imports.
+        for engine in ("nbpipe", "luigi"):
+            scratch = os.path.join(root, f"warmup-{engine}")
+            os.makedirs(scratch)
+            measure(dict(engine=engine, graph="layered", kind="file", workers=2, n=100), scratch, env)
         for rep in range(reps):
             for i, cfg in enumerate(configs):
                 if i in failed:
                     continue
                 scratch = os.path.join(root, f"run-{rep}-{i}")
                 os.makedirs(scratch)
-                got = measure(cfg, scratch)
+                got = measure(cfg, scratch, env)
                 shutil.rmtree(scratch, ignore_errors=True)
                 for row in got:
                     row["rep"] = rep
@@ -193,7 +219,7 @@ def run_suite(quick: bool, log=lambda s: print(s, file=sys.stderr, flush=True)) 
                 rows.extend(got)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    return {"quick": quick, "repeats": reps, "configs": configs, "runs": rows, "startup": imports,
+    return {"quick": quick, "repeats": reps, "configs": configs, "runs": rows, "startup": startup,
             "started": started, "suite_seconds": time.time() - started}
 
 

@@ -54,11 +54,18 @@ import tarfile
 import tempfile
 import textwrap
 import time
-from dataclasses import dataclass, field
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
 
 import pytest
+
+with warnings.catch_warnings():  # luigi's import warns about range-task autoloading
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import luigi.execution_summary as luigi_summary
+
+import nbpipe.summary as nbpipe_summary
 
 LUIGI_VERSION = "3.8.1"
 EXAMPLES = ("hello_world.py", "foo.py", "dynamic_requirements.py", "execution_summary_example.py", "wordcount.py")
@@ -76,8 +83,6 @@ FIXED_PATHS = (
     "/var/tmp/text",
     "/var/tmp/text-count",
 )
-
-pytestmark = pytest.mark.slow
 
 
 # -- getting the examples -----------------------------------------------------
@@ -98,7 +103,7 @@ def _sdist() -> Path:
         proc = subprocess.run(
             [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
              f"luigi=={LUIGI_VERSION}", "-d", download_dir],
-            capture_output=True, text=True, timeout=300,
+            check=False, capture_output=True, text=True, timeout=300,
         )
         got = Path(download_dir) / f"luigi-{LUIGI_VERSION}.tar.gz"
         if proc.returncode != 0 or not got.is_file():
@@ -154,6 +159,7 @@ def snapshot_fixed_paths() -> dict[str, bytes]:
     for path in _matches():
         if os.path.isdir(path):
             for dirpath, _dirs, names in os.walk(path):
+                files[dirpath + "/"] = b"<dir>"
                 for name in names:
                     full = os.path.join(dirpath, name)
                     files[full] = Path(full).read_bytes()
@@ -185,7 +191,7 @@ def fixed_paths_lock():
 
 # -- reading summaries ------------------------------------------------------------
 
-_LOGGED = re.compile(r"\n===== (Luigi|nbpipe) Execution Summary =====\n\n(.*?)\n\n===== \1 Execution Summary =====\n", re.S)
+_LOGGED = re.compile(r"\n===== (Luigi|nbpipe) Execution Summary =====\n\n(.*?)\n\n===== \1 Execution Summary =====\n", re.DOTALL)
 
 
 def split_summary(text: str) -> tuple[str, str]:
@@ -237,7 +243,7 @@ def status_from_sentence(sentence: str, enum) -> str:
 def docstring_summary(source: str) -> str:
     """The example summary shown in an example's module docstring."""
     doc = ast.get_docstring(ast.parse(source))
-    match = re.search(r"===== Luigi Execution Summary =====\n(.*?)\n\s*===== Luigi Execution Summary =====", doc, re.S)
+    match = re.search(r"===== Luigi Execution Summary =====\n(.*?)\n\s*===== Luigi Execution Summary =====", doc, re.DOTALL)
     assert match, "no summary in the docstring"
     return textwrap.dedent(match.group(1)).strip("\n")
 
@@ -343,6 +349,11 @@ CASES = [
          counts={"ran successfully": 196, "were left pending, among these": 22,
                  "were missing external dependencies": 1, "had missing dependencies": 21},
          prints=["Running Boom"]),
+    Case("execution_summary_example-fresh-workers3", "execution_summary_example.py", root="EntryPoint", workers=3,
+         status="MISSING_EXT",
+         counts={"ran successfully": 196, "were left pending, among these": 22,
+                 "were missing external dependencies": 1, "had missing dependencies": 21},
+         prints=["Running Boom"]),
     Case("wordcount-all-inputs", "wordcount.py", root="WordCount", params={"date_interval": INTERVAL},
          setup=_inputs(), counts={"complete ones were encountered": 5, "ran successfully": 1}),
     Case("wordcount-missing-input", "wordcount.py", root="WordCount", params={"date_interval": INTERVAL},
@@ -385,10 +396,6 @@ def _env() -> dict[str, str]:
 
 
 def run_engine(engine: str, case: Case, source: str, workdir: Path) -> EngineRun:
-    import luigi.execution_summary as luigi_summary
-
-    import nbpipe.summary as nbpipe_summary
-
     workdir.mkdir()
     example = workdir / case.example
     example.write_text(source if engine == "luigi" else nbpipe_version_of(source), encoding="utf-8")
@@ -402,7 +409,7 @@ def run_engine(engine: str, case: Case, source: str, workdir: Path) -> EngineRun
         spec = {"root": case.root, "params": case.params, "workers": case.workers}
         cmd = [sys.executable, str(HARNESS), engine, str(example), json.dumps(spec), str(out_json)]
     started = time.monotonic()
-    proc = subprocess.run(cmd, cwd=workdir, env=_env(), capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    proc = subprocess.run(cmd, check=False, cwd=workdir, env=_env(), capture_output=True, text=True, timeout=RUN_TIMEOUT)
     seconds = time.monotonic() - started
     fixed_files = snapshot_fixed_paths()
     workdir_files = snapshot_workdir(workdir, {case.example, out_json.name})
@@ -487,16 +494,17 @@ def assert_same_run(case: Case, luigi_run: EngineRun, nbpipe_run: EngineRun) -> 
     assert _task_prints(luigi_run) == sorted(case.prints)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case_id", [case.id for case in CASES])
 def test_example_same_as_luigi(case_id, run_case):
     luigi_run, nbpipe_run = run_case(case_id)
-    print(f"DEBUG {case_id}: luigi {luigi_run.seconds:.2f}s nbpipe {nbpipe_run.seconds:.2f}s")
     try:
         assert_same_run(CASES_BY_ID[case_id], luigi_run, nbpipe_run)
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{luigi_run.context()}\n{nbpipe_run.context()}") from None
 
 
+@pytest.mark.slow
 def test_execution_summary_example_matches_its_docstring(luigi_examples, run_case):
     """195 complete Bar, 1 Boom ran, 22 pending: 1 missing external, 21 with missing dependencies."""
     expected = parse_summary(docstring_summary(luigi_examples["execution_summary_example.py"]))
@@ -539,5 +547,28 @@ def test_comparison_catches_a_different_count():
         assert parse_summary(body.replace(before, after)) != base, before
 
 
-def _debug_durations(run_case):  # temporary
-    pass
+@pytest.mark.slow
+def test_comparison_catches_engine_differences(run_case):
+    """assert_same_run fails when nbpipe's run differs from Luigi's in any compared respect."""
+    case = CASES_BY_ID["wordcount-all-inputs"]
+    luigi_run, nbpipe_run = run_case(case.id)
+    assert_same_run(case, luigi_run, nbpipe_run)
+    output = f"/var/tmp/text-count/{INTERVAL}"
+    assert output in nbpipe_run.fixed_files
+    changes = {
+        "a count": {"body": nbpipe_run.body.replace("* 5 complete", "* 4 complete")},
+        "a family": {"body": nbpipe_run.body.replace("- 1 WordCount(", "- 1 WordCounter(")},
+        "the listing only": {"body": nbpipe_run.body.replace("2024-01-01...2024-01-05", "2024-01-01,...")},
+        "the status": {"status": "MISSING_EXT"},
+        "the exit code": {"returncode": 1},
+        "an output's content": {"fixed_files": {**nbpipe_run.fixed_files, output: b"the\t1\n"}},
+        "an extra output": {"fixed_files": {**nbpipe_run.fixed_files, "/tmp/bar/0": b""}},
+        "a file in the working directory": {"workdir_files": {**nbpipe_run.workdir_files, ".nbpipe": b"<dir>"}},
+        "what the tasks printed": {"stdout": nbpipe_run.stdout + "hello\n"},
+        "the root task id": {"report": {**nbpipe_run.report, "root_task_id": "WordCount__0000000000"}},
+    }
+    for what, change in changes.items():
+        changed = replace(nbpipe_run, **change)
+        assert changed != nbpipe_run, what
+        with pytest.raises(AssertionError):
+            assert_same_run(case, luigi_run, changed)

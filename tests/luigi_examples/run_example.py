@@ -53,7 +53,7 @@ def main() -> int:
         "root_task_id": root.task_id,
         # The nbpipe side must never have touched the real Luigi.
         "luigi_imported": "luigi" in sys.modules,
-        "example_uses": getattr(module, "luigi").__name__,
+        "example_uses": module.luigi.__name__,
     }
     with open(out_json, "w", encoding="utf-8") as f:
         json.dump(report, f, indent=1)

@@ -148,7 +148,9 @@ class ProcessExecutor(Executor):
     def start(self, context) -> None:
         super().start(context)
         self.settings["sys_path"] = list(sys.path)
-        self._slots = [_Worker(self) for _ in range(self.workers)]
+        # Workers start on first use: a run that finds everything complete
+        # starts none, and the first task is not held up by the others.
+        self._slots = [None] * self.workers
 
     def free_slots(self) -> int:
         return sum(1 for w in self._slots if w is None or w.task is None)

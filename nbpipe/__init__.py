@@ -51,6 +51,17 @@ from .task import Config, DynamicRequirements, ExternalTask, Task, WrapperTask, 
 
 __version__ = "0.1.0"
 
+# Run-state functions load the state store (sqlite3) on first use only.
+_STATE_API = ("status", "invalidate", "clear_invalidations", "enable", "history")
+
+
+def __getattr__(name):
+    if name in _STATE_API:
+        from . import state
+
+        return getattr(state, name)
+    raise AttributeError(f"module 'nbpipe' has no attribute {name!r}")
+
 __all__ = [
     "task", "Task", "Config", "ExternalTask", "WrapperTask", "namespace", "auto_namespace",
     "DynamicRequirements", "target", "Target", "FileSystemTarget", "LocalTarget", "parameter", "Parameter",
@@ -62,5 +73,5 @@ __all__ = [
     "OptionalFloatParameter", "OptionalBoolParameter", "OptionalPathParameter", "OptionalDictParameter",
     "OptionalListParameter", "OptionalTupleParameter", "OptionalChoiceParameter", "OptionalNumericalParameter",
     "configuration", "run", "build", "event", "Event", "format", "util", "LuigiStatusCode", "StatusCode",
-    "RunResult", "__version__",
+    "RunResult", "__version__", *_STATE_API,
 ]

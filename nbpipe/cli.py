@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from . import retcodes
 from .executors import EXECUTOR_KINDS
+from .store import StateStoreError
 
 __all__ = ["main", "parse_run_arguments", "UsageError"]
 
@@ -31,6 +32,10 @@ class RunPlan:
     workers: int
     executor: str | None
     log_level: str
+    rerun: str = "missing"
+    downstream: bool = False
+    within: str | None = None
+    as_json: bool = False
 
 
 def _general_parser(prog: str = "nbpipe run") -> argparse.ArgumentParser:
@@ -46,6 +51,12 @@ def _general_parser(prog: str = "nbpipe run") -> argparse.ArgumentParser:
     parser.add_argument("--executor", default=None, metavar="KIND",
                         help="inline | thread | process (default: inline for 1 worker, process for more)")
     parser.add_argument("--log-level", default="INFO", metavar="LEVEL", help="DEBUG, INFO, WARNING, ERROR")
+    parser.add_argument("--rerun-stale", action="store_true",
+                        help="also rerun complete tasks whose code or inputs changed, and what depends on them")
+    parser.add_argument("--downstream", action="store_true", help="(invalidate) also every task depending on TASK")
+    parser.add_argument("--within", default=None, metavar="ROOT",
+                        help="(invalidate --downstream) the root task family whose graph bounds 'downstream'")
+    parser.add_argument("--json", action="store_true", help="(status, history) print JSON")
     parser.add_argument("--local-scheduler", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-lock", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("-h", "--help", action="store_true", help="show this help (after TASK: the task's parameters)")
@@ -227,7 +238,8 @@ def parse_run_arguments(argv: list[str]) -> RunPlan:
     level = general.log_level.upper()
     if not isinstance(logging.getLevelName(level), int):
         raise UsageError(f"--log-level {general.log_level}: choose DEBUG, INFO, WARNING or ERROR")
-    return RunPlan(task, workers, general.executor, level)
+    return RunPlan(task, workers, general.executor, level, "stale" if general.rerun_stale else "missing",
+                   general.downstream, general.within, general.json)
 
 
 def _no_value():
@@ -249,25 +261,153 @@ def _run_command(argv: list[str]) -> int:
     from .runner import execute
 
     try:
-        result = execute([plan.task], workers=plan.workers, executor=plan.executor)
+        result = execute([plan.task], workers=plan.workers, executor=plan.executor, rerun=plan.rerun)
     except KeyboardInterrupt as exc:
         result = getattr(exc, "result", None)
         if result is not None:
             print(result.summary_text)
         print("nbpipe run: interrupted; every worker was stopped", file=sys.stderr)
         return retcodes.INTERRUPTED
-    except (ValueError, ConfigError) as exc:
+    except (ValueError, ConfigError, StateStoreError) as exc:
         print(f"nbpipe run: error: {exc}", file=sys.stderr)
         return retcodes.USAGE_ERROR
     print(result.summary_text)
     return result.exit_code
 
 
+def _plan_or_error(command: str, argv: list[str]):
+    from .config import ConfigError
+
+    try:
+        return parse_run_arguments(argv)
+    except (UsageError, ConfigError) as exc:
+        print(f"nbpipe {command}: error: {exc}", file=sys.stderr)
+        return None
+
+
+def _status_command(argv: list[str]) -> int:
+    from .state import status
+
+    plan = _plan_or_error("status", argv)
+    if plan is None:
+        return retcodes.USAGE_ERROR
+    entries = status(plan.task)
+    if plan.as_json:
+        import json
+
+        print(json.dumps([e.to_dict() for e in entries], indent=2, default=str))
+        return 0
+    width = max(len(e.state) for e in entries)
+    for entry in entries:
+        why = f"  ({'; '.join(entry.reasons)})" if entry.reasons else ""
+        print(f"{entry.state:<{width}}  {entry.task}{why}")
+    return 0
+
+
+def _invalidate_command(argv: list[str]) -> int:
+    from .registry import TaskClassNotFoundException, get_task_cls
+    from .state import invalidate
+
+    plan = _plan_or_error("invalidate", argv)
+    if plan is None:
+        return retcodes.USAGE_ERROR
+    within = None
+    if plan.within:
+        try:
+            within = get_task_cls(plan.within)()
+        except TaskClassNotFoundException as exc:
+            print(f"nbpipe invalidate: error: --within: {exc}", file=sys.stderr)
+            return retcodes.USAGE_ERROR
+        except Exception as exc:  # noqa: BLE001 - a root needing parameters
+            print(f"nbpipe invalidate: error: --within {plan.within}: cannot build it with default parameters "
+                  f"({exc})", file=sys.stderr)
+            return retcodes.USAGE_ERROR
+    try:
+        marked = invalidate(plan.task, downstream=plan.downstream, within=within)
+    except ValueError as exc:
+        print(f"nbpipe invalidate: error: {exc}", file=sys.stderr)
+        return retcodes.USAGE_ERROR
+    print(f"marked {len(marked)} task(s) to be rerun (outputs kept until they are replaced):")
+    for task in marked:
+        print(f"  {task}")
+    return 0
+
+
+def _clear_command(argv: list[str]) -> int:
+    from .state import clear_invalidations
+
+    if argv:
+        plan = _plan_or_error("invalidate --clear", argv)
+        if plan is None:
+            return retcodes.USAGE_ERROR
+        count = clear_invalidations([plan.task])
+    else:
+        count = clear_invalidations()
+    print(f"cleared {count} invalidation mark(s)")
+    return 0
+
+
+def _enable_command(argv: list[str]) -> int:
+    from .state import enable
+
+    plan = _plan_or_error("enable", argv)
+    if plan is None:
+        return retcodes.USAGE_ERROR
+    enable(plan.task)
+    print(f"re-enabled {plan.task}; its earlier failures no longer count")
+    return 0
+
+
+def _history_command(argv: list[str]) -> int:
+    import json
+    import time as _time
+
+    from .state import history
+
+    parser = argparse.ArgumentParser(prog="nbpipe history", description="recent runs, or a task's attempts")
+    parser.add_argument("task", nargs="?", help="a task id or a task family")
+    parser.add_argument("--limit", type=int, default=20)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    rows = history(args.task, limit=args.limit)
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+
+    def when(ts):
+        return _time.strftime("%Y-%m-%d %H:%M:%S", _time.localtime(ts)) if ts else "-"
+
+    if args.task is None:
+        for run in rows:
+            took = f"{run['ended'] - run['started']:.1f} s" if run["ended"] else "running"
+            print(f"{run['run_id']}  {when(run['started'])}  {took:>9}  {run['outcome'] or '-':<28} "
+                  f"{', '.join(run['roots'])}")
+        return 0
+    if not rows:
+        print(f"no attempts recorded for {args.task}", file=sys.stderr)
+        return 1
+    for row in rows:
+        took = f"{row['duration']:.3f} s" if row["duration"] is not None else "-"
+        error = f"  {row['error']}" if row["error"] else ""
+        print(f"{when(row['ended'])}  {row['status']:<16} {took:>10}  {row['task_id']}{error}")
+    return 0
+
+
 USAGE = """usage: nbpipe COMMAND ...
 
 commands:
-  run [--module MOD] TASK [--param value ...] [--workers N] [--executor KIND]
+  run [--module MOD] TASK [--param value ...] [--workers N] [--executor KIND] [--rerun-stale]
       build TASK and what it needs; TASK --help lists its parameters
+  status [--module MOD] TASK [--param value ...] [--json]
+      each task of TASK's graph: complete, stale (and why), invalidated, missing, failed
+  invalidate [--module MOD] TASK [--param value ...] [--downstream [--within ROOT]]
+      mark tasks to be rerun; outputs stay until the rerun replaces them
+  invalidate --clear [[--module MOD] TASK ...]
+      remove invalidation marks (all, or TASK's)
+  enable [--module MOD] TASK [--param value ...]
+      re-enable a task disabled after too many failures
+  history [TASK_ID | FAMILY] [--limit N] [--json]
+      recent runs, or the attempts of a task
 
 exit codes: 0 success, 2 usage error, 10 run by another worker, 20 missing external data,
 25 not run, 30 failed tasks, 35 scheduling errors, 40 internal error, 130 interrupted
@@ -281,9 +421,17 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE, end="")
         return 0 if argv else retcodes.USAGE_ERROR
     command, rest = argv[0], argv[1:]
-    if command == "run":
+    commands = {"run": _run_command, "status": _status_command, "invalidate": _invalidate_command,
+                "enable": _enable_command, "history": _history_command}
+    if command == "invalidate" and "--clear" in rest:
+        command, rest = "clear", [a for a in rest if a != "--clear"]
+        commands["clear"] = _clear_command
+    if command in commands:
         try:
-            return _run_command(rest)
+            return commands[command](rest)
+        except StateStoreError as exc:
+            print(f"nbpipe {command}: error: {exc}", file=sys.stderr)
+            return retcodes.USAGE_ERROR
         except SystemExit as exc:
             return int(exc.code or 0)
         except Exception:  # an internal error: keep the traceback, it is a bug

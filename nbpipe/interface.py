@@ -19,7 +19,7 @@ _LUIGI_ONLY_OPTIONS = {
     "lock_pid_dir", "take_lock", "logging_conf_file", "parallel_scheduling", "parallel_scheduling_processes",
     "assistant", "help", "help_all", "module", "worker_scheduler_factory", "log_level",
 }
-_RERUN_CHOICES = ("missing",)
+_RERUN_CHOICES = ("missing", "stale")
 
 
 def setup_logging(level: int | str = logging.INFO) -> None:
@@ -58,7 +58,8 @@ def build(
 
     ``executor``: ``"inline"`` (default for one worker), ``"thread"`` or
     ``"process"`` (default for more).  ``rerun="missing"`` runs what is not
-    complete, as Luigi does.
+    complete, as Luigi does; ``rerun="stale"`` also reruns complete tasks whose
+    code or inputs changed since they ran, and everything downstream of them.
     """
     unknown = sorted(set(options) - _LUIGI_ONLY_OPTIONS)
     if unknown:
@@ -74,7 +75,7 @@ def build(
     setup_logging(options.get("log_level") or logging.INFO)
     from .runner import execute
 
-    result: RunResult = execute(tasks, workers=workers, executor=executor)
+    result: RunResult = execute(tasks, workers=workers, executor=executor, rerun=rerun)
     logger.info("%s", result.summary_text)
     return result if detailed_summary else result.scheduling_succeeded
 

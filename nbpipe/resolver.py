@@ -55,8 +55,13 @@ def _describe(value) -> str:
     return f"{text} (a {type(value).__name__})"
 
 
-def inspect_task(task: Task) -> tuple[Resolved, list[Task]]:
-    """Check one task: its state, and the tasks it requires when it must run."""
+def inspect_task(task: Task, force: dict | None = None, walk_complete: bool = False) -> tuple[Resolved, list[Task]]:
+    """Check one task: its state, and the tasks it requires when it must run.
+
+    ``force`` maps task ids that must run although complete (invalidated,
+    stale) to the reason; with ``walk_complete`` the requirements of
+    complete tasks are returned too (to find forced tasks below them).
+    """
     try:
         complete = task.complete()
         if not isinstance(complete, bool):
@@ -71,8 +76,17 @@ def inspect_task(task: Task) -> tuple[Resolved, list[Task]]:
                      traceback=traceback.format_exc()),
             [],
         )
+    forced_reason = ""
     if complete:
-        return Resolved(task, State.COMPLETE), []
+        forced_reason = force.get(task.task_id, "") if force else ""
+        if not forced_reason:
+            if not walk_complete:
+                return Resolved(task, State.COMPLETE), []
+            try:
+                deps = [d for d in flatten(task.requires()) if isinstance(d, Task)]
+            except Exception:  # noqa: BLE001 - complete anyway; nothing below is needed
+                deps = []
+            return Resolved(task, State.COMPLETE, [d.task_id for d in deps]), deps
     if is_external(task):
         return Resolved(task, State.MISSING, reason=f"{task} is an external task and its output is missing"), []
     try:
@@ -97,7 +111,7 @@ def inspect_task(task: Task) -> tuple[Resolved, list[Task]]:
                 [],
             )
     state = State.DISABLED if getattr(task, "disabled", False) is True else State.PENDING
-    reason = f"{task} is disabled (disabled = True)" if state == State.DISABLED else ""
+    reason = f"{task} is disabled (disabled = True)" if state == State.DISABLED else forced_reason
     return Resolved(task, state, [d.task_id for d in deps], reason), deps
 
 
@@ -108,8 +122,10 @@ class Resolver:
     dependencies discovered later are deduplicated against the first walk.
     """
 
-    def __init__(self, check_threads: int = 16):
+    def __init__(self, check_threads: int = 16, force: dict | None = None, walk_complete: bool = False):
         self.check_threads = max(1, int(check_threads))
+        self.force = force or {}
+        self.walk_complete = walk_complete
         self.known: dict[str, Resolved] = {}
         self._pool: ThreadPoolExecutor | None = None
 
@@ -158,8 +174,9 @@ class Resolver:
         start = time.perf_counter()
         n = len(level)
         i = 0
+        force, walk = self.force, self.walk_complete
         while i < n:
-            results.append(inspect_task(level[i]))
+            results.append(inspect_task(level[i], force, walk))
             i += 1
             if self.check_threads > 1 and i < n - 1:
                 elapsed = time.perf_counter() - start
@@ -171,7 +188,8 @@ class Resolver:
     def _inspect_in_pool(self, tasks: list[Task]):
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.check_threads, thread_name_prefix="nbpipe-check")
-        return list(self._pool.map(inspect_task, tasks))
+        force, walk = self.force, self.walk_complete
+        return list(self._pool.map(lambda t: inspect_task(t, force, walk), tasks))
 
     def _break_cycles(self, found: list[Resolved]) -> None:
         """Mark the tasks of every dependency cycle among ``found`` as failed scheduling."""

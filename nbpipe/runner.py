@@ -42,13 +42,23 @@ def _int_resources(section: dict[str, Any]) -> dict[str, int]:
 class _Run:
     """The state of one run; see :func:`execute`."""
 
-    def __init__(self, roots: list[Task], executor: Executor, bus: EventBus, check_threads: int):
+    def __init__(self, roots: list[Task], executor: Executor, bus: EventBus, check_threads: int,
+                 force: dict | None = None, walk_complete: bool = False, store=None, locks=None):
         cfg = get_config()
         self.roots = roots
         self.executor = executor
         self.bus = bus
         self.tasks: dict[str, Task] = {}
-        self.resolver = Resolver(check_threads)
+        self.resolver = Resolver(check_threads, force=force, walk_complete=walk_complete)
+        self.store = store
+        self.locks = locks
+        self.on_locked = str(cfg.get("core", "on_locked", "wait"))
+        if self.on_locked not in ("wait", "skip"):
+            raise ValueError(f"[core] on_locked = {self.on_locked!r}: choose 'wait' or 'skip'")
+        self.lock_poll = cfg.get_float("core", "lock_poll_interval", 0.2)
+        self.lock_waits: dict[str, Any] = {}
+        self.disable_persist = cfg.get_float("scheduler", "disable_persist", 86400.0)
+        self.started = time.time()
         retry_count = cfg.get("scheduler", "retry_count")
         self.scheduler = Scheduler(
             resources=_int_resources(cfg.section("resources")),
@@ -65,6 +75,7 @@ class _Run:
         emit = self.bus.emit
         tasks = self.tasks
         sched_add = self.scheduler.add
+        past = self._past_failures(found, now)
         for r in found:
             task = r.task
             tid = task.task_id
@@ -81,6 +92,12 @@ class _Run:
                     {"complete": state == State.COMPLETE, "external": state == State.MISSING},
                 )
             )
+            history = past.get(tid)
+            if state == State.PENDING and history is not None and history[0] is not None:
+                state = State.DISABLED
+                r.reason = (f"{task} was disabled at {time.strftime('%H:%M', time.localtime(history[0]))} after "
+                            f"repeated failures; re-enable it with `nbpipe enable` (or nbpipe.enable(task))")
+                r.state = state
             if state == State.PENDING:
                 sched_add(
                     tid,
@@ -90,6 +107,7 @@ class _Run:
                     retry_count=task.retry_count,
                     retry_delay=task.retry_delay,
                     disable_window=task.disable_window,
+                    past_failures=history[1] if history else (),
                 )
             else:
                 sched_add(tid, r.deps, state=state, reason=r.reason)
@@ -100,6 +118,27 @@ class _Run:
         if self.fire:
             for r in found:
                 self._fire_discovery(r)
+
+    def _past_failures(self, found: list[Resolved], now: float) -> dict[str, tuple]:
+        """For tasks with a retry policy: (disabled_at or None, failure times) from earlier runs."""
+        if self.store is None:
+            return {}
+        default_count = self.scheduler.default_retry_count
+        policy = [r for r in found if r.state == State.PENDING
+                  and (r.task.retry_count is not None or default_count is not None)]
+        if not policy:
+            return {}
+        window = max((r.task.disable_window or self.scheduler.default_disable_window) for r in policy)
+        since = now - max(window, self.disable_persist)
+        rows = self.store.failure_history([r.task_id for r in policy], since)
+        out = {}
+        for r in policy:
+            history = rows.get(r.task_id, [])
+            task_window = r.task.disable_window or self.scheduler.default_disable_window
+            disabled = [t for t, status in history if status == "disabled" and t >= now - self.disable_persist]
+            failures = [t for t, status in history if status == "failed" and t >= now - task_window]
+            out[r.task_id] = (disabled[-1] if disabled else None, failures)
+        return out
 
     def _fire_discovery(self, r: Resolved) -> None:
         task = r.task
@@ -124,6 +163,8 @@ class _Run:
     def handle(self, outcome: Outcome, now: float) -> None:
         task = self.tasks[outcome.task_id]
         sched = self.scheduler
+        if self.locks is not None:
+            self.locks.release(task.task_id)
         if outcome.status == DONE:
             sched.done(task.task_id, now)
             if self.fire:
@@ -202,11 +243,15 @@ class _Run:
         tasks = self.tasks
         while True:
             now = clock()
+            if self.lock_waits:
+                self._retry_locked(now)
             while executor.free_slots() > 0:
                 task_id = sched.next_ready(now)
                 if task_id is None:
                     break
                 task = tasks[task_id]
+                if self.locks is not None and not self._lock(task_id, now):
+                    continue
                 if fire:
                     task.trigger_event(Event.START, task)
                 executor.submit(task)
@@ -215,11 +260,72 @@ class _Run:
                 break
             wake = sched.next_wakeup()
             timeout = None if wake is None else max(0.0, wake - clock())
+            if self.lock_waits:
+                timeout = self.lock_poll if timeout is None else min(timeout, self.lock_poll)
+                if not executor.running():
+                    time.sleep(timeout)  # only other runs can change anything now
+                    continue
             outcomes = executor.wait(timeout)
             now = clock()
             for outcome in outcomes:
                 self.handle(outcome, now)
             self.flush()
+
+    def _lock(self, task_id: str, now: float) -> bool:
+        """Claim the task for this run: True when it should run here now.
+
+        Takes the task's lock; when another run holds it, the task waits for
+        the lock or is skipped (``[core] on_locked``).  Once the lock is
+        ours, the task is checked again: another run may have finished it
+        since this run looked (check, lock, check again).
+        """
+        holder = self.locks.try_acquire(task_id)
+        if holder is not None:
+            who = _holder_text(holder)
+            if self.on_locked == "skip":
+                logger.info("%s is being run by another worker (%s); skipping it", self.tasks[task_id], who)
+                self.scheduler.run_by_other(task_id, now, worker=who)
+            else:
+                logger.info("%s is being run by another worker (%s); waiting for it", self.tasks[task_id], who)
+                self.lock_waits[task_id] = holder
+            return False
+        if self._done_elsewhere(task_id):
+            self.locks.release(task_id)
+            self.scheduler.completed_elsewhere(task_id, now, by="another run")
+            return False
+        return True
+
+    def _done_elsewhere(self, task_id: str) -> bool:
+        task = self.tasks[task_id]
+        if task_id in self.resolver.force:
+            # Complete all along (invalidated or stale): done elsewhere only
+            # if another run recorded it after this run started.
+            if self.store is None:
+                return False
+            record = self.store.fingerprints([task_id]).get(task_id)
+            return record is not None and record.completed > self.started
+        try:
+            return bool(task.complete())
+        except Exception:  # noqa: BLE001 - let the run itself report the problem
+            return False
+
+    def _retry_locked(self, now: float) -> None:
+        """Tasks whose lock another run held: claim them once it is free."""
+        executor, tasks = self.executor, self.tasks
+        for task_id in list(self.lock_waits):
+            if executor.free_slots() <= 0:
+                return
+            if self.locks.try_acquire(task_id) is not None:
+                continue
+            holder = self.lock_waits.pop(task_id)
+            if self._done_elsewhere(task_id):
+                self.locks.release(task_id)
+                self.scheduler.completed_elsewhere(task_id, now, by=_holder_text(holder))
+                continue
+            task = tasks[task_id]
+            if self.fire:
+                task.trigger_event(Event.START, task)
+            executor.submit(task)
 
     def interrupt(self) -> None:
         """Record the tasks an interrupt stopped mid-run as failed."""
@@ -262,6 +368,10 @@ class _FewerCollections:
             gc.set_threshold(*_FewerCollections._saved)
 
 
+def _holder_text(holder) -> str:
+    return holder.describe() if hasattr(holder, "describe") else "another process"
+
+
 def execute(
     tasks,
     workers: int = 1,
@@ -269,6 +379,7 @@ def execute(
     *,
     observers: Iterable[Callable[[RunEvent], None]] = (),
     check_threads: int | None = None,
+    rerun: str = "missing",
 ) -> RunResult:
     """Run ``tasks`` and everything they need; return a :class:`RunResult`.
 
@@ -303,8 +414,42 @@ def execute(
             on_progress=on_progress,
             default_timeout=float(timeout) if timeout not in (None, "", 0, "0") else None,
         )
+    if rerun not in ("missing", "stale"):
+        raise ValueError(f"rerun={rerun!r}: choose 'missing' (Luigi's rule) or 'stale'")
     context = runtime.RunContext(runtime.new_run_id(), runtime.state_dir())
-    run = _Run(roots, executor, bus, check_threads)
+    store = locks = None
+    force: dict[str, str] = {}
+    walk_complete = False
+    if cfg.get_bool("core", "state", True):
+        from .store import open_store
+
+        store = open_store(context.state_dir)  # raises StateStoreError before anything runs
+        if rerun == "stale":
+            from .state import graph_status
+
+            statuses = graph_status(roots, store, check_threads=check_threads)
+            force = {tid: "; ".join(st.reasons) for tid, st in statuses.items()
+                     if st.state in ("stale", "invalidated")}
+            walk_complete = True
+        else:
+            marks = store.invalidations()
+            if marks:
+                force = {tid: mark["reason"] for tid, mark in marks.items()}
+                walk_complete = True
+        if cfg.get_bool("core", "task_locks", True):
+            from .locks import TaskLocks
+
+            locks = TaskLocks(context.state_dir, context.run_id)
+    elif rerun == "stale":
+        raise ValueError("rerun='stale' needs the state store; remove [core] state = false")
+    run = _Run(roots, executor, bus, check_threads, force, walk_complete, store, locks)
+    if store is not None:
+        from .recorder import HistoryRecorder
+
+        bus.subscribe(HistoryRecorder(store, context.run_id,
+                                      content_hash=cfg.get_bool("core", "content_hash", False)))
+        store.start_run(context.run_id, time.time(), [t.task_id for t in roots],
+                        {"workers": workers, "executor": executor.kind, "rerun": rerun})
     bus.emit(RunEvent(Kind.RUN_STARTED, "", time.time(), None, (), "",
                       {"roots": [t.task_id for t in roots], "run_id": context.run_id,
                        "executor": executor.kind, "workers": workers}))
@@ -325,9 +470,13 @@ def execute(
                 executor.shutdown()
     finally:
         run.resolver.close()
+        if locks is not None:
+            locks.close()
         runtime.set_current(previous_context)
     bus.emit(RunEvent(Kind.RUN_FINISHED, "", time.time(), None, (), "", {"interrupted": interrupted is not None}))
     result = RunResult(bus.events)
+    if store is not None:
+        store.finish_run(context.run_id, time.time(), "interrupted" if interrupted is not None else result.status.name)
     result.run_id = context.run_id
     result.interrupted = interrupted is not None
     if interrupted is not None:

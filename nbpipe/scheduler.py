@@ -24,6 +24,7 @@ Transitions (each emits one :class:`~nbpipe.events.RunEvent`)::
 
     PENDING -> RUNNING              next_ready()
     RUNNING -> DONE                 done()
+    RUNNING -> COMPLETE             completed_elsewhere(): another run made it
     RUNNING -> RETRY_WAIT           failed(), failures below the task's limit
     RUNNING -> FAILED | DISABLED    failed(), no retry policy | limit reached
     RETRY_WAIT -> PENDING           next_ready() once retry_at has passed
@@ -290,10 +291,17 @@ class Scheduler:
 
     def done(self, task_id: str, now: float) -> None:
         """The task ran successfully; dependents whose needs are now met become ready."""
+        self._met(task_id, now, State.DONE)
+
+    def completed_elsewhere(self, task_id: str, now: float, by: str = "") -> None:
+        """Another run made the task complete while this one waited for it (COMPLETE)."""
+        self._met(task_id, now, State.COMPLETE, by=by)
+
+    def _met(self, task_id: str, now: float, state: str, **data) -> None:
         node = self._expect_running(task_id)
         self._release(node)
-        node.state = State.DONE
-        self._emit(State.DONE, node, now)
+        node.state = state
+        self._emit(state, node, now, **data)
         nodes = self.nodes
         for parent_id in node.dependents:
             parent = nodes[parent_id]

@@ -44,4 +44,5 @@ class InlineExecutor(Executor):
         return outcomes
 
     def running(self):
-        return []
+        # Finished but not yet collected by wait(): still "in the executor".
+        return [o.task_id for o in self._outcomes]

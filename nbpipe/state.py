@@ -1,0 +1,256 @@
+"""Task state across runs: status and staleness, invalidation, re-enabling, history.
+
+A complete task is **stale** when, since it last ran successfully here,
+its code changed (see :mod:`nbpipe.fingerprint`), an input it read changed
+(an upstream task re-ran, or a file was edited), or its own output was
+modified outside nbpipe.  Each reason is kept in words.  An **invalidated**
+task was marked by :func:`invalidate` to be rerun; its output stays in
+place until the rerun replaces it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from .recorder import OutputDigests
+from .resolver import Resolver
+from .scheduler import State
+from .store import FingerprintRow, StateStore, open_store
+from .task import Task, flatten
+
+__all__ = ["TaskStatus", "status", "graph_status", "invalidate", "clear_invalidations", "enable", "history",
+           "stale_reasons", "store_for_config"]
+
+
+@dataclass
+class TaskStatus:
+    """One task of a graph as the state store sees it.
+
+    ``state`` is one of: ``complete``, ``stale``, ``invalidated``,
+    ``missing`` (not complete; will run), ``failed`` (not complete; its last
+    attempt failed), ``external`` (an external task whose data is absent),
+    ``disabled``, ``broken`` (requires()/complete() raised).
+    """
+
+    task: Task
+    state: str
+    reasons: list[str] = field(default_factory=list)
+    deps: list[str] = field(default_factory=list)
+    last_attempt: dict | None = None
+    completed: float | None = None
+
+    @property
+    def task_id(self) -> str:
+        return self.task.task_id
+
+    def to_dict(self) -> dict:
+        return {"task_id": self.task_id, "task": str(self.task), "family": self.task.get_task_family(),
+                "state": self.state, "reasons": list(self.reasons), "deps": list(self.deps),
+                "completed": self.completed, "last_attempt": self.last_attempt}
+
+    def __repr__(self) -> str:
+        why = f" ({'; '.join(self.reasons)})" if self.reasons else ""
+        return f"<{self.task} {self.state}{why}>"
+
+
+def store_for_config() -> StateStore:
+    from .runtime import state_dir
+
+    return open_store(state_dir())
+
+
+def _when(ts: float) -> str:
+    moment = datetime.datetime.fromtimestamp(ts)
+    if moment.date() == datetime.date.today():
+        return moment.strftime("%H:%M")
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def stale_reasons(task: Task, record: FingerprintRow | None, code_now: dict, digests: OutputDigests,
+                  tasks: dict[str, Task], records: dict[str, FingerprintRow]) -> list[str]:
+    """Why ``task`` (complete now) is stale against its ``record``; [] when it is not."""
+    if record is None:
+        return []  # never ran here (or before history existed): nothing to compare
+    from .fingerprint import describe_code_change
+
+    reasons = []
+    if isinstance(record.code, dict) and record.code and code_now:
+        reasons += describe_code_change(record.code, code_now)
+    outputs_now = digests.outputs_of(task)
+    changed = sorted(name for name in set(record.outputs) | set(outputs_now)
+                     if record.outputs.get(name) != outputs_now.get(name))
+    if changed:
+        reasons.append(f"output {changed[0]} modified outside nbpipe" if len(changed) == 1 else
+                       f"outputs {', '.join(changed)} modified outside nbpipe")
+    for dep_id, old in sorted(record.inputs.items()):
+        dep = tasks.get(dep_id)
+        if dep is None:
+            reasons.append(f"no longer requires {dep_id}")
+            continue
+        if digests.digest(dep) != old:
+            dep_record = records.get(dep_id)
+            if dep_record is not None and dep_record.completed > record.completed:
+                reasons.append(f"upstream {dep} re-ran at {_when(dep_record.completed)}")
+            else:
+                reasons.append(f"input from {dep} changed")
+    return reasons
+
+
+def graph_status(roots, store: StateStore | None = None, content_hash: bool | None = None,
+                 check_threads: int = 16) -> dict[str, TaskStatus]:
+    """The status of every task in the graphs of ``roots``, in discovery order."""
+    from .config import get_config
+    from .fingerprint import code_fingerprint
+
+    if store is None:
+        store = store_for_config()
+    if content_hash is None:
+        content_hash = get_config().get_bool("core", "content_hash", False)
+    with Resolver(check_threads, walk_complete=True) as resolver:
+        found = resolver.resolve(roots)
+    tasks = {r.task_id: r.task for r in found}
+    ids = list(tasks)
+    records = store.fingerprints(ids)
+    marks = store.invalidations(ids)
+    last = store.last_attempts(ids)
+    digests = OutputDigests(content_hash)
+    code_cache: dict[type, dict] = {}
+    statuses: dict[str, TaskStatus] = {}
+    # Dependencies first, so a task can see whether what it reads will change.
+    for r in reversed(_topological(found)):
+        tid = r.task_id
+        entry = TaskStatus(r.task, "missing", [], list(r.deps), last.get(tid),
+                           records[tid].completed if tid in records else None)
+        statuses[tid] = entry
+        if tid in marks:
+            entry.state = "invalidated"
+            entry.reasons = [marks[tid]["reason"]]
+        elif r.state == State.COMPLETE:
+            cls = type(r.task)
+            if cls not in code_cache:
+                try:
+                    code_cache[cls] = code_fingerprint(cls)
+                except Exception:  # noqa: BLE001
+                    code_cache[cls] = {}
+            reasons = stale_reasons(r.task, records.get(tid), code_cache[cls], digests, tasks, records)
+            for dep_id in r.deps:
+                dep_status = statuses.get(dep_id)
+                if dep_status is not None and dep_status.state in ("stale", "invalidated"):
+                    reasons.append(f"upstream {dep_status.task} is {dep_status.state}")
+            entry.state = "stale" if reasons else "complete"
+            entry.reasons = reasons
+        elif r.state == State.MISSING:
+            entry.state = "external"
+            entry.reasons = [r.reason]
+        elif r.state == State.SCHEDULING_FAILED:
+            entry.state = "broken"
+            entry.reasons = [r.reason]
+        elif r.state == State.DISABLED:
+            entry.state = "disabled"
+            entry.reasons = [r.reason]
+        elif entry.last_attempt and entry.last_attempt["status"] in ("failed", "disabled"):
+            entry.state = "failed"
+            entry.reasons = [entry.last_attempt["error"] or "failed in its last run"]
+    return {r.task_id: statuses[r.task_id] for r in found}
+
+
+def _topological(found) -> list:
+    """``found`` ordered so every task comes before its dependencies (iterative)."""
+    by_id = {r.task_id: r for r in found}
+    indegree = {tid: 0 for tid in by_id}
+    for r in found:
+        for d in r.deps:
+            if d in indegree:
+                indegree[d] += 1
+    queue = [r for r in found if indegree[r.task_id] == 0]
+    order = []
+    while queue:
+        r = queue.pop()
+        order.append(r)
+        for d in r.deps:
+            if d in indegree:
+                indegree[d] -= 1
+                if indegree[d] == 0:
+                    queue.append(by_id[d])
+    seen = {r.task_id for r in order}
+    order += [r for r in found if r.task_id not in seen]  # cycles: keep them, unordered
+    return order
+
+
+def status(task, **kwargs) -> list[TaskStatus]:
+    """Each task of ``task``'s graph with its state and the reasons (see :class:`TaskStatus`)."""
+    return list(graph_status(flatten(task), **kwargs).values())
+
+
+def _descendants(target_id: str, graph: dict[str, list[str]]) -> set[str]:
+    parents: dict[str, list[str]] = {}
+    for tid, deps in graph.items():
+        for d in deps:
+            parents.setdefault(d, []).append(tid)
+    out, stack = set(), [target_id]
+    while stack:
+        for p in parents.get(stack.pop(), ()):
+            if p not in out:
+                out.add(p)
+                stack.append(p)
+    return out
+
+
+def invalidate(task: Task, downstream: bool = False, within=None, store: StateStore | None = None) -> list[Task]:
+    """Mark ``task`` to be rerun, without deleting anything; returns the tasks marked.
+
+    With ``downstream``, every task that depends on it inside the graph of
+    ``within`` (a task or tasks; by default ``task`` itself, which has no
+    dependents) is marked too.  The outputs stay in place; the next run
+    reruns the marked tasks and replaces their outputs atomically, and a
+    failed rerun leaves the previous output untouched.
+    """
+    if not isinstance(task, Task):
+        raise TypeError(f"invalidate() needs a task; got {task!r}")
+    if store is None:
+        store = store_for_config()
+    marked = [task]
+    if downstream:
+        roots = flatten(within) if within is not None else [task]
+        with Resolver(walk_complete=True) as resolver:
+            found = resolver.resolve(roots)
+        graph = {r.task_id: r.deps for r in found}
+        if task.task_id not in graph:
+            raise ValueError(f"{task} is not in the graph of {', '.join(str(r) for r in roots)}; "
+                             "pass the root whose graph contains it as within=")
+        by_id = {r.task_id: r.task for r in found}
+        marked += [by_id[t] for t in sorted(_descendants(task.task_id, graph))]
+    reason = f"invalidated at {_when(time.time())}"
+    store.mark_invalid([(t.task_id, t.get_task_family(),
+                         reason if t is task else f"{reason} (downstream of {task})") for t in marked], time.time())
+    return marked
+
+
+def clear_invalidations(tasks: Iterable[Task] | Task | None = None, store: StateStore | None = None) -> int:
+    """Remove invalidation marks (of ``tasks``, or all); returns how many were removed."""
+    if store is None:
+        store = store_for_config()
+    ids = None if tasks is None else [t.task_id for t in flatten(tasks)]
+    return store.clear_invalidations(ids)
+
+
+def enable(task, store: StateStore | None = None) -> None:
+    """Re-enable tasks disabled after too many failures; earlier failures stop counting."""
+    if store is None:
+        store = store_for_config()
+    store.enable([t.task_id for t in flatten(task)], time.time())
+
+
+def history(task: Task | str | None = None, limit: int = 50, store: StateStore | None = None) -> list[dict]:
+    """Recent attempts of a task (a task, a task id or a family name), or recent runs when None."""
+    if store is None:
+        store = store_for_config()
+    if task is None:
+        return store.runs(limit)
+    if isinstance(task, Task):
+        return store.attempts(task_id=task.task_id, limit=limit)
+    rows = store.attempts(task_id=task, limit=limit)
+    return rows or store.attempts(family=task, limit=limit)

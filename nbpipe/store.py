@@ -1,0 +1,402 @@
+"""The state store: an embedded SQLite database in the state directory.
+
+It records every run and every task attempt, the fingerprints of completed
+tasks (for staleness), invalidation marks, re-enable marks for disabled
+tasks, and the per-run scratch of ``RunAnywayTarget``.
+
+Several processes may use one store at once (WAL mode; each process has its
+own connection; writers wait up to ``timeout`` seconds for each other).  A
+store that is locked for longer, damaged, or written by a newer nbpipe
+raises :class:`StateStoreError` with one message saying what to do; the
+error is raised before any task runs, so outputs are never touched.
+
+Schema changes go through :data:`MIGRATIONS`: version N's entry upgrades a
+version N-1 database, in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+__all__ = ["StateStore", "StateStoreError", "AttemptRow", "FingerprintRow", "SCHEMA_VERSION", "open_store"]
+
+DB_NAME = "state.db"
+
+MIGRATIONS: list[str] = [
+    # version 1
+    """
+    CREATE TABLE runs (
+        run_id TEXT PRIMARY KEY, started REAL NOT NULL, ended REAL, roots TEXT NOT NULL,
+        options TEXT NOT NULL, outcome TEXT, pid INTEGER, host TEXT
+    );
+    CREATE TABLE attempts (
+        id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, task_id TEXT NOT NULL, family TEXT NOT NULL,
+        params TEXT NOT NULL, status TEXT NOT NULL, started REAL, ended REAL NOT NULL, worker TEXT,
+        error TEXT, traceback TEXT, attempt INTEGER NOT NULL DEFAULT 1
+    );
+    CREATE INDEX attempts_by_task ON attempts (task_id, ended);
+    CREATE INDEX attempts_by_family ON attempts (family, ended);
+    CREATE INDEX attempts_by_run ON attempts (run_id);
+    CREATE TABLE fingerprints (
+        task_id TEXT PRIMARY KEY, family TEXT NOT NULL, run_id TEXT NOT NULL, completed REAL NOT NULL,
+        code TEXT NOT NULL, inputs TEXT NOT NULL, outputs TEXT NOT NULL
+    );
+    CREATE TABLE invalidations (task_id TEXT PRIMARY KEY, family TEXT NOT NULL, reason TEXT NOT NULL, marked REAL NOT NULL);
+    CREATE TABLE enabled (task_id TEXT PRIMARY KEY, enabled_at REAL NOT NULL);
+    CREATE TABLE run_anyway (run_id TEXT NOT NULL, task_id TEXT NOT NULL, done REAL NOT NULL,
+                             PRIMARY KEY (run_id, task_id));
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class StateStoreError(RuntimeError):
+    """The state database cannot be used; the message says why and what to do."""
+
+
+@dataclass(slots=True)
+class AttemptRow:
+    run_id: str
+    task_id: str
+    family: str
+    params: str  # JSON of the serialised significant parameters
+    status: str  # done | failed | disabled | upstream_failed | run_by_other | interrupted
+    started: float | None
+    ended: float
+    worker: str = ""
+    error: str = ""
+    traceback: str = ""
+    attempt: int = 1
+
+
+@dataclass(slots=True)
+class FingerprintRow:
+    task_id: str
+    family: str
+    run_id: str
+    completed: float
+    code: dict | str  # component -> digest (or that dict as JSON text)
+    inputs: dict  # upstream task id -> {"digest": str, "completed": float|None}
+    outputs: dict  # target name -> fingerprint
+
+
+def _json(value: Any) -> str:
+    """JSON text; a str is taken as already encoded (the recorder caches per class)."""
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def _chunks(items: Sequence, size: int = 500):
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+class StateStore:
+    """One process's handle on ``<state_dir>/state.db``."""
+
+    def __init__(self, state_dir: str | os.PathLike, timeout: float = 30.0):
+        self.state_dir = Path(state_dir)
+        self.path = self.state_dir / DB_NAME
+        self.timeout = timeout
+        self._lock = threading.RLock()
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StateStoreError(
+                f"cannot create the state directory {self.state_dir} ({exc.strerror}); "
+                "set NBPIPE_STATE_DIR or [core] state_dir to a writable folder"
+            ) from None
+        with self._guard("open"):
+            self._conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None,
+                                         check_same_thread=False)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA foreign_keys=OFF")
+            self._migrate()
+
+    # -- errors -------------------------------------------------------------
+
+    def _guard(self, doing: str):
+        store = self
+
+        class _Guard:
+            def __enter__(self):
+                store._lock.acquire()
+
+            def __exit__(self, exc_type, exc, tb):
+                store._lock.release()
+                if exc_type is None or not issubclass(exc_type, sqlite3.Error):
+                    return False
+                raise store._explain(exc, doing) from None
+
+        return _Guard()
+
+    def _explain(self, exc: sqlite3.Error, doing: str) -> StateStoreError:
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            return StateStoreError(
+                f"state database {self.path} stayed locked by another process for more than "
+                f"{self.timeout:g} s while {doing}; wait for the other nbpipe run to finish, or raise "
+                "[core] state_timeout"
+            )
+        if isinstance(exc, sqlite3.DatabaseError) and (
+            "not a database" in text or "malformed" in text or "corrupt" in text or "disk I/O" in text
+        ):
+            return StateStoreError(
+                f"state database {self.path} is damaged ({text}); move it aside — your outputs are "
+                "untouched — and nbpipe starts a new one (run history and staleness marks are lost)"
+            )
+        return StateStoreError(f"state database {self.path}: {text} (while {doing})")
+
+    # -- schema ---------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        conn = self._conn
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StateStoreError(
+                f"state database {self.path} has schema version {version}, newer than this nbpipe "
+                f"understands ({SCHEMA_VERSION}); upgrade nbpipe, or point NBPIPE_STATE_DIR at another folder"
+            )
+        while version < SCHEMA_VERSION:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                # Another process may have migrated while we waited for the lock.
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                if version < SCHEMA_VERSION:
+                    for statement in filter(str.strip, MIGRATIONS[version].split(";")):
+                        conn.execute(statement)
+                    version += 1
+                    conn.execute(f"PRAGMA user_version = {version}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def _write(self, doing: str, statements: Iterable[tuple[str, Any]]) -> None:
+        """Run (sql, rows) pairs in one transaction; rows is a list for executemany."""
+        with self._guard(doing):
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, rows in statements:
+                    if isinstance(rows, list):
+                        conn.executemany(sql, rows)
+                    else:
+                        conn.execute(sql, rows)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def _read(self, doing: str, sql: str, args: Sequence = ()) -> list[tuple]:
+        with self._guard(doing):
+            return self._conn.execute(sql, args).fetchall()
+
+    # -- runs -------------------------------------------------------------------
+
+    def start_run(self, run_id: str, started: float, roots: list[str], options: dict) -> None:
+        self._write("recording the start of a run", [(
+            "INSERT INTO runs (run_id, started, roots, options, pid, host) VALUES (?, ?, ?, ?, ?, ?)",
+            (run_id, started, json.dumps(roots), json.dumps(options, default=str), os.getpid(), socket.gethostname()),
+        )])
+
+    def finish_run(self, run_id: str, ended: float, outcome: str) -> None:
+        self._write("recording the end of a run",
+                    [("UPDATE runs SET ended = ?, outcome = ? WHERE run_id = ?", (ended, outcome, run_id))])
+
+    def runs(self, limit: int = 20) -> list[dict]:
+        rows = self._read("reading runs", "SELECT run_id, started, ended, roots, options, outcome, pid, host "
+                          "FROM runs ORDER BY started DESC LIMIT ?", (limit,))
+        keys = ("run_id", "started", "ended", "roots", "options", "outcome", "pid", "host")
+        out = []
+        for row in rows:
+            rec = dict(zip(keys, row))
+            rec["roots"] = json.loads(rec["roots"])
+            rec["options"] = json.loads(rec["options"])
+            out.append(rec)
+        return out
+
+    # -- attempts ---------------------------------------------------------------
+
+    def record(self, attempts: list[AttemptRow], fingerprints: list[FingerprintRow],
+               cleared_marks: list[str]) -> None:
+        """Write a batch of attempts and fingerprints in one transaction."""
+        statements: list[tuple[str, Any]] = []
+        if attempts:
+            statements.append((
+                "INSERT INTO attempts (run_id, task_id, family, params, status, started, ended, worker, error, "
+                "traceback, attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(a.run_id, a.task_id, a.family, a.params, a.status, a.started, a.ended, a.worker, a.error,
+                  a.traceback, a.attempt) for a in attempts],
+            ))
+        if fingerprints:
+            statements.append((
+                "INSERT OR REPLACE INTO fingerprints (task_id, family, run_id, completed, code, inputs, outputs) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(f.task_id, f.family, f.run_id, f.completed, _json(f.code), _json(f.inputs), _json(f.outputs))
+                 for f in fingerprints],
+            ))
+        if cleared_marks:
+            statements.append(("DELETE FROM invalidations WHERE task_id = ?", [(t,) for t in cleared_marks]))
+        if statements:
+            self._write("recording task results", statements)
+
+    def attempts(self, task_id: str | None = None, family: str | None = None, run_id: str | None = None,
+                 limit: int = 50) -> list[dict]:
+        where, args = [], []
+        for column, value in (("task_id", task_id), ("family", family), ("run_id", run_id)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        sql = ("SELECT run_id, task_id, family, params, status, started, ended, worker, error, traceback, attempt "
+               "FROM attempts" + (" WHERE " + " AND ".join(where) if where else "") +
+               " ORDER BY ended DESC, id DESC LIMIT ?")
+        keys = ("run_id", "task_id", "family", "params", "status", "started", "ended", "worker", "error",
+                "traceback", "attempt")
+        out = []
+        for row in self._read("reading task history", sql, (*args, limit)):
+            rec = dict(zip(keys, row))
+            rec["params"] = json.loads(rec["params"])
+            rec["duration"] = (rec["ended"] - rec["started"]) if rec["started"] is not None else None
+            out.append(rec)
+        return out
+
+    def last_attempts(self, task_ids: Sequence[str]) -> dict[str, dict]:
+        """The latest attempt of each task id (those with any)."""
+        out: dict[str, dict] = {}
+        for chunk in _chunks(list(task_ids)):
+            marks = ",".join("?" * len(chunk))
+            rows = self._read("reading task history",
+                              f"SELECT task_id, status, ended, error, traceback, run_id, started FROM attempts "
+                              f"WHERE id IN (SELECT MAX(id) FROM attempts WHERE task_id IN ({marks}) GROUP BY task_id)",
+                              chunk)
+            for task_id, status, ended, error, tb, run_id, started in rows:
+                out[task_id] = {"status": status, "ended": ended, "error": error, "traceback": tb,
+                                "run_id": run_id, "started": started}
+        return out
+
+    def typical_durations(self, families: Iterable[str], sample: int = 20) -> dict[str, float]:
+        """Median duration of the last ``sample`` successful attempts per family (seconds)."""
+        out = {}
+        for family in sorted(set(families)):
+            rows = self._read("reading durations",
+                              "SELECT ended - started FROM attempts WHERE family = ? AND status = 'done' "
+                              "AND started IS NOT NULL ORDER BY ended DESC LIMIT ?", (family, sample))
+            values = sorted(r[0] for r in rows)
+            if values:
+                mid = len(values) // 2
+                out[family] = values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+        return out
+
+    # -- failures and disabling ------------------------------------------------------
+
+    def failure_history(self, task_ids: Sequence[str], since: float) -> dict[str, list[tuple[float, str]]]:
+        """(time, status) of failures and disables since ``since`` and after the task's last re-enable."""
+        out: dict[str, list[tuple[float, str]]] = {}
+        for chunk in _chunks(list(task_ids)):
+            marks = ",".join("?" * len(chunk))
+            rows = self._read(
+                "reading failures",
+                f"SELECT a.task_id, a.ended, a.status FROM attempts a LEFT JOIN enabled e ON e.task_id = a.task_id "
+                f"WHERE a.task_id IN ({marks}) AND a.status IN ('failed', 'disabled') AND a.ended >= ? "
+                f"AND (e.enabled_at IS NULL OR a.ended > e.enabled_at) ORDER BY a.ended",
+                (*chunk, since),
+            )
+            for task_id, ended, status in rows:
+                out.setdefault(task_id, []).append((ended, status))
+        return out
+
+    def enable(self, task_ids: Iterable[str], now: float) -> None:
+        self._write("re-enabling tasks", [(
+            "INSERT OR REPLACE INTO enabled (task_id, enabled_at) VALUES (?, ?)", [(t, now) for t in task_ids])])
+
+    # -- fingerprints --------------------------------------------------------------
+
+    def fingerprints(self, task_ids: Sequence[str]) -> dict[str, FingerprintRow]:
+        out: dict[str, FingerprintRow] = {}
+        for chunk in _chunks(list(task_ids)):
+            marks = ",".join("?" * len(chunk))
+            rows = self._read("reading fingerprints",
+                              f"SELECT task_id, family, run_id, completed, code, inputs, outputs FROM fingerprints "
+                              f"WHERE task_id IN ({marks})", chunk)
+            for task_id, family, run_id, completed, code, inputs, outputs in rows:
+                out[task_id] = FingerprintRow(task_id, family, run_id, completed, json.loads(code),
+                                              json.loads(inputs), json.loads(outputs))
+        return out
+
+    # -- invalidation -----------------------------------------------------------------
+
+    def mark_invalid(self, marks: list[tuple[str, str, str]], now: float) -> None:
+        """Mark (task_id, family, reason) triples as needing a rerun."""
+        self._write("marking tasks invalid", [(
+            "INSERT OR REPLACE INTO invalidations (task_id, family, reason, marked) VALUES (?, ?, ?, ?)",
+            [(t, f, r, now) for t, f, r in marks])])
+
+    def invalidations(self, task_ids: Sequence[str] | None = None) -> dict[str, dict]:
+        sql = "SELECT task_id, family, reason, marked FROM invalidations"
+        rows: list[tuple] = []
+        if task_ids is None:
+            rows = self._read("reading invalidation marks", sql)
+        else:
+            for chunk in _chunks(list(task_ids)):
+                rows += self._read("reading invalidation marks",
+                                   sql + f" WHERE task_id IN ({','.join('?' * len(chunk))})", chunk)
+        return {t: {"family": f, "reason": r, "marked": m} for t, f, r, m in rows}
+
+    def clear_invalidations(self, task_ids: Sequence[str] | None = None) -> int:
+        before = self._read("counting invalidation marks", "SELECT COUNT(*) FROM invalidations")[0][0]
+        if task_ids is None:
+            self._write("clearing invalidation marks", [("DELETE FROM invalidations", ())])
+        else:
+            self._write("clearing invalidation marks",
+                        [("DELETE FROM invalidations WHERE task_id = ?", [(t,) for t in task_ids])])
+        after = self._read("counting invalidation marks", "SELECT COUNT(*) FROM invalidations")[0][0]
+        return before - after
+
+    # -- RunAnywayTarget scratch -----------------------------------------------------------
+
+    def run_anyway_done(self, run_id: str, task_id: str, now: float) -> None:
+        self._write("marking a run-anyway task done", [(
+            "INSERT OR REPLACE INTO run_anyway (run_id, task_id, done) VALUES (?, ?, ?)", (run_id, task_id, now))])
+
+    def run_anyway_is_done(self, run_id: str, task_id: str) -> bool:
+        return bool(self._read("reading run-anyway marks",
+                               "SELECT 1 FROM run_anyway WHERE run_id = ? AND task_id = ?", (run_id, task_id)))
+
+    def prune_run_anyway(self, older_than: float) -> None:
+        self._write("pruning run-anyway marks", [("DELETE FROM run_anyway WHERE done < ?", (older_than,))])
+
+
+_stores: dict[tuple[str, int], StateStore] = {}
+_stores_lock = threading.Lock()
+
+
+def open_store(state_dir: str | os.PathLike, timeout: float | None = None) -> StateStore:
+    """The store of ``state_dir`` for this process (one connection per process, reused)."""
+    key = (str(Path(state_dir).absolute()), os.getpid())
+    with _stores_lock:
+        store = _stores.get(key)
+        if store is None:
+            if timeout is None:
+                from .config import get_config
+
+                timeout = get_config().get_float("core", "state_timeout", 30.0)
+            store = StateStore(state_dir, timeout=timeout)
+            _stores[key] = store
+        return store
+
+
+def now() -> float:
+    return time.time()

@@ -1,0 +1,124 @@
+"""No double runs: concurrent runs of one graph, and a run killed mid-way."""
+
+import collections
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+GRAPH = textwrap.dedent('''
+    import os, sys, time
+    import nbpipe
+
+    WIDTH, LAYERS = 20, 10
+
+    def log(kind, task):
+        line = f"{time.time():.6f} {kind} {task.task_id} {os.getpid()}\\n"
+        fd = os.open("log.txt", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+
+    class Node(nbpipe.Task):
+        layer = nbpipe.IntParameter()
+        i = nbpipe.IntParameter()
+
+        def requires(self):
+            if self.layer == 0:
+                return []
+            return [Node(self.layer - 1, (self.i + k) % WIDTH) for k in range(3)]
+
+        def output(self):
+            return nbpipe.LocalTarget(f"out/{self.layer}_{self.i}")
+
+        def run(self):
+            log("start", self)
+            time.sleep(float(os.environ.get("TASK_SECONDS", "0.002")))  # the task's work
+            with self.output().open("w") as f:
+                f.write("x")
+            log("done", self)
+
+    class Top(nbpipe.WrapperTask):
+        def requires(self):
+            return [Node(LAYERS - 1, i) for i in range(WIDTH)]
+''')
+
+
+@pytest.fixture
+def project(tmp_path):
+    (tmp_path / "graph200.py").write_text(GRAPH)
+    return tmp_path
+
+
+def start(project, env_extra=None, workers=1):
+    env = dict(os.environ, PYTHONPATH=str(project), NBPIPE_STATE_DIR=str(project / ".nbpipe"))
+    env.update(env_extra or {})
+    return subprocess.Popen([sys.executable, "-m", "nbpipe", "run", "--module", "graph200", "Top",
+                             "--workers", str(workers)], cwd=project, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def read_log(project):
+    entries = []
+    path = project / "log.txt"
+    if not path.exists():
+        return entries
+    for line in path.read_text().splitlines():
+        ts, kind, task_id, pid = line.split()
+        entries.append((float(ts), kind, task_id, int(pid)))
+    return entries
+
+
+@pytest.mark.parametrize("repeat", range(20))
+def test_two_concurrent_runs_run_each_task_exactly_once(project, repeat):
+    first, second = start(project), start(project, workers=2)
+    out1, err1 = first.communicate(timeout=240)
+    out2, err2 = second.communicate(timeout=240)
+    assert first.returncode == 0, err1
+    assert second.returncode == 0, err2
+    entries = read_log(project)
+    done = collections.Counter(task for _, kind, task, _ in entries if kind == "done")
+    started = collections.Counter(task for _, kind, task, _ in entries if kind == "start")
+    assert len(done) == 200 and set(done.values()) == {1}
+    assert set(started.values()) == {1}
+    assert len(os.listdir(project / "out")) == 200
+
+
+def test_a_killed_run_s_locks_are_taken_over_and_the_graph_finishes(project):
+    slow = {"TASK_SECONDS": "0.05"}
+    first = start(project, slow, workers=2)
+    deadline = time.monotonic() + 60
+    while sum(1 for e in read_log(project) if e[1] == "done") < 10:
+        assert time.monotonic() < deadline and first.poll() is None, first.communicate()
+        time.sleep(0.02)
+    second = start(project, slow, workers=2)
+    # Read the second run's log until it waits for a task the first one holds.
+    seen = []
+    for line in second.stderr:
+        seen.append(line)
+        if "is being run by another worker" in line:
+            break
+    else:
+        pytest.fail("the second run never met a task held by the first:\n" + "".join(seen))
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    killed_at = time.time()
+    out, err = second.communicate(timeout=240)
+    err = "".join(seen) + err
+    assert second.returncode == 0, err
+    entries = read_log(project)
+    done = collections.Counter(task for _, kind, task, _ in entries if kind == "done")
+    assert len(done) == 200 and set(done.values()) == {1}, "a task ran twice or never"
+    assert len(os.listdir(project / "out")) == 200
+    # Tasks the first run had started but not finished were rerun by the second.
+    first_done = {t for _, k, t, p in entries if k == "done" and p == first.pid}
+    orphaned = {t for _, k, t, p in entries if k == "start" and p == first.pid} - first_done
+    for task in orphaned:
+        retaken = [ts for ts, k, t, p in entries if k == "start" and t == task and p == second.pid]
+        assert retaken, f"{task} was never rerun"
+        assert retaken[0] - killed_at <= 30, "a dead lock was not taken over within 30 s"

@@ -1,0 +1,300 @@
+"""State across runs: history, staleness, invalidation, disabling, store errors."""
+
+import importlib
+import os
+import sqlite3
+import sys
+import textwrap
+import shutil
+
+import pytest
+
+import nbpipe
+from nbpipe import config
+from nbpipe.registry import Register
+from nbpipe.store import AttemptRow, StateStore, StateStoreError, open_store
+
+PIPE = '''
+import nbpipe
+
+def scale(x):
+    return x * {factor}
+
+class Download(nbpipe.Task):
+    station = nbpipe.IntParameter()
+    {download_version}
+    def output(self):
+        return nbpipe.LocalTarget(f"raw/{{self.station}}.txt")
+
+    def run(self):
+        with self.output().open("w") as f:
+            f.write(str(self.station * 10))
+
+class Clean(nbpipe.Task):
+    station = nbpipe.IntParameter()
+    {clean_version}
+    def requires(self):
+        return Download(self.station)
+
+    def output(self):
+        return nbpipe.LocalTarget(f"clean/{{self.station}}.txt")
+
+    def run(self):
+        # read the raw value
+        value = int(self.input().open().read())
+        result = scale(value) {clean_op}
+        with self.output().open("w") as f:
+            f.write(str(result))
+
+class Report(nbpipe.Task):
+    def requires(self):
+        return [Clean(1), Clean(2)]
+
+    def output(self):
+        return nbpipe.LocalTarget("report.txt")
+
+    def run(self):
+        with self.output().open("w") as f:
+            f.write(",".join(t.open().read() for t in self.input()))
+'''
+
+BASE = dict(factor=2, clean_op="+ 0", download_version="", clean_version="")
+
+
+def load(tmp_path, **edits):
+    """Write the pipeline (with edits) as a fresh module and import it."""
+    values = {**BASE, **edits}
+    # The same module name each time, as when a user edits their pipeline file.
+    name = "pipeline_under_test"
+    (tmp_path / f"{name}.py").write_text(PIPE.format(**values))
+    sys.modules.pop(name, None)
+    shutil.rmtree(tmp_path / "__pycache__", ignore_errors=True)
+    importlib.invalidate_caches()
+    sys.path.insert(0, str(tmp_path))
+    try:
+        module = importlib.import_module(name)
+    finally:
+        sys.path.remove(str(tmp_path))
+    Register.clear_instance_cache()
+    return module
+
+
+def states(task):
+    return {str(s.task): (s.state, s.reasons) for s in nbpipe.status(task)}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_fingerprints():
+    from nbpipe import fingerprint
+
+    fingerprint.clear_cache()
+
+
+def test_history_records_runs_and_attempts(tmp_path):
+    m = load(tmp_path)
+    result = nbpipe.build([m.Report()], detailed_summary=True)
+    runs = nbpipe.history()
+    assert [r["run_id"] for r in runs] == [result.run_id]
+    assert runs[0]["outcome"] == "SUCCESS" and runs[0]["roots"] == [m.Report().task_id]
+    attempts = nbpipe.history(m.Clean(1))
+    assert [a["status"] for a in attempts] == ["done"]
+    assert attempts[0]["params"] == {"station": "1"} and attempts[0]["duration"] >= 0
+    assert len(nbpipe.history("Clean")) == 2
+    assert set(open_store(tmp_path / ".nbpipe").typical_durations(["Clean", "Download"])) == {"Clean", "Download"}
+
+
+STALENESS = [
+    # (edits, expected states of Download(1), Clean(1), Report)
+    ("comment", dict(clean_op="+ 0  # a harmless comment"), ("complete", "complete", "complete")),
+    ("formatting", dict(clean_op="+0"), ("complete", "complete", "complete")),
+    ("logic in Clean.run", dict(clean_op="+ 1"), ("complete", "stale", "stale")),
+    ("helper used by run", dict(factor=3), ("complete", "stale", "stale")),
+    ("version pinned, logic edit", dict(clean_op="+ 1", clean_version='version = "1"'), ("complete", "complete", "complete")),
+]
+
+
+@pytest.mark.parametrize("label,edits,expected", STALENESS, ids=[s[0] for s in STALENESS])
+def test_staleness_after_code_edits(tmp_path, label, edits, expected):
+    first_edits = {"clean_version": 'version = "1"'} if "pinned" in label else {}
+    m1 = load(tmp_path, **first_edits)
+    assert nbpipe.build([m1.Report()])
+    m2 = load(tmp_path, **edits)
+    got = states(m2.Report())
+    assert (got["Download(station=1)"][0], got["Clean(station=1)"][0], got["Report()"][0]) == expected
+    if label == "logic in Clean.run":
+        assert got["Clean(station=1)"][1] == ["code of Clean.run changed"]
+        assert got["Report()"][1] == ["upstream Clean(station=1) is stale", "upstream Clean(station=2) is stale"]
+    if label == "helper used by run":
+        assert any("scale" in r and "changed" in r for r in got["Clean(station=1)"][1])
+
+
+def test_upstream_rerun_makes_downstream_stale_and_rerun_stale_fixes_it(tmp_path):
+    m = load(tmp_path)
+    assert nbpipe.build([m.Report()])
+    nbpipe.invalidate(m.Download(1))
+    result = nbpipe.build([m.Download(1)], detailed_summary=True)
+    assert result.summary.task_ids("completed") == [m.Download(1).task_id]
+    got = states(m.Report())
+    assert got["Download(station=1)"][0] == "complete"
+    assert got["Clean(station=1)"][0] == "stale"
+    assert got["Clean(station=1)"][1][0].startswith("upstream Download(station=1) re-ran at ")
+    assert got["Clean(station=2)"][0] == "complete"
+    # Luigi's rule runs nothing: everything exists.
+    assert nbpipe.build([m.Report()], detailed_summary=True).summary.task_ids("completed") == []
+    rerun = nbpipe.build([m.Report()], rerun="stale", detailed_summary=True)
+    assert sorted(rerun.summary.task_ids("completed")) == sorted([m.Clean(1).task_id, m.Report().task_id])
+    assert {s.state for s in nbpipe.status(m.Report())} == {"complete"}
+
+
+def test_output_modified_outside_nbpipe_is_stale(tmp_path):
+    m = load(tmp_path)
+    assert nbpipe.build([m.Report()])
+    with open("clean/2.txt", "w") as f:
+        f.write("hand edited")
+    os.utime("clean/2.txt", (1, 1))
+    got = states(m.Report())
+    assert got["Clean(station=2)"] == ("stale", ["output clean/2.txt modified outside nbpipe"])
+    assert got["Report()"][1] == ["input from Clean(station=2) changed", "upstream Clean(station=2) is stale"]
+
+
+def test_changed_significant_parameter_is_another_task_not_stale(tmp_path):
+    m = load(tmp_path)
+    assert nbpipe.build([m.Clean(1)])
+    got = states(m.Clean(3))
+    assert got == {"Clean(station=3)": ("missing", []), "Download(station=3)": ("missing", [])}
+    assert states(m.Clean(1))["Clean(station=1)"] == ("complete", [])
+
+
+def test_invalidate_marks_without_deleting_and_downstream_covers_descendants(tmp_path):
+    m = load(tmp_path)
+    assert nbpipe.build([m.Report()])
+    before = {p: open(p, "rb").read() for p in ["raw/1.txt", "clean/1.txt", "report.txt"]}
+    marked = nbpipe.invalidate(m.Download(1), downstream=True, within=m.Report())
+    assert [str(t) for t in marked] == ["Download(station=1)", "Clean(station=1)", "Report()"]
+    for path, data in before.items():
+        assert open(path, "rb").read() == data  # nothing deleted or touched
+    got = states(m.Report())
+    assert {k for k, v in got.items() if v[0] == "invalidated"} == {"Download(station=1)", "Clean(station=1)", "Report()"}
+    assert got["Download(station=2)"][0] == "complete"
+    result = nbpipe.build([m.Report()], detailed_summary=True)
+    assert sorted(map(str, result.summary.categories["completed"])) == [
+        "Clean(station=1)", "Download(station=1)", "Report()"]
+    assert {s.state for s in nbpipe.status(m.Report())} == {"complete"}  # marks cleared by the rerun
+
+
+def test_invalidate_without_downstream_marks_one_and_clear_removes_marks(tmp_path):
+    m = load(tmp_path)
+    assert nbpipe.build([m.Report()])
+    assert [str(t) for t in nbpipe.invalidate(m.Clean(2))] == ["Clean(station=2)"]
+    assert states(m.Report())["Clean(station=2)"][0] == "invalidated"
+    assert nbpipe.clear_invalidations() == 1
+    assert states(m.Report())["Clean(station=2)"][0] == "complete"
+    with pytest.raises(ValueError, match="is not in the graph of"):
+        nbpipe.invalidate(m.Clean(7), downstream=True, within=m.Report())
+
+
+def test_failed_rerun_keeps_the_old_output_byte_for_byte(tmp_path):
+    m = load(tmp_path)
+    assert nbpipe.build([m.Clean(1)])
+    old = open("clean/1.txt", "rb").read()
+    broken = load(tmp_path, clean_op="+ 1 / 0")
+    nbpipe.invalidate(broken.Clean(1))
+    result = nbpipe.build([broken.Clean(1)], detailed_summary=True)
+    assert result.summary.task_ids("failed") == [broken.Clean(1).task_id]
+    assert open("clean/1.txt", "rb").read() == old
+    assert sorted(os.listdir("clean")) == ["1.txt"]
+    assert states(broken.Clean(1))["Clean(station=1)"][0] == "invalidated"  # still marked
+
+
+class Flaky(nbpipe.Task):
+    retry_count = 3
+
+    def complete(self):
+        return False
+
+    def run(self):
+        raise RuntimeError("service down")
+
+
+def test_failures_from_earlier_runs_count_and_disable_until_enabled(tmp_path):
+    store = open_store(tmp_path / ".nbpipe")
+    import time
+
+    now = time.time()
+    store.record([AttemptRow("cron-1", Flaky().task_id, "Flaky", "{}", "failed", now - 7200, now - 7100),
+                  AttemptRow("cron-2", Flaky().task_id, "Flaky", "{}", "failed", now - 120, now - 100),
+                  AttemptRow("cron-3", Flaky().task_id, "Flaky", "{}", "failed", now - 60, now - 50)], [], [])
+    # Two failures within the last hour + one now = 3 = retry_count: disabled after one attempt.
+    first = nbpipe.build([Flaky()], detailed_summary=True)
+    attempts = [e for e in first.events if e.kind == "failed"]
+    assert len(attempts) == 1
+    assert [e.kind for e in first.events if e.task_id == Flaky().task_id][-1] == "disabled"
+    # The next run does not even try: it reports the task disabled, with how to re-enable it.
+    second = nbpipe.build([Flaky()], detailed_summary=True)
+    assert [e.kind for e in second.events if e.kind in ("running", "failed")] == []
+    assert second.summary.task_ids("failed") == [Flaky().task_id]
+    assert "nbpipe enable" in second.summary.failures[Flaky().task_id]
+    nbpipe.enable(Flaky())
+    third = nbpipe.build([Flaky()], detailed_summary=True)
+    assert len([e for e in third.events if e.kind == "failed"]) == 3  # a fresh start: three attempts
+
+
+def test_corrupt_database_gives_one_clear_error_and_touches_no_output(tmp_path, run_cli):
+    (tmp_path / "pipe.py").write_text(PIPE.format(**BASE))
+    (tmp_path / ".nbpipe").mkdir()
+    (tmp_path / ".nbpipe" / "state.db").write_bytes(b"this is not sqlite" * 100)
+    proc = run_cli("run", "--module", "pipe", "Report")
+    assert proc.returncode == 2
+    assert "state database" in proc.stderr and "is damaged" in proc.stderr and "outputs are untouched" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "report.txt").exists() and not (tmp_path / "raw").exists()
+
+
+def test_newer_schema_is_refused(tmp_path):
+    db = tmp_path / "s" / "state.db"
+    db.parent.mkdir()
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    with pytest.raises(StateStoreError, match="schema version 99, newer than this nbpipe understands"):
+        StateStore(db.parent)
+
+
+def test_locked_database_times_out_with_a_clear_error(tmp_path):
+    store = StateStore(tmp_path / "s", timeout=0.2)
+    blocker = sqlite3.connect(tmp_path / "s" / "state.db", isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StateStoreError, match="stayed locked by another process for more than 0.2 s"):
+            store.start_run("r", 0.0, [], {})
+    finally:
+        blocker.execute("ROLLBACK")
+
+
+def test_state_can_be_turned_off(tmp_path):
+    config.set_option("core", "state", False)
+    m = load(tmp_path)
+    assert nbpipe.build([m.Clean(1)])
+    assert not (tmp_path / ".nbpipe" / "state.db").exists()
+    with pytest.raises(ValueError, match="needs the state store"):
+        nbpipe.build([m.Clean(1)], rerun="stale")
+
+
+def test_cli_status_invalidate_history(tmp_path, run_cli):
+    (tmp_path / "pipe.py").write_text(PIPE.format(**BASE))
+    assert run_cli("run", "--module", "pipe", "Report").returncode == 0
+    proc = run_cli("invalidate", "--module", "pipe", "Download", "--station", "2", "--downstream", "--within", "Report")
+    assert proc.returncode == 0, proc.stderr
+    assert "marked 3 task(s)" in proc.stdout
+    proc = run_cli("status", "--module", "pipe", "Report")
+    assert proc.returncode == 0
+    lines = proc.stdout.splitlines()
+    assert any(line.startswith("invalidated") and "Clean(station=2)" in line for line in lines)
+    assert any(line.startswith("complete") and "Clean(station=1)" in line for line in lines)
+    proc = run_cli("run", "--module", "pipe", "Report")
+    assert "* 3 ran successfully:" in proc.stdout
+    proc = run_cli("history", "Clean")
+    assert proc.returncode == 0 and proc.stdout.count("done") == 3
+    runs = run_cli("history").stdout.splitlines()
+    assert len(runs) == 2 and all("SUCCESS" in line for line in runs)
+    assert "cleared 0 invalidation mark(s)" in run_cli("invalidate", "--clear").stdout

@@ -29,7 +29,17 @@ _FINAL = {
 
 
 def _digest(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return hashlib.blake2b(json.dumps(value, sort_keys=True, default=str).encode(), digest_size=8).hexdigest()
+
+
+_NO_INPUTS = hashlib.blake2b(b"", digest_size=8).hexdigest()
+
+
+def _combine(digests: list[str]) -> str:
+    """One digest over the digests of a wrapper's requirements (order-free)."""
+    if not digests:
+        return _NO_INPUTS
+    return hashlib.blake2b("|".join(sorted(digests)).encode(), digest_size=8).hexdigest()
 
 
 class OutputDigests:
@@ -40,19 +50,34 @@ class OutputDigests:
     change below a wrapper still reaches the tasks above it.
     """
 
-    def __init__(self, content_hash: bool = False):
-        from .fingerprint import output_fingerprints
-
-        self._output_fingerprints = output_fingerprints
+    def __init__(self, content_hash: bool = False, known_deps: dict[str, list] | None = None,
+                 known_tasks: dict[str, Task] | None = None):
         self.content_hash = content_hash
         self.memo: dict[str, str] = {}
         self.outputs: dict[str, dict] = {}
+        # Requirements already known (from the run's events) need no second
+        # requires() call, which would build task instances again.
+        self.known_deps = known_deps if known_deps is not None else {}
+        self.known_tasks = known_tasks if known_tasks is not None else {}
+
+    def _fingerprint_outputs(self, outputs) -> dict:
+        if not outputs:
+            return {}
+        from .fingerprint import _target_name, target_fingerprint
+
+        result: dict = {}
+        for index, target in enumerate(flatten(outputs)):
+            name = _target_name(target, index)
+            if name in result:
+                name = f"{name}[{index}]"
+            result[name] = target_fingerprint(target, content_hash=self.content_hash)
+        return result
 
     def outputs_of(self, task: Task) -> dict:
         fps = self.outputs.get(task.task_id)
         if fps is None:
             try:
-                fps = self._output_fingerprints(task, self.content_hash)
+                fps = self._fingerprint_outputs(task.output())
             except Exception:  # noqa: BLE001 - a broken output() gives no fingerprint
                 fps = {}
             self.outputs[task.task_id] = fps
@@ -74,12 +99,16 @@ class OutputDigests:
             if outputs:
                 memo[tid] = _digest(outputs)
                 continue
-            try:
-                deps = [d for d in flatten(current.requires()) if isinstance(d, Task)]
-            except Exception:  # noqa: BLE001
-                deps = []
+            dep_ids = self.known_deps.get(tid)
+            if dep_ids is not None and all(d in self.known_tasks for d in dep_ids):
+                deps = [self.known_tasks[d] for d in dep_ids]
+            else:
+                try:
+                    deps = [d for d in flatten(current.requires()) if isinstance(d, Task)]
+                except Exception:  # noqa: BLE001
+                    deps = []
             if expanded or not deps:
-                memo[tid] = _digest(sorted(memo.get(d.task_id, "") for d in deps))
+                memo[tid] = _combine([memo.get(d.task_id, "") for d in deps])
                 continue
             stack.append((current, True))
             stack.extend((d, False) for d in deps if d.task_id not in memo)
@@ -90,6 +119,21 @@ class OutputDigests:
         self.outputs.pop(task_id, None)
 
 
+_encode = json.JSONEncoder(sort_keys=True).encode
+_quote = json.encoder.encode_basestring_ascii  # the C implementation
+
+
+def _json_or_empty(value: dict) -> str:
+    """JSON of a dict; a fast path for the common {str: str | None} shape (one per task)."""
+    if not value:
+        return "{}"
+    try:
+        return "{" + ", ".join(
+            f"{_quote(k)}: {'null' if v is None else _quote(v)}" for k, v in sorted(value.items())) + "}"
+    except TypeError:  # other value types: the general encoder
+        return _encode(value)
+
+
 def outputs_digest(task: Task, content_hash: bool = False) -> str:
     return OutputDigests(content_hash).digest(task)
 
@@ -98,7 +142,7 @@ class HistoryRecorder:
     """Writes a run's attempts and fingerprints to a :class:`StateStore`."""
 
     def __init__(self, store: StateStore, run_id: str, content_hash: bool = False,
-                 batch_size: int = 2000, batch_seconds: float = 1.0):
+                 batch_size: int = 2000, batch_seconds: float = 1.0, marked: set | frozenset = frozenset()):
         from .fingerprint import code_fingerprint
 
         self.store = store
@@ -106,83 +150,123 @@ class HistoryRecorder:
         self.batch_size = batch_size
         self.batch_seconds = batch_seconds
         self._code_fingerprint = code_fingerprint
-        self.digests = OutputDigests(content_hash)
-        self._attempts: list[AttemptRow] = []
-        self._fingerprints: list[FingerprintRow] = []
-        self._cleared: list[str] = []
-        self._started: dict[str, float] = {}
         self._tasks: dict[str, Task] = {}
         self._deps: dict[str, list[str]] = {}
-        self._code_json: dict[type, str] = {}
-        self._params_json: dict[str, str] = {}
+        self.digests = OutputDigests(content_hash, self._deps, self._tasks)
+        # Rows are plain tuples in the store's column order (see StateStore.record).
+        self._attempts: list[tuple] = []
+        self._fingerprints: list[tuple] = []
+        self._cleared: list[str] = []
+        self._started: dict[str, float] = {}
+        self._done: set[str] = set()
+        self._code_digest: dict[type, str] = {}
+        self._families: dict[type, str] = {}
+        self._new_code: dict[str, str] = {}
         self._last_flush = time.monotonic()
+        #: Tasks with an invalidation mark; a successful rerun clears it.
+        self.marked = marked
+
 
     def __call__(self, event: RunEvent) -> None:
         kind = event.kind
-        tid = event.task_id
-        if kind == Kind.DISCOVERED:
+        if kind == Kind.DONE:
+            self._on_done(event)
+        elif kind == Kind.RUNNING:
+            self._started[event.task_id] = event.time
+        elif kind == Kind.DISCOVERED:
+            tid = event.task_id
             self._tasks[tid] = event.task
-            self._deps[tid] = list(event.deps)
-            return
-        if kind == Kind.RUNNING:
-            self._started[tid] = event.time
-            return
-        if kind == Kind.SUSPENDED:
-            self._deps.setdefault(tid, []).extend(event.deps)
-            return
-        if kind == Kind.RUN_FINISHED:
-            self.flush()
-            return
-        status = _FINAL.get(kind)
-        if status is None:
-            return
+            if event.deps or not event.data.get("complete"):
+                # (requirements of a complete task were not walked: unknown, not "none")
+                self._deps[tid] = event.deps
+        elif kind == Kind.SUSPENDED:
+            self._deps[event.task_id] = tuple(self._deps.get(event.task_id, ())) + tuple(event.deps)
+        elif kind == Kind.RUN_FINISHED:
+            self.flush(wait=True)
+        elif kind in _FINAL:
+            self._on_other_outcome(event)
+
+    def _family(self, task: Task) -> str:
+        cls = type(task)
+        family = self._families.get(cls)
+        if family is None:
+            family = self._families[cls] = task.get_task_family()
+        return family
+
+    def _on_done(self, event: RunEvent) -> None:
+        tid = event.task_id
         task = event.task or self._tasks.get(tid)
         if task is None:
             return
         data = event.data
-        if data.get("failure_kind") == "interrupted":
-            status = "interrupted"
-        self._attempts.append(AttemptRow(
-            self.run_id, tid, task.get_task_family(), self._params(task), status,
-            self._started.pop(tid, None) if kind in (Kind.DONE, Kind.FAILED) else None, event.time,
-            data.get("worker", ""), event.reason if kind != Kind.DONE else "", data.get("traceback", ""),
-            data.get("attempt", 1),
+        self._attempts.append((
+            self.run_id, tid, self._family(task), self._params(task), "done", self._started.pop(tid, None),
+            event.time, data.get("worker", ""), "", "", data.get("attempt", 1),
         ))
-        if kind == Kind.DONE:
-            self._fingerprints.append(self._fingerprint(task, event.time))
+        self._fingerprints.append(self._fingerprint(task, event.time))
+        if tid in self.marked:
             self._cleared.append(tid)
-        if len(self._attempts) >= self.batch_size or time.monotonic() - self._last_flush > self.batch_seconds:
+        self._maybe_flush()
+
+    def _on_other_outcome(self, event: RunEvent) -> None:
+        tid = event.task_id
+        task = event.task or self._tasks.get(tid)
+        if task is None:
+            return
+        kind, data = event.kind, event.data
+        status = "interrupted" if data.get("failure_kind") == "interrupted" else _FINAL[kind]
+        started = self._started.pop(tid, None) if kind == Kind.FAILED else None
+        self._attempts.append((
+            self.run_id, tid, self._family(task), self._params(task), status, started, event.time,
+            data.get("worker", ""), event.reason, data.get("traceback", ""), data.get("attempt", 1),
+        ))
+        self._maybe_flush()
+
+    def _maybe_flush(self) -> None:
+        attempts = len(self._attempts)
+        if attempts >= self.batch_size or (attempts % 64 == 0 and
+                                           time.monotonic() - self._last_flush > self.batch_seconds):
             self.flush()
 
     def _params(self, task: Task) -> str:
-        cached = self._params_json.get(task.task_id)
-        if cached is None:
-            cached = json.dumps(task.to_str_params(only_significant=True), sort_keys=True)
-        return cached
+        return _json_or_empty(task.to_str_params(only_significant=True))
 
     def _fingerprint(self, task: Task, when: float) -> FingerprintRow:
         cls = type(task)
-        code = self._code_json.get(cls)
+        code = self._code_digest.get(cls)
         if code is None:
             try:
-                code = json.dumps(self._code_fingerprint(cls), sort_keys=True)
+                components = _encode(self._code_fingerprint(cls))
             except Exception:  # noqa: BLE001 - source unavailable in odd environments
-                code = "{}"
-            self._code_json[cls] = code
+                components = "{}"
+            code = hashlib.blake2b(components.encode(), digest_size=8).hexdigest()
+            self._code_digest[cls] = code
+            self._new_code[code] = components
         digests = self.digests
         digests.forget(task.task_id)  # it just ran: its outputs are new
+        # A requirement that ran in this run has its own record; comparing
+        # completion times later tells whether it re-ran since.  Anything
+        # else (complete before, external) is fingerprinted now.
         inputs = {}
+        done = self._done
         for dep_id in self._deps.get(task.task_id, ()):
-            dep = self._tasks.get(dep_id)
-            if dep is not None:
-                inputs[dep_id] = digests.digest(dep)
-        return FingerprintRow(task.task_id, task.get_task_family(), self.run_id, when, code, inputs,
-                              digests.outputs_of(task))
+            if dep_id in done:
+                inputs[dep_id] = None
+            else:
+                dep = self._tasks.get(dep_id)
+                if dep is not None:
+                    inputs[dep_id] = digests.digest(dep)
+        done.add(task.task_id)
+        outputs = digests.outputs_of(task)
+        return (task.task_id, self._family(task), self.run_id, when, code, _json_or_empty(inputs),
+                _json_or_empty(outputs))
 
-    def flush(self) -> None:
+    def flush(self, wait: bool = False) -> None:
+        """Write the pending rows in one transaction (``wait`` is accepted for symmetry)."""
         if self._attempts or self._fingerprints or self._cleared:
             attempts, self._attempts = self._attempts, []
             fingerprints, self._fingerprints = self._fingerprints, []
             cleared, self._cleared = self._cleared, []
-            self.store.record(attempts, fingerprints, cleared)
+            code, self._new_code = self._new_code, {}
+            self.store.record(attempts, fingerprints, cleared, code)
         self._last_flush = time.monotonic()

@@ -43,7 +43,8 @@ class _Run:
     """The state of one run; see :func:`execute`."""
 
     def __init__(self, roots: list[Task], executor: Executor, bus: EventBus, check_threads: int,
-                 force: dict | None = None, walk_complete: bool = False, store=None, locks=None):
+                 force: dict | None = None, walk_complete: bool = False, store=None, locks=None,
+                 registry=None):
         cfg = get_config()
         self.roots = roots
         self.executor = executor
@@ -52,6 +53,7 @@ class _Run:
         self.resolver = Resolver(check_threads, force=force, walk_complete=walk_complete)
         self.store = store
         self.locks = locks
+        self.registry = registry
         self.on_locked = str(cfg.get("core", "on_locked", "wait"))
         if self.on_locked not in ("wait", "skip"):
             raise ValueError(f"[core] on_locked = {self.on_locked!r}: choose 'wait' or 'skip'")
@@ -164,6 +166,7 @@ class _Run:
         task = self.tasks[outcome.task_id]
         sched = self.scheduler
         if self.locks is not None:
+            self.registry.finished(task.task_id)
             self.locks.release(task.task_id)
         if outcome.status == DONE:
             sched.done(task.task_id, now)
@@ -250,7 +253,7 @@ class _Run:
                 if task_id is None:
                     break
                 task = tasks[task_id]
-                if self.locks is not None and not self._lock(task_id, now):
+                if self.locks is not None and self.registry.needs_lock(task_id) and not self._lock(task_id, now):
                     continue
                 if fire:
                     task.trigger_event(Event.START, task)
@@ -417,13 +420,15 @@ def execute(
     if rerun not in ("missing", "stale"):
         raise ValueError(f"rerun={rerun!r}: choose 'missing' (Luigi's rule) or 'stale'")
     context = runtime.RunContext(runtime.new_run_id(), runtime.state_dir())
-    store = locks = None
+    store = locks = registry = None
+    marks: dict = {}
     force: dict[str, str] = {}
     walk_complete = False
     if cfg.get_bool("core", "state", True):
         from .store import open_store
 
         store = open_store(context.state_dir)  # raises StateStoreError before anything runs
+        marks = store.invalidations()
         if rerun == "stale":
             from .state import graph_status
 
@@ -431,23 +436,24 @@ def execute(
             force = {tid: "; ".join(st.reasons) for tid, st in statuses.items()
                      if st.state in ("stale", "invalidated")}
             walk_complete = True
-        else:
-            marks = store.invalidations()
-            if marks:
-                force = {tid: mark["reason"] for tid, mark in marks.items()}
-                walk_complete = True
+        elif marks:
+            force = {tid: mark["reason"] for tid, mark in marks.items()}
+            walk_complete = True
         if cfg.get_bool("core", "task_locks", True):
             from .locks import TaskLocks
+            from .run_registry import RunRegistry
 
             locks = TaskLocks(context.state_dir, context.run_id)
+            registry = RunRegistry(context.state_dir, context.run_id, locks)
     elif rerun == "stale":
         raise ValueError("rerun='stale' needs the state store; remove [core] state = false")
-    run = _Run(roots, executor, bus, check_threads, force, walk_complete, store, locks)
+    run = _Run(roots, executor, bus, check_threads, force, walk_complete, store, locks, registry)
     if store is not None:
         from .recorder import HistoryRecorder
 
         bus.subscribe(HistoryRecorder(store, context.run_id,
-                                      content_hash=cfg.get_bool("core", "content_hash", False)))
+                                      content_hash=cfg.get_bool("core", "content_hash", False),
+                                      marked=frozenset(marks)))
         store.start_run(context.run_id, time.time(), [t.task_id for t in roots],
                         {"workers": workers, "executor": executor.kind, "rerun": rerun})
     bus.emit(RunEvent(Kind.RUN_STARTED, "", time.time(), None, (), "",
@@ -470,6 +476,8 @@ def execute(
                 executor.shutdown()
     finally:
         run.resolver.close()
+        if registry is not None:
+            registry.close()
         if locks is not None:
             locks.close()
         runtime.set_current(previous_context)

@@ -70,15 +70,17 @@ def _when(ts: float) -> str:
 
 
 def stale_reasons(task: Task, record: FingerprintRow | None, code_now: dict, digests: OutputDigests,
-                  tasks: dict[str, Task], records: dict[str, FingerprintRow]) -> list[str]:
+                  tasks: dict[str, Task], records: dict[str, FingerprintRow],
+                  components: dict[str, dict]) -> list[str]:
     """Why ``task`` (complete now) is stale against its ``record``; [] when it is not."""
     if record is None:
         return []  # never ran here (or before history existed): nothing to compare
     from .fingerprint import describe_code_change
 
     reasons = []
-    if isinstance(record.code, dict) and record.code and code_now:
-        reasons += describe_code_change(record.code, code_now)
+    code_then = components.get(record.code)
+    if code_then and code_now:
+        reasons += describe_code_change(code_then, code_now)
     outputs_now = digests.outputs_of(task)
     changed = sorted(name for name in set(record.outputs) | set(outputs_now)
                      if record.outputs.get(name) != outputs_now.get(name))
@@ -90,12 +92,11 @@ def stale_reasons(task: Task, record: FingerprintRow | None, code_now: dict, dig
         if dep is None:
             reasons.append(f"no longer requires {dep_id}")
             continue
-        if digests.digest(dep) != old:
-            dep_record = records.get(dep_id)
-            if dep_record is not None and dep_record.completed > record.completed:
-                reasons.append(f"upstream {dep} re-ran at {_when(dep_record.completed)}")
-            else:
-                reasons.append(f"input from {dep} changed")
+        dep_record = records.get(dep_id)
+        if dep_record is not None and dep_record.completed > record.completed:
+            reasons.append(f"upstream {dep} re-ran at {_when(dep_record.completed)}")
+        elif old is not None and digests.digest(dep) != old:
+            reasons.append(f"input from {dep} changed")
     return reasons
 
 
@@ -114,6 +115,7 @@ def graph_status(roots, store: StateStore | None = None, content_hash: bool | No
     tasks = {r.task_id: r.task for r in found}
     ids = list(tasks)
     records = store.fingerprints(ids)
+    components = store.code_components(r.code for r in records.values())
     marks = store.invalidations(ids)
     last = store.last_attempts(ids)
     digests = OutputDigests(content_hash)
@@ -135,7 +137,7 @@ def graph_status(roots, store: StateStore | None = None, content_hash: bool | No
                     code_cache[cls] = code_fingerprint(cls)
                 except Exception:  # noqa: BLE001
                     code_cache[cls] = {}
-            reasons = stale_reasons(r.task, records.get(tid), code_cache[cls], digests, tasks, records)
+            reasons = stale_reasons(r.task, records.get(tid), code_cache[cls], digests, tasks, records, components)
             for dep_id in r.deps:
                 dep_status = statuses.get(dep_id)
                 if dep_status is not None and dep_status.state in ("stale", "invalidated"):

@@ -44,11 +44,11 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX attempts_by_task ON attempts (task_id, ended);
     CREATE INDEX attempts_by_family ON attempts (family, ended);
-    CREATE INDEX attempts_by_run ON attempts (run_id);
     CREATE TABLE fingerprints (
         task_id TEXT PRIMARY KEY, family TEXT NOT NULL, run_id TEXT NOT NULL, completed REAL NOT NULL,
         code TEXT NOT NULL, inputs TEXT NOT NULL, outputs TEXT NOT NULL
     );
+    CREATE TABLE code_versions (digest TEXT PRIMARY KEY, components TEXT NOT NULL);
     CREATE TABLE invalidations (task_id TEXT PRIMARY KEY, family TEXT NOT NULL, reason TEXT NOT NULL, marked REAL NOT NULL);
     CREATE TABLE enabled (task_id TEXT PRIMARY KEY, enabled_at REAL NOT NULL);
     CREATE TABLE run_anyway (run_id TEXT NOT NULL, task_id TEXT NOT NULL, done REAL NOT NULL,
@@ -83,14 +83,29 @@ class FingerprintRow:
     family: str
     run_id: str
     completed: float
-    code: dict | str  # component -> digest (or that dict as JSON text)
-    inputs: dict  # upstream task id -> {"digest": str, "completed": float|None}
-    outputs: dict  # target name -> fingerprint
+    code: str  # digest of the class's code (components in code_versions)
+    # upstream task id -> None when it ran in the same run (its own record
+    # says when), else the digest of what it offered then
+    inputs: dict | str
+    outputs: dict | str  # target name -> fingerprint
 
 
 def _json(value: Any) -> str:
     """JSON text; a str is taken as already encoded (the recorder caches per class)."""
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def _attempt_tuple(a) -> tuple:
+    if isinstance(a, tuple):
+        return a
+    return (a.run_id, a.task_id, a.family, a.params, a.status, a.started, a.ended, a.worker, a.error,
+            a.traceback, a.attempt)
+
+
+def _fingerprint_tuple(f) -> tuple:
+    if isinstance(f, tuple):
+        return f
+    return (f.task_id, f.family, f.run_id, f.completed, f.code, _json(f.inputs), _json(f.outputs))
 
 
 def _chunks(items: Sequence, size: int = 500):
@@ -230,23 +245,29 @@ class StateStore:
 
     # -- attempts ---------------------------------------------------------------
 
-    def record(self, attempts: list[AttemptRow], fingerprints: list[FingerprintRow],
-               cleared_marks: list[str]) -> None:
-        """Write a batch of attempts and fingerprints in one transaction."""
+    def record(self, attempts: list[AttemptRow | tuple], fingerprints: list[FingerprintRow | tuple],
+               cleared_marks: list[str], code_versions: dict[str, str] | None = None) -> None:
+        """Write a batch of attempts and fingerprints in one transaction.
+
+        A fingerprint's ``code`` is the digest of its class's code; the
+        components behind each digest are stored once, in ``code_versions``
+        (digest -> JSON of component digests).
+        """
         statements: list[tuple[str, Any]] = []
+        if code_versions:
+            statements.append(("INSERT OR IGNORE INTO code_versions (digest, components) VALUES (?, ?)",
+                               list(code_versions.items())))
         if attempts:
             statements.append((
                 "INSERT INTO attempts (run_id, task_id, family, params, status, started, ended, worker, error, "
                 "traceback, attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(a.run_id, a.task_id, a.family, a.params, a.status, a.started, a.ended, a.worker, a.error,
-                  a.traceback, a.attempt) for a in attempts],
+                [_attempt_tuple(a) for a in attempts],
             ))
         if fingerprints:
             statements.append((
                 "INSERT OR REPLACE INTO fingerprints (task_id, family, run_id, completed, code, inputs, outputs) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(f.task_id, f.family, f.run_id, f.completed, _json(f.code), _json(f.inputs), _json(f.outputs))
-                 for f in fingerprints],
+                [_fingerprint_tuple(f) for f in fingerprints],
             ))
         if cleared_marks:
             statements.append(("DELETE FROM invalidations WHERE task_id = ?", [(t,) for t in cleared_marks]))
@@ -332,8 +353,18 @@ class StateStore:
                               f"SELECT task_id, family, run_id, completed, code, inputs, outputs FROM fingerprints "
                               f"WHERE task_id IN ({marks})", chunk)
             for task_id, family, run_id, completed, code, inputs, outputs in rows:
-                out[task_id] = FingerprintRow(task_id, family, run_id, completed, json.loads(code),
+                out[task_id] = FingerprintRow(task_id, family, run_id, completed, code,
                                               json.loads(inputs), json.loads(outputs))
+        return out
+
+    def code_components(self, digests: Iterable[str]) -> dict[str, dict]:
+        """The component digests behind each code digest."""
+        wanted = sorted(set(digests))
+        out: dict[str, dict] = {}
+        for chunk in _chunks(wanted):
+            rows = self._read("reading code versions", "SELECT digest, components FROM code_versions "
+                              f"WHERE digest IN ({','.join('?' * len(chunk))})", chunk)
+            out.update({d: json.loads(c) for d, c in rows})
         return out
 
     # -- invalidation -----------------------------------------------------------------

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from .events import Kind, RunEvent
-from .store import AttemptRow, FingerprintRow, StateStore
+from .store import FingerprintRow, StateStore
 from .task import Task, flatten
 
 __all__ = ["HistoryRecorder", "outputs_digest"]
@@ -63,7 +63,7 @@ class OutputDigests:
     def _fingerprint_outputs(self, outputs) -> dict:
         if not outputs:
             return {}
-        from .fingerprint import _target_name, target_fingerprint
+        from .target_fingerprint import _target_name, target_fingerprint
 
         result: dict = {}
         for index, target in enumerate(flatten(outputs)):

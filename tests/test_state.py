@@ -4,7 +4,6 @@ import importlib
 import os
 import sqlite3
 import sys
-import textwrap
 import shutil
 
 import pytest

@@ -301,6 +301,15 @@ def _status_command(argv: list[str]) -> int:
     for entry in entries:
         why = f"  ({'; '.join(entry.reasons)})" if entry.reasons else ""
         print(f"{entry.state:<{width}}  {entry.task}{why}")
+    from .state import estimate_seconds
+
+    to_run = [e.task for e in entries if e.state in ("missing", "failed", "invalidated")]
+    if to_run:
+        seconds, unknown = estimate_seconds(to_run)
+        line = f"{len(to_run)} task(s) would run (stale ones too with --rerun-stale); typical time {seconds:.1f} s"
+        if unknown:
+            line += f" plus {unknown} task(s) never run here"
+        print(line)
     return 0
 
 

@@ -21,7 +21,7 @@ from .scheduler import State
 from .store import FingerprintRow, StateStore, open_store
 from .task import Task, flatten
 
-__all__ = ["TaskStatus", "status", "graph_status", "invalidate", "clear_invalidations", "enable", "history",
+__all__ = ["TaskStatus", "status", "graph_status", "estimate_seconds", "invalidate", "clear_invalidations", "enable", "history",
            "stale_reasons", "store_for_config"]
 
 
@@ -185,6 +185,22 @@ def _topological(found) -> list:
 def status(task, **kwargs) -> list[TaskStatus]:
     """Each task of ``task``'s graph with its state and the reasons (see :class:`TaskStatus`)."""
     return list(graph_status(flatten(task), **kwargs).values())
+
+
+def estimate_seconds(tasks: Iterable[Task], store: StateStore | None = None,
+                     workers: int = 1) -> tuple[float, int]:
+    """An ETA for running ``tasks``: (seconds, how many of them had no history).
+
+    Each task counts for the median duration of its family's last successful
+    attempts; tasks of families never run here are counted apart.  Divided
+    by ``workers`` (an optimistic bound when the graph is narrow).
+    """
+    if store is None:
+        store = store_for_config()
+    tasks = list(tasks)
+    typical = store.typical_durations({t.get_task_family() for t in tasks})
+    known = [typical[t.get_task_family()] for t in tasks if t.get_task_family() in typical]
+    return sum(known) / max(1, workers), len(tasks) - len(known)
 
 
 def _descendants(target_id: str, graph: dict[str, list[str]]) -> set[str]:

@@ -297,3 +297,18 @@ def test_cli_status_invalidate_history(tmp_path, run_cli):
     runs = run_cli("history").stdout.splitlines()
     assert len(runs) == 2 and all("SUCCESS" in line for line in runs)
     assert "cleared 0 invalidation mark(s)" in run_cli("invalidate", "--clear").stdout
+
+
+def test_eta_from_typical_durations(tmp_path):
+    import time
+
+    from nbpipe.state import estimate_seconds
+
+    m = load(tmp_path)
+    store = open_store(tmp_path / ".nbpipe")
+    now = time.time()
+    store.record([AttemptRow("r", f"Clean_{i}", "Clean", "{}", "done", now - d, now) for i, d in
+                  enumerate([1.0, 2.0, 9.0])], [], [])
+    seconds, unknown = estimate_seconds([m.Clean(5), m.Clean(6), m.Download(5)])
+    assert seconds == pytest.approx(4.0) and unknown == 1  # median 2 s per Clean; Download never ran
+    assert estimate_seconds([m.Clean(5), m.Clean(6)], workers=2)[0] == pytest.approx(2.0)

@@ -53,6 +53,10 @@ def one(kind: str, n: int, variant: str) -> float:
         env.update(NBPIPE_BENCH_DIR=os.path.join(scratch, "data"), NBPIPE_STATE_DIR=os.path.join(scratch, "state"),
                    PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")])))
         os.makedirs(env["NBPIPE_BENCH_DIR"])
+        if state:
+            # The state database exists already, as it does from a user's second run on.
+            subprocess.run([sys.executable, "-c", "import nbpipe.store as s, os; "
+                            "s.StateStore(os.environ['NBPIPE_STATE_DIR']).close()"], env=env, check=True)
         code = CHILD.format(here=str(HERE), state=state, locks=locks, kind=kind, n=n)
         proc = subprocess.run([sys.executable, "-c", code], cwd=scratch, env=env, capture_output=True, text=True,
                               timeout=600)
@@ -90,7 +94,8 @@ def main(argv=None) -> int:
         "# State store overhead",
         "",
         f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} · layered graph, N = {args.n:,}, inline, "
-        f"median of {args.repeat} fresh processes each, interleaved · outputs and state directory on /dev/shm",
+        f"median of {args.repeat} fresh processes each, interleaved · outputs and state directory on /dev/shm; "
+        "the state database exists before the timed run (as from a user's second run on)",
         "",
         "| tasks | state off µs/task | history µs/task | added by recording | history + locks µs/task | added in all |",
         "|---|---:|---:|---:|---:|---:|",

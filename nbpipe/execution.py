@@ -52,13 +52,17 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
-def run_task(task: Task, check_unfulfilled_deps: bool = True, worker: str = "") -> Outcome:
-    """Run ``task`` here and now; report what happened."""
+def run_task(task: Task, check_unfulfilled_deps: bool = True, worker: str = "", deps: list | None = None) -> Outcome:
+    """Run ``task`` here and now; report what happened.
+
+    ``deps`` are the task's requirements when the caller already has them
+    (the driver resolved them), so ``requires()`` is not called again.
+    """
     start = time.perf_counter()
     task_id = task.task_id
     try:
         if check_unfulfilled_deps:
-            missing = [dep for dep in task.deps() if not dep.complete()]
+            missing = [dep for dep in (task.deps() if deps is None else deps) if not dep.complete()]
             if missing:
                 names = ", ".join(str(d) for d in missing[:5]) + (" ..." if len(missing) > 5 else "")
                 raise RuntimeError(

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
+from stat import S_ISDIR
 from typing import Any
 
 from .events import Kind, RunEvent
-from .store import FingerprintRow, StateStore
+from .store import StateStore
+from .target import LocalTarget
 from .task import Task, flatten
 
 __all__ = ["HistoryRecorder", "outputs_digest"]
@@ -63,6 +66,15 @@ class OutputDigests:
     def _fingerprint_outputs(self, outputs) -> dict:
         if not outputs:
             return {}
+        if type(outputs) is LocalTarget and not self.content_hash:
+            # The common case, without the general machinery: one stat.
+            path = outputs.path
+            try:
+                st = os.stat(path)
+            except OSError:
+                return {path: None}
+            if not S_ISDIR(st.st_mode):
+                return {path: f"size={st.st_size};mtime_ns={st.st_mtime_ns}"}
         from .target_fingerprint import _target_name, target_fingerprint
 
         result: dict = {}
@@ -155,12 +167,14 @@ class HistoryRecorder:
         self.digests = OutputDigests(content_hash, self._deps, self._tasks)
         # Rows are plain tuples in the store's column order (see StateStore.record).
         self._attempts: list[tuple] = []
-        self._fingerprints: list[tuple] = []
         self._cleared: list[str] = []
         self._started: dict[str, float] = {}
         self._done: set[str] = set()
-        self._code_digest: dict[type, str] = {}
-        self._families: dict[type, str] = {}
+        self._per_class: dict[type, tuple] = {}
+        self._handlers = {Kind.DONE: self._on_done, Kind.RUNNING: self._on_running,
+                          Kind.DISCOVERED: self._on_discovered, Kind.SUSPENDED: self._on_suspended,
+                          Kind.RUN_FINISHED: self._on_finished,
+                          **{kind: self._on_other_outcome for kind in _FINAL if kind != Kind.DONE}}
         self._new_code: dict[str, str] = {}
         self._last_flush = time.monotonic()
         #: Tasks with an invalidation mark; a successful rerun clears it.
@@ -168,45 +182,90 @@ class HistoryRecorder:
 
 
     def __call__(self, event: RunEvent) -> None:
-        kind = event.kind
-        if kind == Kind.DONE:
-            self._on_done(event)
-        elif kind == Kind.RUNNING:
-            self._started[event.task_id] = event.time
-        elif kind == Kind.DISCOVERED:
-            tid = event.task_id
-            self._tasks[tid] = event.task
-            if event.deps or not event.data.get("complete"):
-                # (requirements of a complete task were not walked: unknown, not "none")
-                self._deps[tid] = event.deps
-        elif kind == Kind.SUSPENDED:
-            self._deps[event.task_id] = tuple(self._deps.get(event.task_id, ())) + tuple(event.deps)
-        elif kind == Kind.RUN_FINISHED:
-            self.flush(wait=True)
-        elif kind in _FINAL:
-            self._on_other_outcome(event)
+        handler = self._handlers.get(event.kind)
+        if handler is not None:
+            handler(event)
+
+    def _on_running(self, event: RunEvent) -> None:
+        self._started[event.task_id] = event.time
+
+    def _on_discovered(self, event: RunEvent) -> None:
+        tid = event.task_id
+        self._tasks[tid] = event.task
+        if event.deps or not event.data.get("complete"):
+            # (requirements of a complete task were not walked: unknown, not "none")
+            self._deps[tid] = event.deps
+
+    def _on_suspended(self, event: RunEvent) -> None:
+        self._deps[event.task_id] = tuple(self._deps.get(event.task_id, ())) + tuple(event.deps)
+
+    def _on_finished(self, event: RunEvent) -> None:
+        self.flush(wait=True)
 
     def _family(self, task: Task) -> str:
-        cls = type(task)
-        family = self._families.get(cls)
-        if family is None:
-            family = self._families[cls] = task.get_task_family()
-        return family
+        return self._class_info(type(task))[0]
+
+    def _class_info(self, cls: type) -> tuple[str, str, list]:
+        """(family, code digest, parameter spec) of a task class, computed once per run."""
+        info = self._per_class.get(cls)
+        if info is None:
+            from .parameter import ParameterVisibility
+
+            try:
+                components = _encode(self._code_fingerprint(cls))
+            except Exception:  # noqa: BLE001 - source unavailable in odd environments
+                components = "{}"
+            code = hashlib.blake2b(components.encode(), digest_size=8).hexdigest()
+            self._new_code[code] = components
+            spec = [(name, _quote(name) + ": ", param.serialize) for name, param in sorted(cls.get_params())
+                    if param.significant and param.visibility != ParameterVisibility.PRIVATE]
+            info = self._per_class[cls] = (cls.get_task_family(), code, spec)
+        return info
+
+    def _params(self, task: Task) -> str:
+        """JSON of the significant, serialised parameters (what to_str_params gives), fast."""
+        spec = self._class_info(type(task))[2]
+        if not spec:
+            return "{}"
+        kw = task.param_kwargs
+        try:
+            return "{" + ", ".join([prefix + _quote(serialize(kw[name])) for name, prefix, serialize in spec]) + "}"
+        except TypeError:  # a serialize() that does not return str
+            return _json_or_empty(task.to_str_params(only_significant=True))
 
     def _on_done(self, event: RunEvent) -> None:
+        # The hot path of recording: once per task that ran, so kept flat.
         tid = event.task_id
         task = event.task or self._tasks.get(tid)
         if task is None:
             return
+        family, code, _ = self._class_info(type(task))
+        # A requirement that ran in this run has its own record: comparing
+        # completion times later tells whether it re-ran since, so nothing is
+        # stored for it.  Anything else (complete before, external) is
+        # fingerprinted now.
+        done = self._done
+        parts = [_quote(dep_id) + ": " + _quote(self.digests.digest(self._tasks[dep_id]))
+                 for dep_id in self._deps.get(tid, ()) if dep_id not in done and dep_id in self._tasks]
+        done.add(tid)
+        digests = self.digests
+        digests.memo.pop(tid, None)  # it just ran: what it offers is new
+        try:
+            outputs = digests._fingerprint_outputs(task.output())
+        except Exception:  # noqa: BLE001 - a broken output() gives no fingerprint
+            outputs = {}
+        digests.outputs[tid] = outputs
         data = event.data
-        self._attempts.append((
-            self.run_id, tid, self._family(task), self._params(task), "done", self._started.pop(tid, None),
-            event.time, data.get("worker", ""), "", "", data.get("attempt", 1),
+        attempts = self._attempts
+        attempts.append((
+            self.run_id, tid, family, self._params(task), "done", self._started.pop(tid, None), event.time,
+            data.get("worker"), None, None, data.get("attempt", 1), code,
+            "{" + ", ".join(parts) + "}" if parts else "{}", _json_or_empty(outputs),
         ))
-        self._fingerprints.append(self._fingerprint(task, event.time))
         if tid in self.marked:
             self._cleared.append(tid)
-        self._maybe_flush()
+        if len(attempts) % 64 == 0:
+            self._maybe_flush()
 
     def _on_other_outcome(self, event: RunEvent) -> None:
         tid = event.task_id
@@ -219,54 +278,19 @@ class HistoryRecorder:
         self._attempts.append((
             self.run_id, tid, self._family(task), self._params(task), status, started, event.time,
             data.get("worker", ""), event.reason, data.get("traceback", ""), data.get("attempt", 1),
+            None, None, None,
         ))
         self._maybe_flush()
 
     def _maybe_flush(self) -> None:
-        attempts = len(self._attempts)
-        if attempts >= self.batch_size or (attempts % 64 == 0 and
-                                           time.monotonic() - self._last_flush > self.batch_seconds):
+        if len(self._attempts) >= self.batch_size or time.monotonic() - self._last_flush > self.batch_seconds:
             self.flush()
-
-    def _params(self, task: Task) -> str:
-        return _json_or_empty(task.to_str_params(only_significant=True))
-
-    def _fingerprint(self, task: Task, when: float) -> FingerprintRow:
-        cls = type(task)
-        code = self._code_digest.get(cls)
-        if code is None:
-            try:
-                components = _encode(self._code_fingerprint(cls))
-            except Exception:  # noqa: BLE001 - source unavailable in odd environments
-                components = "{}"
-            code = hashlib.blake2b(components.encode(), digest_size=8).hexdigest()
-            self._code_digest[cls] = code
-            self._new_code[code] = components
-        digests = self.digests
-        digests.forget(task.task_id)  # it just ran: its outputs are new
-        # A requirement that ran in this run has its own record; comparing
-        # completion times later tells whether it re-ran since.  Anything
-        # else (complete before, external) is fingerprinted now.
-        inputs = {}
-        done = self._done
-        for dep_id in self._deps.get(task.task_id, ()):
-            if dep_id in done:
-                inputs[dep_id] = None
-            else:
-                dep = self._tasks.get(dep_id)
-                if dep is not None:
-                    inputs[dep_id] = digests.digest(dep)
-        done.add(task.task_id)
-        outputs = digests.outputs_of(task)
-        return (task.task_id, self._family(task), self.run_id, when, code, _json_or_empty(inputs),
-                _json_or_empty(outputs))
 
     def flush(self, wait: bool = False) -> None:
         """Write the pending rows in one transaction (``wait`` is accepted for symmetry)."""
-        if self._attempts or self._fingerprints or self._cleared:
+        if self._attempts or self._cleared:
             attempts, self._attempts = self._attempts, []
-            fingerprints, self._fingerprints = self._fingerprints, []
             cleared, self._cleared = self._cleared, []
             code, self._new_code = self._new_code, {}
-            self.store.record(attempts, fingerprints, cleared, code)
+            self.store.record(attempts, [], cleared, code)
         self._last_flush = time.monotonic()

@@ -257,7 +257,7 @@ class _Run:
                     continue
                 if fire:
                     task.trigger_event(Event.START, task)
-                executor.submit(task)
+                executor.submit(task, self._static_deps(task_id))
             self.flush()
             if not sched.is_active():
                 break
@@ -328,7 +328,15 @@ class _Run:
             task = tasks[task_id]
             if self.fire:
                 task.trigger_event(Event.START, task)
-            executor.submit(task)
+            executor.submit(task, self._static_deps(task_id))
+
+    def _static_deps(self, task_id: str) -> list[Task] | None:
+        """The task's requirements as resolved (so run_task need not call requires() again)."""
+        resolved = self.resolver.known.get(task_id)
+        if resolved is None:
+            return None
+        tasks = self.tasks
+        return [tasks[d] for d in resolved.deps]
 
     def interrupt(self) -> None:
         """Record the tasks an interrupt stopped mid-run as failed."""

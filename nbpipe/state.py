@@ -71,8 +71,13 @@ def _when(ts: float) -> str:
 
 def stale_reasons(task: Task, record: FingerprintRow | None, code_now: dict, digests: OutputDigests,
                   tasks: dict[str, Task], records: dict[str, FingerprintRow],
-                  components: dict[str, dict]) -> list[str]:
-    """Why ``task`` (complete now) is stale against its ``record``; [] when it is not."""
+                  components: dict[str, dict], deps: list[str]) -> list[str]:
+    """Why ``task`` (complete now, requiring ``deps``) is stale against its ``record``; [] when not.
+
+    A requirement with its own record counts as changed when it completed
+    after ``task`` did; one recorded by digest (it was complete before, or
+    external) when what it offers now has another digest.
+    """
     if record is None:
         return []  # never ran here (or before history existed): nothing to compare
     from .fingerprint import describe_code_change
@@ -87,15 +92,13 @@ def stale_reasons(task: Task, record: FingerprintRow | None, code_now: dict, dig
     if changed:
         reasons.append(f"output {changed[0]} modified outside nbpipe" if len(changed) == 1 else
                        f"outputs {', '.join(changed)} modified outside nbpipe")
-    for dep_id, old in sorted(record.inputs.items()):
+    for dep_id in deps:
         dep = tasks.get(dep_id)
-        if dep is None:
-            reasons.append(f"no longer requires {dep_id}")
-            continue
         dep_record = records.get(dep_id)
+        old = record.inputs.get(dep_id)
         if dep_record is not None and dep_record.completed > record.completed:
             reasons.append(f"upstream {dep} re-ran at {_when(dep_record.completed)}")
-        elif old is not None and digests.digest(dep) != old:
+        elif old is not None and dep is not None and digests.digest(dep) != old:
             reasons.append(f"input from {dep} changed")
     return reasons
 
@@ -137,7 +140,8 @@ def graph_status(roots, store: StateStore | None = None, content_hash: bool | No
                     code_cache[cls] = code_fingerprint(cls)
                 except Exception:  # noqa: BLE001
                     code_cache[cls] = {}
-            reasons = stale_reasons(r.task, records.get(tid), code_cache[cls], digests, tasks, records, components)
+            reasons = stale_reasons(r.task, records.get(tid), code_cache[cls], digests, tasks, records, components,
+                                    r.deps)
             for dep_id in r.deps:
                 dep_status = statuses.get(dep_id)
                 if dep_status is not None and dep_status.state in ("stale", "invalidated"):

@@ -1,7 +1,7 @@
 """The state store: an embedded SQLite database in the state directory.
 
-It records every run and every task attempt, the fingerprints of completed
-tasks (for staleness), invalidation marks, re-enable marks for disabled
+It records every run and every task attempt — a successful attempt with the
+fingerprints of the completed task (for staleness), invalidation marks, re-enable marks for disabled
 tasks, and the per-run scratch of ``RunAnywayTarget``.
 
 Several processes may use one store at once (WAL mode; each process has its
@@ -40,14 +40,11 @@ MIGRATIONS: list[str] = [
     CREATE TABLE attempts (
         id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, task_id TEXT NOT NULL, family TEXT NOT NULL,
         params TEXT NOT NULL, status TEXT NOT NULL, started REAL, ended REAL NOT NULL, worker TEXT,
-        error TEXT, traceback TEXT, attempt INTEGER NOT NULL DEFAULT 1
+        error TEXT, traceback TEXT, attempt INTEGER NOT NULL DEFAULT 1,
+        code TEXT, inputs TEXT, outputs TEXT
     );
     CREATE INDEX attempts_by_task ON attempts (task_id, ended);
-    CREATE INDEX attempts_by_family ON attempts (family, ended);
-    CREATE TABLE fingerprints (
-        task_id TEXT PRIMARY KEY, family TEXT NOT NULL, run_id TEXT NOT NULL, completed REAL NOT NULL,
-        code TEXT NOT NULL, inputs TEXT NOT NULL, outputs TEXT NOT NULL
-    );
+    CREATE TABLE family_durations (family TEXT PRIMARY KEY, recent TEXT NOT NULL);
     CREATE TABLE code_versions (digest TEXT PRIMARY KEY, components TEXT NOT NULL);
     CREATE TABLE invalidations (task_id TEXT PRIMARY KEY, family TEXT NOT NULL, reason TEXT NOT NULL, marked REAL NOT NULL);
     CREATE TABLE enabled (task_id TEXT PRIMARY KEY, enabled_at REAL NOT NULL);
@@ -96,16 +93,29 @@ def _json(value: Any) -> str:
 
 
 def _attempt_tuple(a) -> tuple:
+    """14 column values: an attempt with (for a success) its fingerprint."""
     if isinstance(a, tuple):
-        return a
+        return a if len(a) == 14 else a + (None, None, None)
     return (a.run_id, a.task_id, a.family, a.params, a.status, a.started, a.ended, a.worker, a.error,
-            a.traceback, a.attempt)
+            a.traceback, a.attempt, None, None, None)
 
 
-def _fingerprint_tuple(f) -> tuple:
-    if isinstance(f, tuple):
-        return f
-    return (f.task_id, f.family, f.run_id, f.completed, f.code, _json(f.inputs), _json(f.outputs))
+def _fingerprint_as_attempt(f: "FingerprintRow") -> tuple:
+    """A fingerprint given on its own: recorded as a successful attempt of no duration."""
+    return (f.run_id, f.task_id, f.family, "{}", "done", f.completed, f.completed, "", "", "", 1, f.code,
+            _json(f.inputs), _json(f.outputs))
+
+
+_DURATION_SAMPLE = 20
+
+
+def _recent_durations(rows: list[tuple]) -> dict[str, list[float]]:
+    """family -> durations of the batch's successful attempts, oldest first (last 20)."""
+    out: dict[str, list[tuple[float, float]]] = {}
+    for row in rows:  # (run_id, task_id, family, params, status, started, ended, ...)
+        if row[4] == "done" and row[5] is not None:
+            out.setdefault(row[2], []).append((row[6], row[6] - row[5]))
+    return {family: [d for _, d in sorted(pairs)[-_DURATION_SAMPLE:]] for family, pairs in out.items()}
 
 
 def _chunks(items: Sequence, size: int = 500):
@@ -257,22 +267,41 @@ class StateStore:
         if code_versions:
             statements.append(("INSERT OR IGNORE INTO code_versions (digest, components) VALUES (?, ?)",
                                list(code_versions.items())))
-        if attempts:
+        rows = list(attempts) if all(type(a) is tuple and len(a) == 14 for a in attempts) else [
+            _attempt_tuple(a) for a in attempts]
+        # A fingerprint is the "done" attempt's last three columns.
+        rows += [_fingerprint_as_attempt(f) for f in fingerprints]
+        if rows:
             statements.append((
                 "INSERT INTO attempts (run_id, task_id, family, params, status, started, ended, worker, error, "
-                "traceback, attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [_attempt_tuple(a) for a in attempts],
-            ))
-        if fingerprints:
-            statements.append((
-                "INSERT OR REPLACE INTO fingerprints (task_id, family, run_id, completed, code, inputs, outputs) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [_fingerprint_tuple(f) for f in fingerprints],
+                "traceback, attempt, code, inputs, outputs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
             ))
         if cleared_marks:
             statements.append(("DELETE FROM invalidations WHERE task_id = ?", [(t,) for t in cleared_marks]))
         if statements:
-            self._write("recording task results", statements)
+            durations = _recent_durations(rows)
+            with self._guard("recording task results"):
+                conn = self._conn
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for sql, args in statements:
+                        if isinstance(args, list):
+                            conn.executemany(sql, args)
+                        else:
+                            conn.execute(sql, args)
+                    # Typical durations per family (for ETAs) are kept small and
+                    # current here, so no index over all attempts is needed.
+                    for family, new in durations.items():
+                        old = conn.execute("SELECT recent FROM family_durations WHERE family = ?",
+                                           (family,)).fetchone()
+                        recent = (json.loads(old[0]) if old else []) + new
+                        conn.execute("INSERT OR REPLACE INTO family_durations (family, recent) VALUES (?, ?)",
+                                     (family, json.dumps(recent[-_DURATION_SAMPLE:])))
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
 
     def attempts(self, task_id: str | None = None, family: str | None = None, run_id: str | None = None,
                  limit: int = 50) -> list[dict]:
@@ -308,14 +337,16 @@ class StateStore:
                                 "run_id": run_id, "started": started}
         return out
 
-    def typical_durations(self, families: Iterable[str], sample: int = 20) -> dict[str, float]:
-        """Median duration of the last ``sample`` successful attempts per family (seconds)."""
+    def typical_durations(self, families: Iterable[str]) -> dict[str, float]:
+        """Median duration of the last successful attempts per family (seconds)."""
         out = {}
-        for family in sorted(set(families)):
-            rows = self._read("reading durations",
-                              "SELECT ended - started FROM attempts WHERE family = ? AND status = 'done' "
-                              "AND started IS NOT NULL ORDER BY ended DESC LIMIT ?", (family, sample))
-            values = sorted(r[0] for r in rows)
+        wanted = sorted(set(families))
+        rows: list[tuple] = []
+        for chunk in _chunks(wanted):
+            rows += self._read("reading durations", "SELECT family, recent FROM family_durations "
+                               f"WHERE family IN ({','.join('?' * len(chunk))})", chunk)
+        for family, recent in rows:
+            values = sorted(json.loads(recent))
             if values:
                 mid = len(values) // 2
                 out[family] = values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
@@ -350,8 +381,9 @@ class StateStore:
         for chunk in _chunks(list(task_ids)):
             marks = ",".join("?" * len(chunk))
             rows = self._read("reading fingerprints",
-                              f"SELECT task_id, family, run_id, completed, code, inputs, outputs FROM fingerprints "
-                              f"WHERE task_id IN ({marks})", chunk)
+                              "SELECT task_id, family, run_id, ended, code, inputs, outputs FROM attempts WHERE id IN "
+                              f"(SELECT MAX(id) FROM attempts WHERE task_id IN ({marks}) AND code IS NOT NULL "
+                              "GROUP BY task_id)", chunk)
             for task_id, family, run_id, completed, code, inputs, outputs in rows:
                 out[task_id] = FingerprintRow(task_id, family, run_id, completed, code,
                                               json.loads(inputs), json.loads(outputs))

@@ -74,9 +74,21 @@ def read_log(project):
     return entries
 
 
+@pytest.fixture
+def started():
+    """Processes a test starts; any still running at its end are killed."""
+    procs: list[subprocess.Popen] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 @pytest.mark.parametrize("repeat", range(20))
-def test_two_concurrent_runs_run_each_task_exactly_once(project, repeat):
+def test_two_concurrent_runs_run_each_task_exactly_once(project, repeat, started):
     first, second = start(project), start(project, workers=2)
+    started += [first, second]
     out1, err1 = first.communicate(timeout=240)
     out2, err2 = second.communicate(timeout=240)
     assert first.returncode == 0, err1
@@ -89,14 +101,16 @@ def test_two_concurrent_runs_run_each_task_exactly_once(project, repeat):
     assert len(os.listdir(project / "out")) == 200
 
 
-def test_a_killed_run_s_locks_are_taken_over_and_the_graph_finishes(project):
+def test_a_killed_run_s_locks_are_taken_over_and_the_graph_finishes(project, started):
     slow = {"TASK_SECONDS": "0.05"}
     first = start(project, slow, workers=2)
+    started.append(first)
     deadline = time.monotonic() + 60
     while sum(1 for e in read_log(project) if e[1] == "done") < 10:
         assert time.monotonic() < deadline and first.poll() is None, first.communicate()
         time.sleep(0.02)
     second = start(project, slow, workers=2)
+    started.append(second)
     # Read the second run's log until it waits for a task the first one holds.
     seen = []
     for line in second.stderr:

@@ -36,7 +36,8 @@ class Executor(ABC):
     def free_slots(self) -> int: ...
 
     @abstractmethod
-    def submit(self, task: Task) -> None: ...
+    def submit(self, task: Task, deps: list | None = None) -> None:
+        """Start ``task``; ``deps`` are its requirements if the caller knows them."""
 
     @abstractmethod
     def wait(self, timeout: float | None) -> list[Outcome]:

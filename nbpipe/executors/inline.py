@@ -23,7 +23,7 @@ class InlineExecutor(Executor):
     def free_slots(self) -> int:
         return 0 if self._outcomes else 1
 
-    def submit(self, task) -> None:
+    def submit(self, task, deps=None) -> None:
         self.warn_unenforceable_timeout(task)
         runtime.set_current(self.context)
         sink = None
@@ -35,7 +35,7 @@ class InlineExecutor(Executor):
 
         _task.set_progress_sink(sink)
         try:
-            self._outcomes.append(run_task(task, self.check_unfulfilled_deps, worker="inline"))
+            self._outcomes.append(run_task(task, self.check_unfulfilled_deps, "inline", deps))
         finally:
             _task.set_progress_sink(None)
 

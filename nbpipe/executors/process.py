@@ -158,7 +158,9 @@ class ProcessExecutor(Executor):
     def running(self) -> list[str]:
         return [w.task.task_id for w in self._slots if w is not None and w.task is not None]
 
-    def submit(self, task: Task) -> None:
+    def submit(self, task: Task, deps: list | None = None) -> None:
+        # The worker calls requires() itself: shipping the requirements too
+        # would cost more to pickle than the call saves.
         for i, worker in enumerate(self._slots):
             if worker is None:
                 worker = self._slots[i] = _Worker(self)

@@ -35,11 +35,11 @@ class ThreadExecutor(Executor):
     def free_slots(self) -> int:
         return self.workers - len(self._running)
 
-    def submit(self, task) -> None:
+    def submit(self, task, deps=None) -> None:
         self.warn_unenforceable_timeout(task)
         self._running[task.task_id] = task
         name = f"thread-{len(self._running)}"
-        future = self._pool.submit(run_task, task, self.check_unfulfilled_deps, name)
+        future = self._pool.submit(run_task, task, self.check_unfulfilled_deps, name, deps)
         future.add_done_callback(lambda f, t=task: self._done.put((t, f)))
 
     def wait(self, timeout):

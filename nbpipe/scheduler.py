@@ -301,7 +301,7 @@ class Scheduler:
         node = self._expect_running(task_id)
         self._release(node)
         node.state = state
-        self._emit(state, node, now, **data)
+        self._emit(state, node, now, attempt=node.attempts, **data)
         nodes = self.nodes
         for parent_id in node.dependents:
             parent = nodes[parent_id]

@@ -136,3 +136,68 @@ def test_a_killed_run_s_locks_are_taken_over_and_the_graph_finishes(project, sta
         retaken = [ts for ts, k, t, p in entries if k == "start" and t == task and p == second.pid]
         assert retaken, f"{task} was never rerun"
         assert retaken[0] - killed_at <= 30, "a dead lock was not taken over within 30 s"
+
+
+HOLDER = textwrap.dedent('''
+    import os, time
+    import nbpipe
+
+    class Slow(nbpipe.Task):
+        def output(self):
+            return nbpipe.LocalTarget("slow.txt")
+
+        def run(self):
+            open("started", "w").close()
+            while not os.path.exists("release"):   # the test says when to finish
+                time.sleep(0.01)
+            with self.output().open("w") as f:
+                f.write("made by the first run")
+
+    class After(nbpipe.Task):
+        def requires(self):
+            return Slow()
+
+        def output(self):
+            return nbpipe.LocalTarget("after.txt")
+
+        def run(self):
+            with self.output().open("w") as f:
+                f.write(self.input().open().read().upper())
+''')
+
+
+@pytest.mark.parametrize("on_locked", ["skip", "wait"])
+def test_a_task_held_by_another_run_is_skipped_or_waited_for(tmp_path, started, on_locked):
+    (tmp_path / "holder.py").write_text(HOLDER)
+    env = dict(os.environ, PYTHONPATH=str(tmp_path), NBPIPE_STATE_DIR=str(tmp_path / ".nbpipe"))
+    first = subprocess.Popen([sys.executable, "-m", "nbpipe", "run", "--module", "holder", "Slow"], cwd=tmp_path,
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    started.append(first)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "started").exists():
+        assert time.monotonic() < deadline and first.poll() is None, first.communicate()
+        time.sleep(0.01)
+    second_env = dict(env, NBPIPE_CONFIG_PATH=str(tmp_path / "second.toml"))
+    (tmp_path / "second.toml").write_text(f'[core]\non_locked = "{on_locked}"\n')
+    second = subprocess.Popen([sys.executable, "-m", "nbpipe", "run", "--module", "holder", "After"], cwd=tmp_path,
+                              env=second_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    started.append(second)
+    if on_locked == "skip":
+        out, err = second.communicate(timeout=120)
+        assert second.returncode == 10, err  # already_running
+        assert "* 1 were being run by another worker:\n        - 1 Slow()" in out
+        assert "held by pid %d" % first.pid in err
+        (tmp_path / "release").touch()
+        assert first.wait(timeout=120) == 0
+        assert not (tmp_path / "after.txt").exists()
+    else:
+        for line in second.stderr:  # wait until the second run is waiting for Slow()
+            if "is being run by another worker" in line:
+                break
+        (tmp_path / "release").touch()
+        out, err = second.communicate(timeout=120)
+        assert second.returncode == 0, err
+        assert first.wait(timeout=120) == 0
+        assert (tmp_path / "after.txt").read_text() == "MADE BY THE FIRST RUN"
+        assert "* 1 ran successfully:\n    - 1 After()" in out
+    assert (tmp_path / "slow.txt").read_text() == "made by the first run"

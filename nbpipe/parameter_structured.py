@@ -196,9 +196,8 @@ class _JSONParameter(Parameter):
     def serialize(self, x: Any) -> str:
         return _json_encode(x)
 
-
-class DictParameter(_JSONParameter):
-    """A mapping, frozen to a hashable :class:`FrozenOrderedDict`; written as a JSON object."""
+    #: What the parsed JSON must be (None, JSON null, is always accepted).
+    _json_types: tuple = (object,)
 
     def parse(self, x: Any) -> Any:
         if not isinstance(x, str):
@@ -207,9 +206,15 @@ class DictParameter(_JSONParameter):
             value = _json_loads(x)
         except ValueError:
             raise self._invalid(x) from None
-        if value is not None and not isinstance(value, Mapping):
+        if value is not None and not isinstance(value, self._json_types):
             raise self._invalid(x)
         return value
+
+
+class DictParameter(_JSONParameter):
+    """A mapping, frozen to a hashable :class:`FrozenOrderedDict`; written as a JSON object."""
+
+    _json_types = (Mapping,)
 
     def expected_form(self) -> str:
         return "a JSON object"
@@ -228,16 +233,7 @@ class ListParameter(_JSONParameter):
     """A list, frozen to a (nested) tuple; written as a JSON list.
     ``parse`` returns a ``list`` (``normalize`` freezes it)."""
 
-    def parse(self, x: Any) -> Any:
-        if not isinstance(x, str):
-            return x
-        try:
-            value = _json_loads(x)
-        except ValueError:
-            raise self._invalid(x) from None
-        if value is not None and not isinstance(value, list):
-            raise self._invalid(x)
-        return value
+    _json_types = (list,)
 
     def expected_form(self) -> str:
         return "a JSON list"

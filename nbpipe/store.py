@@ -209,8 +209,11 @@ class StateStore:
         with self._lock:
             self._conn.close()
 
-    def _write(self, doing: str, statements: Iterable[tuple[str, Any]]) -> None:
-        """Run (sql, rows) pairs in one transaction; rows is a list for executemany."""
+    def _write(self, doing: str, statements: Iterable[tuple[str, Any]], then=None) -> None:
+        """Run (sql, rows) pairs in one transaction; rows is a list for executemany.
+
+        ``then(conn)``, if given, runs inside the same transaction afterwards.
+        """
         with self._guard(doing):
             conn = self._conn
             conn.execute("BEGIN IMMEDIATE")
@@ -220,6 +223,8 @@ class StateStore:
                         conn.executemany(sql, rows)
                     else:
                         conn.execute(sql, rows)
+                if then is not None:
+                    then(conn)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -281,27 +286,17 @@ class StateStore:
             statements.append(("DELETE FROM invalidations WHERE task_id = ?", [(t,) for t in cleared_marks]))
         if statements:
             durations = _recent_durations(rows)
-            with self._guard("recording task results"):
-                conn = self._conn
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    for sql, args in statements:
-                        if isinstance(args, list):
-                            conn.executemany(sql, args)
-                        else:
-                            conn.execute(sql, args)
-                    # Typical durations per family (for ETAs) are kept small and
-                    # current here, so no index over all attempts is needed.
-                    for family, new in durations.items():
-                        old = conn.execute("SELECT recent FROM family_durations WHERE family = ?",
-                                           (family,)).fetchone()
-                        recent = (json.loads(old[0]) if old else []) + new
-                        conn.execute("INSERT OR REPLACE INTO family_durations (family, recent) VALUES (?, ?)",
-                                     (family, json.dumps(recent[-_DURATION_SAMPLE:])))
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
+
+            def update_durations(conn) -> None:
+                # Typical durations per family (for ETAs) are kept small and
+                # current here, so no index over all attempts is needed.
+                for family, new in durations.items():
+                    old = conn.execute("SELECT recent FROM family_durations WHERE family = ?", (family,)).fetchone()
+                    recent = (json.loads(old[0]) if old else []) + new
+                    conn.execute("INSERT OR REPLACE INTO family_durations (family, recent) VALUES (?, ?)",
+                                 (family, json.dumps(recent[-_DURATION_SAMPLE:])))
+
+            self._write("recording task results", statements, then=update_durations)
 
     def attempts(self, task_id: str | None = None, family: str | None = None, run_id: str | None = None,
                  limit: int = 50) -> list[dict]:

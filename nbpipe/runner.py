@@ -198,26 +198,19 @@ class _Run:
         # A requirement that already ran in this run but still is not complete
         # would make run() yield it forever: fail with the reason instead.
         stuck = [d for d in dep_ids if sched.state(d) == State.DONE and d not in {r.task_id for r in found}]
+        reason = ""
         if stuck:
-            sched.suspend(task.task_id, [], now)
-            self._fail_now(task, now, f"run() yielded {self.tasks[stuck[0]]}, which ran in this run but is still not "
-                                      "complete; check that its output() matches what its run() writes")
+            reason = (f"run() yielded {self.tasks[stuck[0]]}, which ran in this run but is still not complete; "
+                      "check that its output() matches what its run() writes")
+        else:
+            cycle = self._cycle_through(task.task_id, dep_ids)
+            if cycle:
+                reason = "dependency cycle: " + " -> ".join(str(self.tasks[t]) for t in cycle + cycle[:1])
+        if not reason:
+            sched.suspend(task.task_id, dep_ids, now)
             return
-        cycle = self._cycle_through(task.task_id, dep_ids)
-        sched.suspend(task.task_id, dep_ids, now)
-        if cycle:
-            self._fail_now(task, now, "dependency cycle: " + " -> ".join(str(self.tasks[t]) for t in cycle))
-
-    def _fail_now(self, task: Task, now: float, reason: str) -> None:
-        """Fail a PENDING task for a reason found by the run loop itself."""
-        sched = self.scheduler
-        node = sched.nodes[task.task_id]
-        # Route through the normal transitions so every consumer sees them.
-        node.unmet = 0
-        node.state = State.RUNNING
-        sched.running.add(task.task_id)
-        node.retry_count = None
-        sched.failed(task.task_id, now, reason, failure_kind="error")
+        sched.commit(now)  # the requirements found stay in the graph
+        sched.failed(task.task_id, now, reason, final=True, failure_kind="error")
         logger.error("%s failed: %s", task, reason)
 
     def _cycle_through(self, task_id: str, dep_ids: list[str]) -> list[str] | None:
@@ -344,8 +337,8 @@ class _Run:
         for task_id in sorted(self.scheduler.running):
             node = self.scheduler.nodes.get(task_id)
             if node is not None and node.state == State.RUNNING:
-                node.retry_count = None
-                self.scheduler.failed(task_id, now, "interrupted (the run was stopped)", failure_kind="interrupted")
+                self.scheduler.failed(task_id, now, "interrupted (the run was stopped)", final=True,
+                                      failure_kind="interrupted")
         self.flush()
 
 

@@ -312,12 +312,14 @@ class Scheduler:
                 self._push_ready(parent)
         self._check()
 
-    def failed(self, task_id: str, now: float, reason: str = "", **data) -> str:
+    def failed(self, task_id: str, now: float, reason: str = "", final: bool = False, **data) -> str:
         """The task failed; returns its new state (RETRY_WAIT, FAILED or DISABLED).
 
         With a retry policy (``retry_count``), failures within the task's
         disable window below the limit lead to a retry after ``retry_delay``;
-        reaching the limit disables the task.  Without one, it is FAILED.
+        reaching the limit disables the task.  Without one, or with
+        ``final`` (a failure no retry can mend: an interrupt, a cycle), it
+        is FAILED.
         """
         node = self._expect_running(task_id)
         self._release(node)
@@ -326,7 +328,7 @@ class Scheduler:
         node.failures.append(now)
         window_start = now - node.disable_window
         node.failures = [t for t in node.failures if t >= window_start]
-        limit = node.retry_count
+        limit = None if final else node.retry_count
         if limit is not None and len(node.failures) < limit:
             node.state = State.RETRY_WAIT
             node.retry_at = now + node.retry_delay

@@ -316,3 +316,27 @@ def test_luigi_run_with_argv():
     assert open("out/from_argv").read() == "from_argv"
     result = nbpipe.run(["Write", "--name", "again", "--workers", "2"], detailed_summary=True)
     assert result.status == StatusCode.SUCCESS
+
+
+class LoopsBack(nbpipe.Task):
+    def output(self):
+        return nbpipe.LocalTarget("loops_back")
+
+    def run(self):
+        yield NeedsLoop()
+
+
+class NeedsLoop(nbpipe.Task):
+    def requires(self):
+        return LoopsBack()
+
+    def output(self):
+        return nbpipe.LocalTarget("needs_loop")
+
+
+def test_a_dynamic_dependency_cycle_fails_the_task_naming_the_cycle():
+    result = nbpipe.build([LoopsBack()], detailed_summary=True)
+    assert result.summary.task_ids("failed") == [LoopsBack().task_id]
+    assert result.summary.failures[LoopsBack().task_id].startswith(
+        "dependency cycle: LoopsBack() -> NeedsLoop() -> LoopsBack()")
+    assert result.exit_code == 30

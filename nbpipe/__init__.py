@@ -55,11 +55,22 @@ __version__ = "0.1.0"
 _STATE_API = ("status", "invalidate", "clear_invalidations", "enable", "history")
 
 
+def load_ipython_extension(ipython) -> None:
+    """``%load_ext nbpipe``: the %%pipeline / %pipeline magics."""
+    from .notebook import load_ipython_extension as load
+
+    load(ipython)
+
+
 def __getattr__(name):
     if name in _STATE_API:
         from . import state
 
         return getattr(state, name)
+    if name == "DagWidget":
+        from .notebook.widget import DagWidget
+
+        return DagWidget
     raise AttributeError(f"module 'nbpipe' has no attribute {name!r}")
 
 __all__ = [

@@ -36,6 +36,7 @@ class RunPlan:
     downstream: bool = False
     within: str | None = None
     as_json: bool = False
+    background: bool = False
 
 
 def _general_parser(prog: str = "nbpipe run") -> argparse.ArgumentParser:
@@ -57,6 +58,7 @@ def _general_parser(prog: str = "nbpipe run") -> argparse.ArgumentParser:
     parser.add_argument("--within", default=None, metavar="ROOT",
                         help="(invalidate --downstream) the root task family whose graph bounds 'downstream'")
     parser.add_argument("--json", action="store_true", help="(status, history) print JSON")
+    parser.add_argument("--background", action="store_true", help="(notebook) return at once; the run goes on")
     parser.add_argument("--local-scheduler", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-lock", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("-h", "--help", action="store_true", help="show this help (after TASK: the task's parameters)")
@@ -239,7 +241,7 @@ def parse_run_arguments(argv: list[str]) -> RunPlan:
     if not isinstance(logging.getLevelName(level), int):
         raise UsageError(f"--log-level {general.log_level}: choose DEBUG, INFO, WARNING or ERROR")
     return RunPlan(task, workers, general.executor, level, "stale" if general.rerun_stale else "missing",
-                   general.downstream, general.within, general.json)
+                   general.downstream, general.within, general.json, general.background)
 
 
 def _no_value():

@@ -9,6 +9,7 @@ event stream.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any, Callable, Iterable
 
@@ -59,6 +60,7 @@ class _Run:
             raise ValueError(f"[core] on_locked = {self.on_locked!r}: choose 'wait' or 'skip'")
         self.lock_poll = cfg.get_float("core", "lock_poll_interval", 0.2)
         self.lock_waits: dict[str, Any] = {}
+        self.stop = None
         self.disable_persist = cfg.get_float("scheduler", "disable_persist", 86400.0)
         self.started = time.time()
         retry_count = cfg.get("scheduler", "retry_count")
@@ -237,7 +239,10 @@ class _Run:
         self.flush()
         fire = self.fire
         tasks = self.tasks
+        stop = self.stop
         while True:
+            if stop is not None and stop.is_set():
+                raise _Stopped
             now = clock()
             if self.lock_waits:
                 self._retry_locked(now)
@@ -261,6 +266,9 @@ class _Run:
                 if not executor.running():
                     time.sleep(timeout)  # only other runs can change anything now
                     continue
+            if stop is not None:
+                # Wake up regularly to notice a stop request.
+                timeout = 0.2 if timeout is None else min(timeout, 0.2)
             outcomes = executor.wait(timeout)
             now = clock()
             for outcome in outcomes:
@@ -384,6 +392,7 @@ def execute(
     observers: Iterable[Callable[[RunEvent], None]] = (),
     check_threads: int | None = None,
     rerun: str = "missing",
+    stop: "threading.Event | None" = None,
 ) -> RunResult:
     """Run ``tasks`` and everything they need; return a :class:`RunResult`.
 
@@ -391,7 +400,8 @@ def execute(
     :class:`Executor`; by default inline for one worker, process for more.
     ``observers`` receive every :class:`RunEvent` as it happens.  A
     KeyboardInterrupt stops every worker, then propagates after the result
-    is recorded on the exception as ``exc.result``.
+    is recorded on the exception as ``exc.result``.  Setting ``stop`` (from
+    another thread) stops the run the same way, but returns the result.
     """
     cfg = get_config()
     roots = flatten(tasks)
@@ -449,6 +459,7 @@ def execute(
     elif rerun == "stale":
         raise ValueError("rerun='stale' needs the state store; remove [core] state = false")
     run = _Run(roots, executor, bus, check_threads, force, walk_complete, store, locks, registry)
+    run.stop = stop
     if store is not None:
         from .recorder import HistoryRecorder
 
@@ -468,7 +479,7 @@ def execute(
         try:
             with _FewerCollections():
                 run.run()
-        except KeyboardInterrupt as exc:
+        except (KeyboardInterrupt, _Stopped) as exc:
             interrupted = exc
             executor.shutdown(kill=True)
             run.interrupt()
@@ -488,7 +499,11 @@ def execute(
         store.finish_run(context.run_id, time.time(), "interrupted" if interrupted is not None else result.status.name)
     result.run_id = context.run_id
     result.interrupted = interrupted is not None
-    if interrupted is not None:
+    if isinstance(interrupted, KeyboardInterrupt):
         interrupted.result = result
         raise interrupted
     return result
+
+
+class _Stopped(Exception):
+    """The run's stop event was set."""

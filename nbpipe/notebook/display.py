@@ -1,0 +1,57 @@
+"""Inline HTML for run results: counts per category, failures with their error, durations."""
+
+from __future__ import annotations
+
+import html
+
+from ..summary import RunResult
+
+__all__ = ["summary_html"]
+
+_LABELS = {
+    "completed": "ran successfully",
+    "already_done": "already complete",
+    "failed": "failed",
+    "scheduling_error": "failed scheduling",
+    "still_pending_ext": "missing external data",
+    "upstream_failure": "had failed dependencies",
+    "upstream_missing_dependency": "had missing dependencies",
+    "run_by_other_worker": "being run by another worker",
+    "not_run": "not run",
+}
+
+
+def summary_html(result: RunResult) -> str:
+    """A compact HTML summary of ``result`` (the Luigi text stays the plain-text form)."""
+    summary = result.summary
+    smiley, _ = result.status.value
+    parts = [f'<div class="nbpipe-summary"><b>{html.escape(result.one_line_summary)}</b><ul>']
+    for category, label in _LABELS.items():
+        tasks = summary.categories.get(category, [])
+        if tasks:
+            parts.append(f"<li>{len(tasks)} {html.escape(label)}</li>")
+    parts.append("</ul>")
+    if summary.failures:
+        parts.append("<details open><summary>failures</summary>")
+        objects = {t.task_id: t for t in summary.categories.get("failed", [])}
+        for task_id, text in summary.failures.items():
+            name = html.escape(str(objects.get(task_id, task_id)))
+            parts.append(f"<p><code>{name}</code></p><pre>{html.escape(text)}</pre>")
+        parts.append("</details>")
+    slow = sorted(summary.durations.items(), key=lambda kv: kv[1], reverse=True)[:5]
+    if slow:
+        parts.append("<details><summary>slowest tasks</summary><ul>")
+        parts += [f"<li><code>{html.escape(t)}</code>: {d:.3f} s</li>" for t, d in slow]
+        parts.append("</ul></details>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
+class RunDisplay:
+    """What ``%pipeline run`` shows for a finished run: HTML, with Luigi's text as the plain form."""
+
+    def __init__(self, result: RunResult):
+        self.result = result
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return {"text/plain": self.result.summary_text, "text/html": summary_html(self.result)}

@@ -1,0 +1,225 @@
+"""``%%pipeline`` and ``%pipeline``: define pipeline tasks in cells, run and inspect them.
+
+    %%pipeline                      run the cell; register (or replace) the task classes it defines
+    %pipeline run TASK [--param value ...] [--workers N] [--executor KIND] [--rerun-stale] [--background]
+    %pipeline show TASK [--param value ...]
+    %pipeline invalidate TASK [--param value ...] [--downstream [--within ROOT]]
+    %pipeline stop
+    %pipeline status [TASK ...]
+    %pipeline history [TASK_ID | FAMILY]
+
+Task parameters parse as on the command line (IPython expands ``{var}``
+first).  Mistakes print one line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.display import display
+
+__all__ = ["PipelineMagics"]
+
+_COMMANDS = ("run", "show", "invalidate", "stop", "status", "history")
+
+
+def _widgets_available() -> bool:
+    try:
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        return False
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    # A kernel (ZMQ) can show widgets; a terminal IPython cannot.
+    return shell is not None and type(shell).__name__ != "TerminalInteractiveShell" and hasattr(shell, "kernel")
+
+
+class _Defined:
+    """The confirmation shown under a ``%%pipeline`` cell."""
+
+    def __init__(self, classes: list):
+        self.classes = classes
+
+    def _describe(self, cls) -> str:
+        names = [name for name, _ in cls.get_params()]
+        return f"{cls.get_task_family()}({', '.join(names)})"
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        import html
+
+        if not self.classes:
+            text = "pipeline: no task classes defined in this cell"
+            return {"text/plain": text, "text/html": f"<small>{html.escape(text)}</small>"}
+        items = ", ".join(self._describe(c) for c in self.classes)
+        text = f"pipeline: {len(self.classes)} task class(es) defined: {items}"
+        chips = " ".join(f"<code>{html.escape(self._describe(c))}</code>" for c in self.classes)
+        return {"text/plain": text, "text/html": f"<small>pipeline: {chips}</small>"}
+
+
+@magics_class
+class PipelineMagics(Magics):
+    """The magics registered by ``%load_ext nbpipe``."""
+
+    def __init__(self, shell):
+        super().__init__(shell)
+        #: The sources of the %%pipeline cells run so far, in order (the notebook's pipeline module).
+        self.pipeline_cells: list[str] = []
+        self.background: list = []  # widgets (or runs) started with --background
+
+    @magic_arguments()
+    @argument("command", nargs="?", help="run | show | invalidate | stop | status | history (line magic)")
+    @argument("rest", nargs="*", help="the task and its parameters, and options")
+    @line_cell_magic
+    def pipeline(self, line: str, cell: str | None = None):
+        """Define pipeline tasks (cell magic) or run and inspect them (line magic); see the module docs."""
+        if cell is not None:
+            return self._define(cell)
+        try:
+            words = shlex.split(line)
+        except ValueError as exc:
+            return self._error(f"cannot read the command line: {exc}")
+        if not words or words[0] not in _COMMANDS:
+            parse_argstring(self.pipeline, "")  # keeps magic_arguments' help accurate
+            return self._error(f"unknown command {words[0]!r}; use one of: {', '.join(_COMMANDS)}" if words
+                               else f"%pipeline needs a command: {', '.join(_COMMANDS)}")
+        command, rest = words[0], words[1:]
+        return getattr(self, f"_{command}")(rest)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _error(self, message: str) -> None:
+        print(f"pipeline: error: {message}", file=sys.stderr)
+
+    def _plan(self, command: str, argv: list[str]):
+        from ..cli import UsageError, parse_run_arguments
+        from ..config import ConfigError
+
+        try:
+            return parse_run_arguments(argv)
+        except (UsageError, ConfigError) as exc:
+            self._error(str(exc))
+        except SystemExit:  # --help printed its text
+            pass
+        return None
+
+    # -- %%pipeline -------------------------------------------------------------------------------
+
+    def _define(self, cell: str):
+        from ..registry import Register
+
+        before = dict(Register._by_family)
+        result = self.shell.run_cell(cell, store_history=False, silent=False)
+        self.pipeline_cells.append(cell)
+        if not result.success:
+            return None  # IPython has shown the error with its line
+        defined = [cls for family, cls in Register._by_family.items() if before.get(family) is not cls]
+        display(_Defined(defined))
+        return None
+
+    # -- %pipeline run / show ---------------------------------------------------------------------
+
+    def _run(self, argv: list[str]):
+        plan = self._plan("run", argv)
+        if plan is None:
+            return None
+        from ..store import StateStoreError
+
+        if _widgets_available():
+            from .widget import DagWidget
+
+            try:
+                widget = DagWidget(plan.task, workers=plan.workers, executor=plan.executor, rerun=plan.rerun)
+            except StateStoreError as exc:
+                return self._error(str(exc))
+            display(widget)
+            if plan.background:
+                widget.run(background=True)
+                self.background.append(widget)
+                return widget
+            result = widget.run(background=False)
+        else:
+            from ..runner import execute
+
+            try:
+                result = execute([plan.task], workers=plan.workers, executor=plan.executor, rerun=plan.rerun)
+            except (StateStoreError, ValueError) as exc:
+                return self._error(str(exc))
+            if plan.background:
+                print("pipeline: --background needs a notebook kernel; ran in the foreground")
+        if result is not None:
+            from .display import RunDisplay
+
+            display(RunDisplay(result))
+        return result
+
+    def _show(self, argv: list[str]):
+        plan = self._plan("show", argv)
+        if plan is None:
+            return None
+        from .widget import DagWidget
+
+        widget = DagWidget(plan.task, workers=plan.workers, executor=plan.executor)
+        display(widget)
+        return widget
+
+    # -- the rest ----------------------------------------------------------------------------------
+
+    def _invalidate(self, argv: list[str]):
+        from ..registry import TaskClassNotFoundException, get_task_cls
+        from ..state import invalidate
+
+        plan = self._plan("invalidate", argv)
+        if plan is None:
+            return None
+        within = None
+        if plan.within:
+            try:
+                within = get_task_cls(plan.within)()
+            except TaskClassNotFoundException as exc:
+                return self._error(f"--within: {exc}")
+            except Exception as exc:  # noqa: BLE001
+                return self._error(f"--within {plan.within}: cannot build it with default parameters ({exc})")
+        try:
+            marked = invalidate(plan.task, downstream=plan.downstream, within=within)
+        except ValueError as exc:
+            return self._error(str(exc))
+        print(f"marked {len(marked)} task(s) to be rerun: {', '.join(str(t) for t in marked)}")
+        return marked
+
+    def _stop(self, argv: list[str]):
+        running = [w for w in self.background if getattr(w, "running", False)]
+        for widget in running:
+            widget.stop()
+        print(f"pipeline: stopping {len(running)} run(s)" if running else "pipeline: nothing is running")
+
+    def _status(self, argv: list[str]):
+        if not argv:
+            running = [w for w in self.background if getattr(w, "running", False)]
+            print(f"pipeline: {len(running)} background run(s) in progress; "
+                  f"{len(self.pipeline_cells)} %%pipeline cell(s) run")
+            return None
+        plan = self._plan("status", argv)
+        if plan is None:
+            return None
+        from ..state import status
+        from .graph import graph_data, static_text
+
+        entries = status(plan.task)
+        nodes, _ = graph_data(entries)
+        print(static_text(nodes))
+        return entries
+
+    def _history(self, argv: list[str]):
+        from ..state import history
+
+        rows = history(argv[0] if argv else None, limit=20)
+        for row in rows:
+            if "run_id" in row and "roots" in row:
+                print(f"{row['run_id']}  {row['outcome'] or 'running'}  {', '.join(row['roots'])}")
+            else:
+                print(f"{row['status']:<16} {row['task_id']}  {row['error'] or ''}".rstrip())
+        return rows

@@ -1,0 +1,164 @@
+"""The %%pipeline / %pipeline magics, through IPython's own shell, and the widget's Python side."""
+
+import logging
+import os
+
+import pytest
+
+import nbpipe
+
+PIPELINE_CELL = '''%%pipeline
+import nbpipe
+
+class Greet(nbpipe.Task):
+    name = nbpipe.Parameter()
+
+    def output(self):
+        return nbpipe.LocalTarget(f"greet_{self.name}.txt")
+
+    def run(self):
+        with self.output().open("w") as f:
+            f.write(f"hello {self.name}")
+
+class Both(nbpipe.WrapperTask):
+    def requires(self):
+        return [Greet("ada"), Greet("bob")]
+'''
+
+
+@pytest.fixture
+def shell():
+    from IPython.core.interactiveshell import InteractiveShell
+
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "nbpipe")
+    yield ip
+    ip.user_ns.pop("Greet", None)
+
+
+def test_pipeline_cell_defines_tasks_and_rerunning_replaces_them(shell, capsys):
+    shell.run_cell(PIPELINE_CELL)
+    out = capsys.readouterr().out
+    assert "pipeline: 2 task class(es) defined: Greet(name), Both()" in out
+    first = shell.user_ns["Greet"]
+    shell.run_cell(PIPELINE_CELL)  # as re-running the notebook cell
+    assert "task class(es) defined" in capsys.readouterr().out
+    assert shell.user_ns["Greet"] is not first
+    assert nbpipe.registry.get_task_cls("Greet") is shell.user_ns["Greet"]
+
+
+def test_run_returns_the_result_and_shows_the_summary(shell, capsys):
+    shell.run_cell(PIPELINE_CELL)
+    shell.user_ns["who"] = "cy"
+    shell.run_cell("result = %pipeline run Greet --name {who}")
+    result = shell.user_ns["result"]
+    assert result.status.name == "SUCCESS"
+    assert open("greet_cy.txt").read() == "hello cy"
+    assert "===== nbpipe Execution Summary =====" in capsys.readouterr().out
+    shell.run_cell("again = %pipeline run Both --workers 2")
+    assert shell.user_ns["again"].summary.to_dict()["counts"]["completed"] == 3
+
+
+@pytest.mark.parametrize("line,message", [
+    ("%pipeline run Gret --name x", "No task named 'Gret' is defined; did you mean 'Greet'?"),
+    ("%pipeline run Greet", "Greet needs --name"),
+    ("%pipeline run Greet --name x --workers none", "--workers none: expected a positive integer"),
+    ("%pipeline frobnicate", "unknown command 'frobnicate'"),
+    ("%pipeline", "%pipeline needs a command"),
+])
+def test_mistakes_print_one_line_without_traceback(shell, capsys, line, message):
+    shell.run_cell(PIPELINE_CELL)
+    capsys.readouterr()
+    result = shell.run_cell(line)
+    err = capsys.readouterr().err
+    assert result.success
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_invalidate_status_and_history(shell, capsys):
+    shell.run_cell(PIPELINE_CELL)
+    shell.run_cell("%pipeline run Both")
+    capsys.readouterr()
+    shell.run_cell("%pipeline invalidate Greet --name ada --downstream --within Both")
+    assert "marked 2 task(s) to be rerun: Greet(name=ada), Both()" in capsys.readouterr().out
+    shell.run_cell("entries = %pipeline status Both")
+    states = {str(e.task): e.state for e in shell.user_ns["entries"]}
+    assert states == {"Both()": "invalidated", "Greet(name=ada)": "invalidated", "Greet(name=bob)": "complete"}
+    shell.run_cell("rows = %pipeline history Greet")
+    assert [r["status"] for r in shell.user_ns["rows"]] == ["done", "done"]
+
+
+# -- the widget, without a browser -----------------------------------------------------------------
+
+
+class Leaf(nbpipe.Task):
+    i = nbpipe.IntParameter()
+
+    def output(self):
+        return nbpipe.LocalTarget(f"leaves/{self.i}")
+
+    def run(self):
+        with self.output().open("w") as f:
+            f.write(str(self.i))
+
+
+class Fan(nbpipe.WrapperTask):
+    n = nbpipe.IntParameter(default=300)
+
+    def requires(self):
+        return [Leaf(i) for i in range(self.n)]
+
+
+def test_widget_sends_the_graph_and_batches_live_updates():
+    import time
+
+    from nbpipe.notebook.widget import DagWidget
+
+    widget = DagWidget(Fan(), max_updates_per_second=10)
+    assert len(widget.nodes) == 301 and len(widget.edges) == 300
+    assert f'id={Leaf(7).task_id}' in widget.dot and widget.states[Leaf(7).task_id] == "missing"
+    started = time.monotonic()
+    result = widget.run(background=False)
+    elapsed = time.monotonic() - started
+    assert result.status.name == "SUCCESS"
+    # ~1 200 state changes reach the browser in at most 10 batches a second (+ the final one).
+    assert widget.pushes <= int(elapsed * 10) + 2
+    assert widget.states[Leaf(7).task_id] == "done"
+    assert "ran successfully" in widget.summary_html
+
+
+def test_widget_refuses_actions_for_tasks_outside_its_graph(caplog):
+    from nbpipe.notebook.widget import DagWidget
+
+    widget = DagWidget(Leaf(1))
+    sent = []
+    widget.send = sent.append
+    with caplog.at_level(logging.WARNING, logger="nbpipe"):
+        widget._on_front_end_message(widget, {"action": "run", "task_id": "Leaf_2_deadbeef00"}, [])
+        widget._on_front_end_message(widget, {"action": "rm -rf", "task_id": Leaf(1).task_id}, [])
+    assert sent == [
+        {"event": "refused", "task_id": "Leaf_2_deadbeef00", "reason": "not a task of this graph"},
+        {"event": "refused", "task_id": Leaf(1).task_id, "reason": "unknown action 'rm -rf'"},
+    ]
+    assert "refused" in caplog.text
+    assert not os.path.exists("leaves/2")
+
+
+def test_widget_without_front_end_shows_text_and_html():
+    from nbpipe.notebook.widget import DagWidget
+
+    bundle = DagWidget(Leaf(3))._repr_mimebundle_()
+    assert "missing  Leaf(i=3)" in bundle["text/plain"]
+    assert "<table" in bundle["text/html"] and "Leaf(i=3)" in bundle["text/html"]
+
+
+def test_core_import_pulls_in_nothing_from_jupyter():
+    import subprocess
+    import sys
+
+    code = ("import sys, nbpipe, nbpipe.runner, nbpipe.state; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in "
+            "('IPython', 'ipywidgets', 'graphviz', 'nbclient', 'ipykernel', 'traitlets')]; print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

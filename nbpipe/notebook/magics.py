@@ -140,7 +140,7 @@ class PipelineMagics(Magics):
                 widget.run(background=True)
                 self.background.append(widget)
                 return widget
-            result = widget.run(background=False)
+            result = widget.run(background=False, show_summary=False)
         else:
             from ..runner import execute
 

@@ -120,11 +120,13 @@ class DagWidget(widgets.DOMWidget):
 
     # -- actions ----------------------------------------------------------------------
 
-    def run(self, tasks=None, background: bool = True):
+    def run(self, tasks=None, background: bool = True, show_summary: bool = True):
         """Build ``tasks`` (default: the roots) with this widget updating live.
 
         In the background (default) it returns the thread at once; otherwise
-        it returns the :class:`~nbpipe.summary.RunResult`.
+        it returns the :class:`~nbpipe.summary.RunResult`.  ``show_summary``
+        puts the run's HTML summary in the widget (the magics show it as an
+        output of its own instead, with Luigi's text as the plain form).
         """
         if self.running:
             raise RuntimeError("a run started from this widget is still going; stop it first")
@@ -133,12 +135,13 @@ class DagWidget(widgets.DOMWidget):
         self.running = True
         self.summary_html = ""
         if not background:
-            return self._run(targets)
-        self._thread = threading.Thread(target=self._run, args=(targets,), name="nbpipe-widget-run", daemon=True)
+            return self._run(targets, show_summary)
+        self._thread = threading.Thread(target=self._run, args=(targets, show_summary), name="nbpipe-widget-run",
+                                        daemon=True)
         self._thread.start()
         return self._thread
 
-    def _run(self, targets):
+    def _run(self, targets, show_summary: bool = True):
         from ..runner import execute
         from .display import summary_html
 
@@ -146,7 +149,8 @@ class DagWidget(widgets.DOMWidget):
             result = execute(targets, workers=self.workers, executor=self.executor, rerun=self.rerun,
                              observers=[self.on_run_event], stop=self._stop)
             self.last_result = result
-            self.summary_html = summary_html(result)
+            if show_summary:
+                self.summary_html = summary_html(result)
             return result
         except Exception as exc:  # noqa: BLE001 - shown in the widget, not lost in a thread
             logger.exception("run from the DAG widget failed")

@@ -1,0 +1,332 @@
+/**
+ * DagView against a DOM (happy-dom) and a stand-in for @jupyter-widgets/base:
+ * the protocol behaviour that matters before browser testing — in-place
+ * recolouring, messages sent by the buttons, kernel messages shown, search,
+ * collapse by family, and listeners released by remove().
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { register } from 'node:module';
+import { Window } from 'happy-dom';
+
+import { NodeMap, stateColour, familyNodeId } from '../src/graph.js';
+import { makePipeline } from './fixtures.js';
+
+register('./support/resolve-hooks.js', import.meta.url);
+const happy = new Window({ url: 'http://localhost/' });
+Object.assign(globalThis, { window: happy, document: happy.document });
+
+const { DagModel, DagView } = await import('../src/widget.js');
+const base = (await import('@jupyter-widgets/base')) as unknown as {
+  WidgetModel: new (a?: object) => { sent: unknown[]; listenerCount(): number };
+};
+
+type Model = InstanceType<typeof DagModel> & {
+  sent: unknown[];
+  set(values: object): void;
+  listenerCount(): number;
+  trigger(event: string, ...args: unknown[]): void;
+};
+
+const DOT = [
+  'digraph pipeline {',
+  '  rankdir=LR;',
+  '  "Extract(day=1)" [id="Extract(day=1)", label="Extract\\nday=1", tooltip="Extract(day=1)"];',
+  '  "Extract(day=2)" [id="Extract(day=2)", label="Extract\\nday=2", tooltip="Extract(day=2)"];',
+  '  "Report" [id="Report", label="Report", tooltip="Report"];',
+  '  "Extract(day=1)" -> "Report";',
+  '  "Extract(day=2)" -> "Report";',
+  '}'
+].join('\n');
+
+const NODES: NodeMap = {
+  'Extract(day=1)': {
+    label: 'Extract\nday=1',
+    family: 'Extract',
+    params: { day: 1 },
+    state: 'complete',
+    reasons: [],
+    outputs: ['/data/extract/1.csv'],
+    duration: 1.5,
+    error: null,
+    traceback: null
+  },
+  'Extract(day=2)': {
+    label: 'Extract\nday=2',
+    family: 'Extract',
+    params: { day: 2 },
+    state: 'stale',
+    reasons: ['code of Extract changed'],
+    outputs: ['/data/extract/2.csv'],
+    duration: null,
+    error: null,
+    traceback: null
+  },
+  Report: {
+    label: 'Report',
+    family: 'Report',
+    params: {},
+    state: 'pending',
+    reasons: ['output missing'],
+    outputs: [],
+    duration: null,
+    error: null,
+    traceback: null
+  }
+};
+
+const EDGES = [
+  ['Extract(day=1)', 'Report'],
+  ['Extract(day=2)', 'Report']
+];
+
+async function waitFor<T>(probe: () => T | null | undefined | false, what: string): Promise<T> {
+  const until = Date.now() + 10000;
+  for (;;) {
+    const v = probe();
+    if (v) {
+      return v;
+    }
+    if (Date.now() > until) {
+      throw new Error(`timed out waiting for ${what}`);
+    }
+    await new Promise(r => setTimeout(r, 5));
+  }
+}
+
+function setUp(attrs: object = {}): { model: Model; view: InstanceType<typeof DagView>; el: HTMLElement } {
+  const model = new (DagModel as unknown as new (a: object) => Model)({
+    dot: DOT,
+    nodes: NODES,
+    edges: EDGES,
+    states: {},
+    ...attrs
+  });
+  const view = new (DagView as unknown as new (o: object) => InstanceType<typeof DagView>)({ model });
+  view.render();
+  document.body.append(view.el);
+  return { model, view, el: view.el };
+}
+
+function nodeGroup(el: HTMLElement, id: string): SVGGElement | undefined {
+  return Array.from(el.querySelectorAll<SVGGElement>('g.node')).find(g => g.getAttribute('id') === id);
+}
+
+function fillOf(g: SVGGElement): string {
+  return (g.querySelector('path, polygon, ellipse') as SVGElement).style.fill;
+}
+
+function buttons(el: HTMLElement, action: string): HTMLButtonElement[] {
+  return Array.from(el.querySelectorAll<HTMLButtonElement>(`button[data-action="${action}"]`));
+}
+
+test('model defaults follow the protocol', () => {
+  const m = new (DagModel as unknown as new (a: object) => Model)({});
+  const d = (m as unknown as { attributes: { [k: string]: unknown } }).attributes;
+  assert.equal(d._model_name, 'DagModel');
+  assert.equal(d._view_name, 'DagView');
+  assert.equal(d._model_module, 'nbpipe');
+  assert.equal(d._view_module, 'nbpipe');
+  assert.equal(d._model_module_version, '^0.1.0');
+  assert.equal(d._view_module_version, '^0.1.0');
+  assert.deepEqual(
+    [d.dot, d.nodes, d.edges, d.states, d.summary_html, d.running],
+    ['', {}, [], {}, '', false]
+  );
+  assert.ok(base.WidgetModel, 'stand-in loaded');
+});
+
+test('renders the graph coloured by state, and recolours in place', async () => {
+  const { model, view, el } = setUp();
+  const svg = await waitFor(() => el.querySelector('svg'), 'svg');
+  const report = nodeGroup(el, 'Report')!;
+  assert.ok(report, 'g.node carries the task id');
+  assert.equal(fillOf(report), stateColour('pending'));
+  assert.equal(fillOf(nodeGroup(el, 'Extract(day=2)')!), stateColour('stale'));
+  const staleTitle = nodeGroup(el, 'Extract(day=2)')!.querySelector('title')!.textContent!;
+  assert.match(staleTitle, /state: stale\nwhy:\n {2}- code of Extract changed/);
+  const legendCount = (s: string): string =>
+    el.querySelector(`.nbpipe-legend-item.nbpipe-state-${s} .nbpipe-legend-count`)!.textContent!;
+  assert.equal(legendCount('stale'), '1');
+
+  model.set({ states: { Report: 'running', 'Extract(day=2)': 'failed' } });
+  assert.equal(el.querySelector('svg'), svg, 'same SVG element: no new layout');
+  assert.equal(nodeGroup(el, 'Report'), report, 'same node element');
+  assert.equal(fillOf(report), stateColour('running'));
+  assert.ok(report.classList.contains('nbpipe-state-running'));
+  assert.ok(!report.classList.contains('nbpipe-state-pending'));
+  assert.equal(legendCount('failed'), '1');
+  assert.equal(legendCount('stale'), '0');
+
+  model.set({ dot: DOT.replace('rankdir=LR;', 'rankdir=TB;') });
+  await waitFor(() => el.querySelector('svg') !== svg && el.querySelector('svg'), 'new svg');
+  assert.equal(fillOf(nodeGroup(el, 'Report')!), stateColour('running'), 'states survive a re-layout');
+  view.remove();
+});
+
+test('clicking a node shows its details; buttons send the protocol messages', async () => {
+  const { model, view, el } = setUp({
+    nodes: {
+      ...NODES,
+      Report: {
+        ...NODES.Report,
+        state: 'failed',
+        error: 'ValueError: bad row',
+        traceback: 'Traceback (most recent call last):\n  File "x.py", line 1\nValueError: bad row',
+        duration: 0.25
+      }
+    }
+  });
+  await waitFor(() => el.querySelector('svg'), 'svg');
+  const detail = el.querySelector<HTMLElement>('.nbpipe-detail')!;
+  assert.ok(detail.hidden);
+  for (const b of buttons(el, 'run')) {
+    assert.ok(b.disabled, 'Run needs a selected task');
+  }
+
+  // Click the label text inside the node: the group is found with closest().
+  const text = nodeGroup(el, 'Report')!.querySelector('text')!;
+  text.dispatchEvent(new happy.MouseEvent('click', { bubbles: true }) as unknown as Event);
+  assert.ok(!detail.hidden);
+  const content = detail.textContent!;
+  assert.match(content, /Report/);
+  assert.match(content, /failed/);
+  assert.match(content, /250 ms/);
+  assert.equal(
+    detail.querySelector('pre.nbpipe-traceback')!.textContent,
+    'Traceback (most recent call last):\n  File "x.py", line 1\nValueError: bad row'
+  );
+  assert.equal(detail.querySelector('pre.nbpipe-error')!.textContent, 'ValueError: bad row');
+  assert.ok(nodeGroup(el, 'Report')!.classList.contains('nbpipe-selected'));
+
+  buttons(el, 'run')[0].click();
+  buttons(el, 'invalidate')[0].click();
+  buttons(el, 'invalidate_downstream')[0].click();
+  buttons(el, 'run_all')[0].click();
+  assert.ok(buttons(el, 'stop')[0].disabled, 'Stop only while running');
+  model.set({ running: true });
+  assert.ok(buttons(el, 'run')[0].disabled, 'no Run while running');
+  buttons(el, 'stop')[1].click();
+  assert.deepEqual(model.sent, [
+    { action: 'run', task_id: 'Report' },
+    { action: 'invalidate', task_id: 'Report' },
+    { action: 'invalidate_downstream', task_id: 'Report' },
+    { action: 'run_all' },
+    { action: 'stop' }
+  ]);
+
+  // Listeners are bound once: after re-layouts and state updates, one click is one message.
+  model.set({ running: false, states: { Report: 'done' } });
+  model.set({ dot: DOT + '\n' });
+  await waitFor(() => nodeGroup(el, 'Report')?.classList.contains('nbpipe-state-done'), 'relayout');
+  model.sent.length = 0;
+  buttons(el, 'run_all')[0].click();
+  assert.deepEqual(model.sent, [{ action: 'run_all' }]);
+
+  // After remove(): no DOM or model listeners left.
+  const modelListenersBefore = model.listenerCount();
+  view.remove();
+  assert.ok(modelListenersBefore > 0);
+  assert.equal(model.listenerCount(), 0);
+  model.sent.length = 0;
+  buttons(el, 'run_all')[0].click();
+  assert.deepEqual(model.sent, []);
+});
+
+test('kernel "refused" and "error" messages show in the message line', async () => {
+  const { model, view, el } = setUp();
+  const line = el.querySelector<HTMLElement>('.nbpipe-message')!;
+  assert.ok(line.hidden);
+  model.trigger('msg:custom', { event: 'refused', task_id: 'Report', reason: 'a run is in progress' });
+  assert.ok(!line.hidden);
+  assert.equal(line.dataset.kind, 'warning');
+  assert.match(line.textContent!, /Refused Report: a run is in progress/);
+  model.trigger('msg:custom', { event: 'error', message: 'boom' });
+  assert.equal(line.dataset.kind, 'error');
+  assert.match(line.textContent!, /Error: boom/);
+  model.trigger('msg:custom', { event: 'something-new' });
+  assert.match(line.textContent!, /Error: boom/, 'unknown events are ignored');
+  el.querySelector<HTMLButtonElement>('.nbpipe-message-dismiss')!.click();
+  assert.ok(line.hidden);
+  view.remove();
+});
+
+test('summary HTML is shown below the graph', () => {
+  const { model, view, el } = setUp({ summary_html: '<b>3 done</b>' });
+  const summary = el.querySelector<HTMLElement>('.nbpipe-summary')!;
+  assert.equal(summary.innerHTML, '<b>3 done</b>');
+  assert.ok(!summary.hidden);
+  model.set({ summary_html: '' });
+  assert.ok(summary.hidden);
+  view.remove();
+});
+
+test('search dims the tasks that do not match', async () => {
+  const { view, el } = setUp();
+  await waitFor(() => el.querySelector('svg'), 'svg');
+  const input = el.querySelector<HTMLInputElement>('.nbpipe-search')!;
+  input.value = 'day=2';
+  input.dispatchEvent(new happy.KeyboardEvent('keydown', { key: 'Enter' }) as unknown as Event);
+  assert.ok(nodeGroup(el, 'Extract(day=1)')!.classList.contains('nbpipe-dim'));
+  assert.ok(nodeGroup(el, 'Report')!.classList.contains('nbpipe-dim'));
+  assert.ok(!nodeGroup(el, 'Extract(day=2)')!.classList.contains('nbpipe-dim'));
+  assert.ok(nodeGroup(el, 'Extract(day=2)')!.classList.contains('nbpipe-selected'), 'Enter selects the first match');
+  assert.equal(el.querySelectorAll('g.edge.nbpipe-dim').length, 2);
+  assert.equal(el.querySelector('.nbpipe-match-count')!.textContent, '1 of 3');
+  input.dispatchEvent(new happy.KeyboardEvent('keydown', { key: 'Escape' }) as unknown as Event);
+  assert.equal(el.querySelectorAll('.nbpipe-dim').length, 0);
+  view.remove();
+});
+
+test('collapse by family: one node per family, counts recoloured in place', async () => {
+  const { model, view, el } = setUp();
+  await waitFor(() => el.querySelector('svg'), 'svg');
+  const toggle = el.querySelector<HTMLInputElement>('.nbpipe-toggle input')!;
+  toggle.checked = true;
+  toggle.dispatchEvent(new happy.Event('change') as unknown as Event);
+  const extract = await waitFor(() => nodeGroup(el, familyNodeId('Extract')), 'family node');
+  const svg = el.querySelector('svg');
+  assert.deepEqual(
+    Array.from(el.querySelectorAll('g.node')).map(g => g.getAttribute('id')).sort(),
+    [familyNodeId('Extract'), familyNodeId('Report')]
+  );
+  const texts = (): string[] => Array.from(extract.querySelectorAll('text')).map(t => t.textContent!);
+  assert.deepEqual(texts(), ['Extract', '2 tasks', '1 complete, 1 stale']);
+  assert.equal(fillOf(extract), stateColour('stale'));
+
+  model.set({ states: { 'Extract(day=1)': 'running', 'Extract(day=2)': 'done' } });
+  assert.equal(el.querySelector('svg'), svg, 'no re-layout for a state change');
+  assert.deepEqual(texts(), ['Extract', '2 tasks', '1 running, 1 done']);
+  assert.equal(fillOf(extract), stateColour('running'));
+
+  // Clicking a family lists its tasks; picking one selects the task.
+  extract.dispatchEvent(new happy.MouseEvent('click', { bubbles: true }) as unknown as Event);
+  const members = Array.from(el.querySelectorAll<HTMLButtonElement>('.nbpipe-member'));
+  assert.deepEqual(members.map(m => m.dataset.taskId), ['Extract(day=1)', 'Extract(day=2)']);
+  assert.ok(buttons(el, 'run')[0].disabled, 'no task selected yet');
+  members[1].click();
+  buttons(el, 'run')[0].click();
+  assert.deepEqual(model.sent, [{ action: 'run', task_id: 'Extract(day=2)' }]);
+
+  // A new family changes the collapsed shape: laid out again.
+  model.set({ nodes: { ...NODES, 'Load(x=1)': { family: 'Load' } } });
+  await waitFor(() => nodeGroup(el, familyNodeId('Load')), 'new family');
+  view.remove();
+});
+
+test('more than 1500 tasks start collapsed by family', async () => {
+  const p = makePipeline(1600, 20);
+  const { view, el } = setUp({ dot: p.dot, nodes: p.nodes, edges: p.edges });
+  await waitFor(() => el.querySelector('svg'), 'svg');
+  assert.equal(el.querySelectorAll('g.node').length, 20);
+  assert.match(el.querySelector('.nbpipe-message')!.textContent!, /1600 tasks/);
+  view.remove();
+});
+
+test('an invalid DOT is reported, not thrown', async () => {
+  const { view, el } = setUp({ dot: 'digraph { a -> }' });
+  const line = el.querySelector<HTMLElement>('.nbpipe-message')!;
+  await waitFor(() => !line.hidden, 'message');
+  assert.match(line.textContent!, /Could not lay out the graph: syntax error/);
+  view.remove();
+});

@@ -44,7 +44,7 @@ class Top(nbpipe.WrapperTask):
 '''
 
 
-def kernel_side(n: int = 10_000) -> dict:
+def kernel_side(n: int = 100_000) -> dict:
     import bench_tasks as bt
 
     import nbpipe
@@ -53,10 +53,6 @@ def kernel_side(n: int = 10_000) -> dict:
 
     nbpipe.config.set_option("core", "state", False)
     root = bt.root("layered", "noop", n)
-    start = time.perf_counter()
-    execute([root])
-    plain = time.perf_counter() - start
-    bt.DONE.clear()
     widget = DagWidget.__new__(DagWidget)  # the observer alone: no graph walk, no comm
     widget._pending, widget._last_push, widget.pushes, widget.min_interval = {}, 0.0, 0, 0.1
     import threading
@@ -68,7 +64,7 @@ def kernel_side(n: int = 10_000) -> dict:
     start = time.perf_counter()
     execute([root], observers=[widget.on_run_event])
     watched = time.perf_counter() - start
-    return {"n": n, "plain_s": plain, "watched_s": watched, "batches": len(sent),
+    return {"n": n, "watched_s": watched, "batches": len(sent),
             "batches_per_s": len(sent) / watched, "changes": sum(sent)}
 
 
@@ -95,7 +91,7 @@ def browser_side(repeat: int = 3) -> list[float]:
                                f"--port={port}", f"--IdentityProvider.token={token}", "--allow-root",
                                f"--ServerApp.root_dir={root}", "--LabApp.news_url="],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=root)
-    times = []
+    times, totals = [], []
     try:
         for _ in range(600):
             try:
@@ -112,39 +108,47 @@ def browser_side(repeat: int = 3) -> list[float]:
                 page.goto(f"http://127.0.0.1:{port}/lab/tree/big.ipynb?token={token}")
                 page.wait_for_selector("#jp-main-statusbar >> text=Idle", timeout=120_000)
                 page.click("li.lm-MenuBar-item >> text=Run")
+                clicked = time.monotonic()
                 page.click("li.lm-Menu-item >> text=Run All Cells")
                 page.wait_for_selector(".nbpipe-dag", timeout=120_000)
                 start = time.monotonic()
                 page.wait_for_function("document.querySelectorAll('.nbpipe-dag g.node').length >= 1000",
                                        timeout=120_000, polling=20)
-                times.append(time.monotonic() - start)
+                done = time.monotonic()
+                times.append(done - start)
+                totals.append(done - clicked)
                 page.close()
             browser.close()
     finally:
         server.terminate()
         server.wait()
         shutil.rmtree(root, ignore_errors=True)
-    return times
+    return times, totals
 
 
 def main() -> int:
     kernel = kernel_side()
-    render = browser_side()
+    render, totals = browser_side()
     med = statistics.median(render)
+    med_total = statistics.median(totals)
     lines = [
         "# DAG widget benchmark", "",
         f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
         "## Live updates (kernel side, no browser)", "",
-        f"A {kernel['n']:,}-task layered no-op build: {kernel['changes']:,} state changes went out in "
-        f"{kernel['batches']} batches over {kernel['watched_s']:.2f} s = **{kernel['batches_per_s']:.1f} batches/s** "
-        f"(goal ≤ ~10). Build alone {kernel['plain_s']:.2f} s; watched {kernel['watched_s']:.2f} s "
-        f"({(kernel['watched_s'] - kernel['plain_s']) / kernel['n'] * 1e6:+.1f} µs per task).", "",
+        f"A {kernel['n']:,}-task layered no-op build watched by the widget: {kernel['changes']:,} state changes "
+        f"went out in {kernel['batches']} batches over {kernel['watched_s']:.2f} s = "
+        f"**{kernel['batches_per_s']:.1f} batches/s** (goal ≤ ~10; the first and the last batch are sent at once).",
+        "",
         "## Rendering 1 000 nodes (JupyterLab, headless Chromium)", "",
-        f"From the widget's element appearing to 1 000 SVG nodes drawn: median **{med:.2f} s** "
-        f"(runs: {', '.join(f'{t:.2f}' for t in render)}) — goal ≤ 3 s: **{'MET' if med <= 3 else 'NOT MET'}**.", "",
+        f"From \"Run All Cells\" (the kernel loading the extension, defining the tasks, walking the 1 001-task "
+        f"graph and sending it) to 1 000 SVG nodes drawn: median **{med_total:.2f} s** "
+        f"(runs: {', '.join(f'{t:.2f}' for t in totals)}); of which from the widget's element appearing: median "
+        f"{med:.2f} s. Goal ≤ 3 s: **{'MET' if med_total <= 3 else 'NOT MET'}** (even counting the kernel's part).",
+        "",
     ]
     (HERE / "results_widget.md").write_text("\n".join(lines))
-    (HERE / "results_widget.json").write_text(json.dumps({"kernel": kernel, "render_s": render}, indent=2))
+    (HERE / "results_widget.json").write_text(json.dumps({"kernel": kernel, "render_s": render,
+                                                           "from_run_all_s": totals}, indent=2))
     print("\n".join(lines))
     return 0
 

@@ -116,7 +116,7 @@ class _Run:
             else:
                 sched_add(tid, r.deps, state=state, reason=r.reason)
                 if state == State.SCHEDULING_FAILED:
-                    logger.error("%s", r.reason)
+                    logger.error("%s", r.reason, extra={"nbpipe_event": Kind.SCHEDULING_FAILED})
                 elif state == State.MISSING:
                     logger.warning("Data for %s does not exist (it is external; nothing here can make it)", task)
         if self.fire:

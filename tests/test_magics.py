@@ -162,3 +162,27 @@ def test_core_import_pulls_in_nothing_from_jupyter():
             "('IPython', 'ipywidgets', 'graphviz', 'nbclient', 'ipykernel', 'traitlets')]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_cycle_is_one_clear_line_and_show_works_without_a_front_end(shell, capfd):
+    shell.run_cell('''%%pipeline
+import nbpipe
+
+class Ouro(nbpipe.Task):
+    def complete(self):
+        return False
+
+    def requires(self):
+        return Ouro()
+''')
+    capfd.readouterr()
+    shell.run_cell("r = %pipeline run Ouro")
+    out, err = capfd.readouterr()
+    assert err.count("dependency cycle: Ouro() -> Ouro()") == 1 and "Traceback" not in err
+    assert "* 1 failed scheduling:" in out
+    assert shell.user_ns["r"].exit_code == 35
+    shell.run_cell(PIPELINE_CELL)
+    capfd.readouterr()
+    shell.run_cell("%pipeline show Both")  # terminal IPython: the static text view, nothing raises
+    out, err = capfd.readouterr()
+    assert "missing  Greet(name=ada)" in out and "Traceback" not in err

@@ -60,6 +60,13 @@ class _Defined:
         return {"text/plain": text, "text/html": f"<small>pipeline: {chips}</small>"}
 
 
+class _DropSchedulingFailures:
+    """A logging filter for the engine's scheduling-failure records."""
+
+    def filter(self, record) -> bool:
+        return getattr(record, "nbpipe_event", None) != "scheduling_failed"
+
+
 @magics_class
 class PipelineMagics(Magics):
     """The magics registered by ``%load_ext nbpipe``."""
@@ -126,6 +133,19 @@ class PipelineMagics(Magics):
         plan = self._plan("run", argv)
         if plan is None:
             return None
+        import logging
+
+        # Scheduling failures are printed below as one line each, after the
+        # run; the engine's own log line for them would say it twice.
+        nb_logger = logging.getLogger("nbpipe")
+        quiet = _DropSchedulingFailures()
+        nb_logger.addFilter(quiet)
+        try:
+            return self._run_plan(plan)
+        finally:
+            nb_logger.removeFilter(quiet)
+
+    def _run_plan(self, plan):
         from ..store import StateStoreError
 
         if _widgets_available():
@@ -153,6 +173,10 @@ class PipelineMagics(Magics):
         if result is not None:
             from .display import RunDisplay
 
+            # A graph that cannot be scheduled (a cycle, requires() raising) is
+            # a mistake in the pipeline: say it in one line each.
+            for reason in dict.fromkeys(result.summary.scheduling_errors.values()):
+                self._error(reason.splitlines()[0])
             display(RunDisplay(result))
         return result
 

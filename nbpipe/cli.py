@@ -43,6 +43,7 @@ def _general_parser(prog: str = "nbpipe run") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
         add_help=False,
+        allow_abbrev=False,  # "--n" is a task parameter, not short for --no-lock
         description="Build TASK and everything it needs. Task parameters follow the task name: "
         "TASK --name value. Use TASK --help to list them.",
     )
@@ -189,6 +190,16 @@ def parse_run_arguments(argv: list[str]) -> RunPlan:
     parser = _general_parser()
     general, rest = parser.parse_known_args(argv)
     _import_modules(general.module)
+    # `nbpipe run NOTEBOOK.ipynb TASK`: the notebook's %%pipeline cells are the module.
+    notebooks = [a for a in rest if a.endswith(".ipynb") and not a.startswith("-")]
+    if notebooks:
+        from .headless.notebook_module import NotebookLoadError, load_pipeline_cells
+
+        try:
+            load_pipeline_cells(notebooks[0])
+        except NotebookLoadError as exc:
+            raise UsageError(str(exc)) from None
+        rest = [a for a in rest if a != notebooks[0]]
     task_name = None
     task_args: list[str] = []
     for j, arg in enumerate(rest):
@@ -369,6 +380,32 @@ def _enable_command(argv: list[str]) -> int:
     return 0
 
 
+def _execute_command(argv: list[str]) -> int:
+    from .headless.execute import execute_notebook, parse_value
+
+    parser = argparse.ArgumentParser(prog="nbpipe execute", description="Run every cell of a notebook in a fresh "
+                                     "kernel; print each pipeline run's summary; exit non-zero on failure.")
+    parser.add_argument("notebook")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="set NAME = VALUE (a Python literal when it is one) after the cell tagged 'parameters'")
+    parser.add_argument("--output", metavar="OUT.ipynb", help="where to write the executed notebook "
+                        "(default: NOTEBOOK.executed.ipynb beside the input)")
+    parser.add_argument("--junit", metavar="FILE", help="write a JUnit XML report (one test case per task)")
+    parser.add_argument("--timeout", type=float, metavar="SECONDS", help="longest time a cell may run")
+    parser.add_argument("--kernel", metavar="NAME", help="the kernel to use (default: the notebook's)")
+    parser.add_argument("--cwd", metavar="DIR", help="working directory of the kernel (default: the notebook's folder)")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return retcodes.USAGE_ERROR if exc.code else 0
+    for name, _ in args.parameter:
+        if not name.isidentifier():
+            print(f"nbpipe execute: error: -p {name}: not a Python name", file=sys.stderr)
+            return retcodes.USAGE_ERROR
+    parameters = {name: parse_value(value) for name, value in args.parameter}
+    return execute_notebook(args.notebook, parameters, args.output, args.junit, args.timeout, args.kernel, args.cwd)
+
+
 def _history_command(argv: list[str]) -> int:
     import json
     import time as _time
@@ -419,6 +456,10 @@ commands:
       re-enable a task disabled after too many failures
   history [TASK_ID | FAMILY] [--limit N] [--json]
       recent runs, or the attempts of a task
+  execute NOTEBOOK.ipynb [-p NAME VALUE ...] [--output OUT.ipynb] [--junit FILE] [--timeout S] [--kernel K]
+      run every cell in a fresh kernel (CI); exit 0, or 30 failed tasks, 50 cell error, 60 timeout, 2 bad input
+  run NOTEBOOK.ipynb TASK [--param value ...]
+      build TASK from the notebook's %%pipeline cells (the other cells do not run)
 
 exit codes: 0 success, 2 usage error, 10 run by another worker, 20 missing external data,
 25 not run, 30 failed tasks, 35 scheduling errors, 40 internal error, 130 interrupted
@@ -433,7 +474,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if argv else retcodes.USAGE_ERROR
     command, rest = argv[0], argv[1:]
     commands = {"run": _run_command, "status": _status_command, "invalidate": _invalidate_command,
-                "enable": _enable_command, "history": _history_command}
+                "enable": _enable_command, "history": _history_command, "execute": _execute_command}
     if command == "invalidate" and "--clear" in rest:
         command, rest = "clear", [a for a in rest if a != "--clear"]
         commands["clear"] = _clear_command

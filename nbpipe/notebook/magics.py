@@ -26,7 +26,52 @@ __all__ = ["PipelineMagics"]
 _COMMANDS = ("run", "show", "invalidate", "stop", "status", "history")
 
 
+def _headless() -> bool:
+    """Inside ``nbpipe execute``: show text, and wait for background runs."""
+    import os
+
+    return os.environ.get("NBPIPE_HEADLESS") == "1"
+
+
+def _report(result) -> None:
+    """Inside ``nbpipe execute``: hand the run's outcome to it (one JSON line)."""
+    import json
+    import os
+
+    path = os.environ.get("NBPIPE_REPORT")
+    if not path:
+        return
+    summary = result.summary
+    objects = {t.task_id: t for tasks in summary.categories.values() for t in tasks}
+    category_of = {}
+    for category, tasks in summary.categories.items():
+        if category in ("ever_failed", "disabled", "still_pending_not_ext"):
+            continue  # aggregates: each task also sits in a more precise category
+        for t in tasks:
+            category_of.setdefault(t.task_id, category)
+    tasks = []
+    for task_id, task in objects.items():
+        status = category_of.get(task_id, "not_run")
+        entry = {"task_id": task_id, "name": str(task), "family": task.get_task_family(), "status": status,
+                 "duration": summary.durations.get(task_id)}
+        if status == "failed":
+            text = summary.failures.get(task_id, "")
+            entry["message"] = text.splitlines()[0] if text else "failed"
+            entry["details"] = text
+        elif status == "scheduling_error":
+            text = summary.scheduling_errors.get(task_id, "")
+            entry["message"] = text.splitlines()[0] if text else ""
+            entry["details"] = text
+        tasks.append(entry)
+    record = {"summary_text": result.summary_text, "status": result.status.name, "exit_code": result.exit_code,
+              "completed": summary.task_ids("completed"), "failed": summary.task_ids("failed"), "tasks": tasks}
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+
+
 def _widgets_available() -> bool:
+    if _headless():
+        return False
     try:
         import ipywidgets  # noqa: F401
     except ImportError:
@@ -168,7 +213,7 @@ class PipelineMagics(Magics):
                 result = execute([plan.task], workers=plan.workers, executor=plan.executor, rerun=plan.rerun)
             except (StateStoreError, ValueError) as exc:
                 return self._error(str(exc))
-            if plan.background:
+            if plan.background and not _headless():
                 print("pipeline: --background needs a notebook kernel; ran in the foreground")
         if result is not None:
             from .display import RunDisplay
@@ -177,6 +222,7 @@ class PipelineMagics(Magics):
             # a mistake in the pipeline: say it in one line each.
             for reason in dict.fromkeys(result.summary.scheduling_errors.values()):
                 self._error(reason.splitlines()[0])
+            _report(result)
             display(RunDisplay(result))
         return result
 

@@ -1,0 +1,1 @@
+"""Running notebooks without a browser: ``nbpipe execute`` and ``nbpipe run NOTEBOOK.ipynb``."""

@@ -273,8 +273,11 @@ def _run_command(argv: list[str]) -> int:
     setup_logging(plan.log_level)
     from .runner import execute
 
+    from .progress import ProgressDisplay
+
     try:
-        result = execute([plan.task], workers=plan.workers, executor=plan.executor, rerun=plan.rerun)
+        result = execute([plan.task], workers=plan.workers, executor=plan.executor, rerun=plan.rerun,
+                         observers=[ProgressDisplay(sys.stderr)])
     except KeyboardInterrupt as exc:
         result = getattr(exc, "result", None)
         if result is not None:

@@ -273,11 +273,20 @@ def _run_command(argv: list[str]) -> int:
     setup_logging(plan.log_level)
     from .runner import execute
 
+    from .config import get_config
     from .progress import ProgressDisplay
+
+    typical = None
+    if get_config().get_bool("core", "state", True):
+        from .runtime import state_dir
+        from .store import open_store
+
+        def typical(families):
+            return open_store(state_dir()).typical_durations(families)
 
     try:
         result = execute([plan.task], workers=plan.workers, executor=plan.executor, rerun=plan.rerun,
-                         observers=[ProgressDisplay(sys.stderr)])
+                         observers=[ProgressDisplay(sys.stderr, typical_durations=typical, workers=plan.workers)])
     except KeyboardInterrupt as exc:
         result = getattr(exc, "result", None)
         if result is not None:

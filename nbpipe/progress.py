@@ -21,7 +21,8 @@ __all__ = ["ProgressDisplay"]
 
 class ProgressDisplay:
     def __init__(self, stream: TextIO | None = None, interval: float = 10.0, eta_seconds: float | None = None,
-                 clock: Callable[[], float] = time.monotonic, tty: bool | None = None):
+                 clock: Callable[[], float] = time.monotonic, tty: bool | None = None,
+                 typical_durations: Callable[[set], dict] | None = None, workers: int = 1):
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty() if tty is None else tty
         self.interval = interval
@@ -32,12 +33,20 @@ class ProgressDisplay:
         self.started = clock()
         self._last_line = self.started
         self._bar = None
+        # ETA before any task finished: each task's family's typical duration from the run history.
+        self.typical_durations = typical_durations
+        self.workers = max(1, workers)
+        self._families: list[str] = []
 
     def __call__(self, event: RunEvent) -> None:
         kind = event.kind
         if kind == Kind.PENDING and event.reason != "retrying":
             self.total += 1
+            if event.task is not None and self.typical_durations is not None:
+                self._families.append(event.task.get_task_family())
         elif kind == Kind.RUNNING:
+            if self.typical_durations is not None and self.eta_seconds is None and self._families:
+                self._estimate()
             self.running.add(event.task_id)
         elif kind in (Kind.DONE, Kind.COMPLETE) and event.task_id in self.running:
             self.running.discard(event.task_id)
@@ -55,6 +64,18 @@ class ProgressDisplay:
             self._draw()
         elif self.clock() - self._last_line >= self.interval:
             self._line()
+
+    def _estimate(self) -> None:
+        try:
+            typical = self.typical_durations(set(self._families))
+        except Exception:  # noqa: BLE001 - an ETA is a nicety; never break a run for it
+            typical = {}
+        known = [typical[f] for f in self._families if f in typical]
+        if known:
+            # Tasks of families never run here count as the average known one.
+            per_task = sum(known) / len(known)
+            self.eta_seconds = per_task * len(self._families) / self.workers
+        self._families = []
 
     def _eta(self) -> str:
         elapsed = self.clock() - self.started

@@ -51,3 +51,32 @@ def test_a_bar_on_a_terminal():
         display(event)
     text = out.getvalue()
     assert "\r" in text and "2/3" in text and "failed 1" in text
+
+
+class _Task:
+    def __init__(self, family):
+        self.family = family
+
+    def get_task_family(self):
+        return self.family
+
+
+def test_eta_before_the_first_task_finishes_comes_from_the_history():
+    now = [0.0]
+    out = io.StringIO()
+    asked = []
+
+    def typical(families):
+        asked.append(sorted(families))
+        return {"Slow": 10.0}  # "Fresh" never ran here
+
+    display = ProgressDisplay(out, interval=1.0, clock=lambda: now[0], tty=False, typical_durations=typical,
+                              workers=2)
+    for family, tid in [("Slow", "s1"), ("Slow", "s2"), ("Fresh", "f1"), ("Fresh", "f2")]:
+        display(RunEvent(Kind.PENDING, tid, 0.0, _Task(family), (), "", {}))
+    display(RunEvent(Kind.RUNNING, "s1", 0.0, None, (), "", {}))
+    now[0] = 5.0
+    display(RunEvent(Kind.RUNNING, "s2", 0.0, None, (), "", {}))
+    assert asked == [["Fresh", "Slow"]]
+    # 4 tasks x 10 s (the known family's median stands in for the unknown one) / 2 workers = 20 s; 5 s gone.
+    assert out.getvalue().rstrip().endswith("0/4 done, 2 running, 0 failed, eta 15s")

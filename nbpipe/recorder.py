@@ -20,7 +20,7 @@ from .store import StateStore
 from .target import LocalTarget
 from .task import Task, flatten
 
-__all__ = ["HistoryRecorder", "outputs_digest"]
+__all__ = ["HistoryRecorder", "OutputDigests"]
 
 _FINAL = {
     Kind.DONE: "done",
@@ -144,10 +144,6 @@ def _json_or_empty(value: dict) -> str:
             f"{_quote(k)}: {'null' if v is None else _quote(v)}" for k, v in sorted(value.items())) + "}"
     except TypeError:  # other value types: the general encoder
         return _encode(value)
-
-
-def outputs_digest(task: Task, content_hash: bool = False) -> str:
-    return OutputDigests(content_hash).digest(task)
 
 
 class HistoryRecorder:
@@ -292,5 +288,5 @@ class HistoryRecorder:
             attempts, self._attempts = self._attempts, []
             cleared, self._cleared = self._cleared, []
             code, self._new_code = self._new_code, {}
-            self.store.record(attempts, [], cleared, code)
+            self.store.record(attempts, cleared, code)
         self._last_flush = time.monotonic()

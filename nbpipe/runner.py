@@ -71,7 +71,6 @@ class _Run:
             disable_window=cfg.get_float("scheduler", "disable_window", 3600.0),
         )
         self.fire = bool(Task._event_callbacks)
-        self.interrupted = False
 
     # -- graph ------------------------------------------------------------
 

@@ -87,23 +87,12 @@ class FingerprintRow:
     outputs: dict | str  # target name -> fingerprint
 
 
-def _json(value: Any) -> str:
-    """JSON text; a str is taken as already encoded (the recorder caches per class)."""
-    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-
-
 def _attempt_tuple(a) -> tuple:
     """14 column values: an attempt with (for a success) its fingerprint."""
     if isinstance(a, tuple):
         return a if len(a) == 14 else a + (None, None, None)
     return (a.run_id, a.task_id, a.family, a.params, a.status, a.started, a.ended, a.worker, a.error,
             a.traceback, a.attempt, None, None, None)
-
-
-def _fingerprint_as_attempt(f: "FingerprintRow") -> tuple:
-    """A fingerprint given on its own: recorded as a successful attempt of no duration."""
-    return (f.run_id, f.task_id, f.family, "{}", "done", f.completed, f.completed, "", "", "", 1, f.code,
-            _json(f.inputs), _json(f.outputs))
 
 
 _DURATION_SAMPLE = 20
@@ -260,8 +249,8 @@ class StateStore:
 
     # -- attempts ---------------------------------------------------------------
 
-    def record(self, attempts: list[AttemptRow | tuple], fingerprints: list[FingerprintRow | tuple],
-               cleared_marks: list[str], code_versions: dict[str, str] | None = None) -> None:
+    def record(self, attempts: list[AttemptRow | tuple], cleared_marks: Sequence[str] = (),
+               code_versions: dict[str, str] | None = None) -> None:
         """Write a batch of attempts and fingerprints in one transaction.
 
         A fingerprint's ``code`` is the digest of its class's code; the
@@ -274,8 +263,6 @@ class StateStore:
                                list(code_versions.items())))
         rows = list(attempts) if all(type(a) is tuple and len(a) == 14 for a in attempts) else [
             _attempt_tuple(a) for a in attempts]
-        # A fingerprint is the "done" attempt's last three columns.
-        rows += [_fingerprint_as_attempt(f) for f in fingerprints]
         if rows:
             statements.append((
                 "INSERT INTO attempts (run_id, task_id, family, params, status, started, ended, worker, error, "

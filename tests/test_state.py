@@ -222,7 +222,7 @@ def test_failures_from_earlier_runs_count_and_disable_until_enabled(tmp_path):
     now = time.time()
     store.record([AttemptRow("cron-1", Flaky().task_id, "Flaky", "{}", "failed", now - 7200, now - 7100),
                   AttemptRow("cron-2", Flaky().task_id, "Flaky", "{}", "failed", now - 120, now - 100),
-                  AttemptRow("cron-3", Flaky().task_id, "Flaky", "{}", "failed", now - 60, now - 50)], [], [])
+                  AttemptRow("cron-3", Flaky().task_id, "Flaky", "{}", "failed", now - 60, now - 50)])
     # Two failures within the last hour + one now = 3 = retry_count: disabled after one attempt.
     first = nbpipe.build([Flaky()], detailed_summary=True)
     attempts = [e for e in first.events if e.kind == "failed"]
@@ -308,7 +308,7 @@ def test_eta_from_typical_durations(tmp_path):
     store = open_store(tmp_path / ".nbpipe")
     now = time.time()
     store.record([AttemptRow("r", f"Clean_{i}", "Clean", "{}", "done", now - d, now) for i, d in
-                  enumerate([1.0, 2.0, 9.0])], [], [])
+                  enumerate([1.0, 2.0, 9.0])])
     seconds, unknown = estimate_seconds([m.Clean(5), m.Clean(6), m.Download(5)])
     assert seconds == pytest.approx(4.0) and unknown == 1  # median 2 s per Clean; Download never ran
     assert estimate_seconds([m.Clean(5), m.Clean(6)], workers=2)[0] == pytest.approx(2.0)

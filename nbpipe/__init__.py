@@ -46,6 +46,7 @@ from .parameter import (
     YearParameter,
 )
 from .summary import LuigiStatusCode, RunResult, StatusCode
+from .fsspec_target import FsspecTarget
 from .target import FileSystemTarget, LocalTarget, Target
 from .task import Config, DynamicRequirements, ExternalTask, Task, WrapperTask, auto_namespace, namespace
 
@@ -75,7 +76,7 @@ def __getattr__(name):
 
 __all__ = [
     "task", "Task", "Config", "ExternalTask", "WrapperTask", "namespace", "auto_namespace",
-    "DynamicRequirements", "target", "Target", "FileSystemTarget", "LocalTarget", "parameter", "Parameter",
+    "DynamicRequirements", "target", "Target", "FileSystemTarget", "LocalTarget", "FsspecTarget", "parameter", "Parameter",
     "DateParameter", "MonthParameter", "YearParameter", "DateHourParameter", "DateMinuteParameter",
     "DateSecondParameter", "DateIntervalParameter", "TimeDeltaParameter", "StrParameter", "IntParameter",
     "FloatParameter", "BoolParameter", "PathParameter", "TaskParameter", "ListParameter", "TupleParameter",

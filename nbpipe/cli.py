@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 
 from . import retcodes
-from .executors import EXECUTOR_KINDS
+from .executors import EXECUTOR_KINDS, ExecutorUnavailable
 from .store import StateStoreError
 
 __all__ = ["main", "parse_run_arguments", "UsageError"]
@@ -37,6 +37,7 @@ class RunPlan:
     within: str | None = None
     as_json: bool = False
     background: bool = False
+    dask_address: str | None = None
 
 
 def _general_parser(prog: str = "nbpipe run") -> argparse.ArgumentParser:
@@ -51,7 +52,10 @@ def _general_parser(prog: str = "nbpipe run") -> argparse.ArgumentParser:
                         help="import MOD (dotted name) before looking up TASK; repeatable")
     parser.add_argument("--workers", default=None, metavar="N", help="tasks run at once (default 1)")
     parser.add_argument("--executor", default=None, metavar="KIND",
-                        help="inline | thread | process (default: inline for 1 worker, process for more)")
+                        help="inline | thread | process | dask (default: inline for 1 worker, process for more)")
+    parser.add_argument("--dask-address", default=None, metavar="ADDR",
+                        help="(executor dask) the Dask scheduler, e.g. tcp://host:8786 "
+                        "(default: [dask] address, $NBPIPE_DASK_ADDRESS, or a local cluster)")
     parser.add_argument("--log-level", default="INFO", metavar="LEVEL", help="DEBUG, INFO, WARNING, ERROR")
     parser.add_argument("--rerun-stale", action="store_true",
                         help="also rerun complete tasks whose code or inputs changed, and what depends on them")
@@ -251,8 +255,13 @@ def parse_run_arguments(argv: list[str]) -> RunPlan:
     level = general.log_level.upper()
     if not isinstance(logging.getLevelName(level), int):
         raise UsageError(f"--log-level {general.log_level}: choose DEBUG, INFO, WARNING or ERROR")
-    return RunPlan(task, workers, general.executor, level, "stale" if general.rerun_stale else "missing",
-                   general.downstream, general.within, general.json, general.background)
+    executor = general.executor
+    if general.dask_address is not None:
+        if executor not in (None, "dask"):
+            raise UsageError(f"--dask-address goes with --executor dask, not --executor {executor}")
+        executor = "dask"
+    return RunPlan(task, workers, executor, level, "stale" if general.rerun_stale else "missing",
+                   general.downstream, general.within, general.json, general.background, general.dask_address)
 
 
 def _no_value():
@@ -286,7 +295,7 @@ def _run_command(argv: list[str]) -> int:
 
     try:
         result = execute([plan.task], workers=plan.workers, executor=plan.executor, rerun=plan.rerun,
-                         observers=[ProgressDisplay(sys.stderr, typical_durations=typical, workers=plan.workers)])
+                         dask_address=plan.dask_address, observers=[ProgressDisplay(sys.stderr, typical_durations=typical, workers=plan.workers)])
     except KeyboardInterrupt as exc:
         result = getattr(exc, "result", None)
         if result is not None:
@@ -294,6 +303,9 @@ def _run_command(argv: list[str]) -> int:
         print("nbpipe run: interrupted; every worker was stopped", file=sys.stderr)
         return retcodes.INTERRUPTED
     except (ValueError, ConfigError, StateStoreError) as exc:
+        print(f"nbpipe run: error: {exc}", file=sys.stderr)
+        return retcodes.USAGE_ERROR
+    except ExecutorUnavailable as exc:  # e.g. no Dask scheduler at the address given
         print(f"nbpipe run: error: {exc}", file=sys.stderr)
         return retcodes.USAGE_ERROR
     print(result.summary_text)
@@ -456,7 +468,7 @@ def _history_command(argv: list[str]) -> int:
 USAGE = """usage: nbpipe COMMAND ...
 
 commands:
-  run [--module MOD] TASK [--param value ...] [--workers N] [--executor KIND] [--rerun-stale]
+  run [--module MOD] TASK [--param value ...] [--workers N] [--executor KIND] [--dask-address ADDR] [--rerun-stale]
       build TASK and what it needs; TASK --help lists its parameters
   status [--module MOD] TASK [--param value ...] [--json]
       each task of TASK's graph: complete, stale (and why), invalidated, missing, failed

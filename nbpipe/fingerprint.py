@@ -124,18 +124,8 @@ IGNORED_CLASS_ATTRIBUTES = frozenset(
 )
 
 _PSEUDO_FILE = re.compile(r"^<.*>$")
-_ADDRESS = re.compile(r"\bat 0x[0-9a-fA-F]+|0x[0-9a-fA-F]{6,}")
-_CHUNK = 1 << 20
-
-
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:DIGEST_LENGTH]
-
-
-def _qualified(obj: Any) -> str:
-    module = getattr(obj, "__module__", None)
-    name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or type(obj).__qualname__
-    return f"{module}.{name}" if module else str(name)
 
 
 # ---------------------------------------------------------------------------
@@ -973,4 +963,11 @@ def describe_code_change(old: dict[str, str], new: dict[str, str]) -> list[str]:
 
 
 # Target fingerprints live in their own module; re-exported for callers of this one.
-from .target_fingerprint import _target_name, output_fingerprints, target_fingerprint  # noqa: E402, F401
+from .target_fingerprint import (  # noqa: E402, F401
+    _ADDRESS,
+    _CHUNK,
+    _qualified,
+    _target_name,
+    output_fingerprints,
+    target_fingerprint,
+)

@@ -47,6 +47,7 @@ def build(
     workers: int = 1,
     executor: str | None = None,
     rerun: str = "missing",
+    dask_address: str | None = None,
     **options: Any,
 ):
     """Run ``tasks`` and their dependencies.
@@ -56,8 +57,10 @@ def build(
     :class:`~nbpipe.summary.RunResult` (``status``, ``summary_text``,
     ``one_line_summary``, ``exit_code``, ``events``).
 
-    ``executor``: ``"inline"`` (default for one worker), ``"thread"`` or
-    ``"process"`` (default for more).  ``rerun="missing"`` runs what is not
+    ``executor``: ``"inline"`` (default for one worker), ``"thread"``,
+    ``"process"`` (default for more) or ``"dask"`` (the Dask scheduler at
+    ``dask_address``, ``[dask] address`` or ``$NBPIPE_DASK_ADDRESS``; with
+    none, a local cluster of ``workers`` processes started for the run).  ``rerun="missing"`` runs what is not
     complete, as Luigi does; ``rerun="stale"`` also reruns complete tasks whose
     code or inputs changed since they ran, and everything downstream of them.
     """
@@ -75,7 +78,7 @@ def build(
     setup_logging(options.get("log_level") or logging.INFO)
     from .runner import execute
 
-    result: RunResult = execute(tasks, workers=workers, executor=executor, rerun=rerun)
+    result: RunResult = execute(tasks, workers=workers, executor=executor, rerun=rerun, dask_address=dask_address)
     logger.info("%s", result.summary_text)
     return result if detailed_summary else result.scheduling_succeeded
 
@@ -99,6 +102,6 @@ def run(argv: list[str] | None = None, main_task_cls: type | None = None, detail
     setup_logging(plan.log_level)
     from .runner import execute
 
-    result = execute([plan.task], workers=plan.workers, executor=plan.executor)
+    result = execute([plan.task], workers=plan.workers, executor=plan.executor, dask_address=plan.dask_address)
     logger.info("%s", result.summary_text)
     return result if detailed_summary else result.scheduling_succeeded

@@ -58,7 +58,9 @@ class Register(abc.ABCMeta):
         cls._param_list_cache = None
         family = cls.get_task_family()
         previous = mcs._by_family.get(family)
-        if previous is not None and previous.__module__ != cls.__module__:
+        # A spawned process (Dask's nanny, multiprocessing) imports the main
+        # script as __mp_main__; the same classes arriving as __main__ are no news.
+        if previous is not None and _module_name(previous.__module__) != _module_name(cls.__module__):
             logger.warning(
                 "task family %s defined in %s replaces the one from %s", family, cls.__module__, previous.__module__
             )
@@ -182,3 +184,7 @@ def namespace(namespace: str | None = None, scope: str = "") -> None:
 def auto_namespace(scope: str = "") -> None:
     """Like :func:`namespace`, with each class's module as its namespace."""
     namespace(namespace=SAME_AS_PYTHON_MODULE, scope=scope)
+
+
+def _module_name(name: str) -> str:
+    return "__main__" if name == "__mp_main__" else name

@@ -155,6 +155,8 @@ class RunRegistry:
             self.locking = True
 
     def close(self) -> None:
+        if self._stop.is_set():
+            return  # closed already
         self._stop.set()
         self._thread.join()
         for name in os.listdir(self.acks_dir):

@@ -170,7 +170,7 @@ class _Run:
             self.registry.finished(task.task_id)
             self.locks.release(task.task_id)
         if outcome.status == DONE:
-            sched.done(task.task_id, now)
+            sched.done(task.task_id, now, outcome.worker)
             if self.fire:
                 task.trigger_event(Event.SUCCESS, task)
                 task.trigger_event(Event.PROCESSING_TIME, task, outcome.elapsed)
@@ -379,6 +379,14 @@ class _FewerCollections:
             gc.set_threshold(*_FewerCollections._saved)
 
 
+def _close_locks(run: _Run) -> None:
+    """Release what the run still holds; idempotent."""
+    if run.registry is not None:
+        run.registry.close()
+    if run.locks is not None:
+        run.locks.close()
+
+
 def _holder_text(holder) -> str:
     return holder.describe() if hasattr(holder, "describe") else "another process"
 
@@ -392,11 +400,14 @@ def execute(
     check_threads: int | None = None,
     rerun: str = "missing",
     stop: "threading.Event | None" = None,
+    dask_address: str | None = None,
 ) -> RunResult:
     """Run ``tasks`` and everything they need; return a :class:`RunResult`.
 
-    ``executor`` is ``"inline"``, ``"thread"``, ``"process"`` or an
-    :class:`Executor`; by default inline for one worker, process for more.
+    ``executor`` is ``"inline"``, ``"thread"``, ``"process"``, ``"dask"``
+    or an :class:`Executor`; by default inline for one worker, process for
+    more.  ``dask_address`` is the Dask scheduler to use with ``"dask"``
+    (default: ``[dask] address``, ``$NBPIPE_DASK_ADDRESS``, or a local cluster).
     ``observers`` receive every :class:`RunEvent` as it happens.  A
     KeyboardInterrupt stops every worker, then propagates after the result
     is recorded on the exception as ``exc.result``.  Setting ``stop`` (from
@@ -426,6 +437,7 @@ def execute(
             check_unfulfilled_deps=cfg.get_bool("worker", "check_unfulfilled_deps", True),
             on_progress=on_progress,
             default_timeout=float(timeout) if timeout not in (None, "", 0, "0") else None,
+            address=dask_address,
         )
     if rerun not in ("missing", "stale"):
         raise ValueError(f"rerun={rerun!r}: choose 'missing' (Luigi's rule) or 'stale'")
@@ -449,7 +461,7 @@ def execute(
         elif marks:
             force = {tid: mark["reason"] for tid, mark in marks.items()}
             walk_complete = True
-        if cfg.get_bool("core", "task_locks", True):
+        if cfg.get_bool("core", "task_locks", True) and not hasattr(executor, "task_locks"):
             from .locks import TaskLocks
             from .run_registry import RunRegistry
 
@@ -474,8 +486,13 @@ def execute(
     runtime.set_current(context)
     interrupted: KeyboardInterrupt | None = None
     try:
-        executor.start(context)
         try:
+            executor.start(context)
+            if hasattr(executor, "task_locks") and cfg.get_bool("core", "task_locks", True):
+                # A cluster executor brings locks every driver of the cluster sees.
+                from .executors.dask_locks import ClusterLockPolicy
+
+                run.locks, run.registry = executor.task_locks(), ClusterLockPolicy()
             with _FewerCollections():
                 run.run()
         except (KeyboardInterrupt, _Stopped) as exc:
@@ -485,12 +502,13 @@ def execute(
         finally:
             if interrupted is None:
                 executor.shutdown()
+    except BaseException:
+        if store is not None and interrupted is None:
+            store.finish_run(context.run_id, time.time(), "error")
+        raise
     finally:
         run.resolver.close()
-        if registry is not None:
-            registry.close()
-        if locks is not None:
-            locks.close()
+        _close_locks(run)
         runtime.set_current(previous_context)
     bus.emit(RunEvent(Kind.RUN_FINISHED, "", time.time(), None, (), "", {"interrupted": interrupted is not None}))
     result = RunResult(bus.events)

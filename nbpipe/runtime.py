@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["RunContext", "current", "set_current", "new_run_id", "state_dir"]
+__all__ = ["RunContext", "current", "set_current", "set_thread_current", "new_run_id", "state_dir"]
 
 ENV_STATE_DIR = "NBPIPE_STATE_DIR"
 
@@ -25,16 +26,24 @@ class RunContext:
 
 
 _current: RunContext | None = None
+# A Dask worker runs tasks of several runs (several drivers) at once, one per
+# thread: there the context is set per thread and wins over the process's.
+_thread = threading.local()
 
 
 def current() -> RunContext | None:
-    """The context of the run executing in this process, or None outside runs."""
-    return _current
+    """The context of the run executing here, or None outside runs."""
+    return getattr(_thread, "context", None) or _current
 
 
 def set_current(ctx: RunContext | None) -> None:
     global _current
     _current = ctx
+
+
+def set_thread_current(ctx: RunContext | None) -> None:
+    """Set the context for this thread only (a task running in a shared worker)."""
+    _thread.context = ctx
 
 
 def new_run_id() -> str:

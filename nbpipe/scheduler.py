@@ -289,9 +289,12 @@ class Scheduler:
 
     # -- outcomes -------------------------------------------------------------
 
-    def done(self, task_id: str, now: float) -> None:
+    def done(self, task_id: str, now: float, worker: str = "") -> None:
         """The task ran successfully; dependents whose needs are now met become ready."""
-        self._met(task_id, now, State.DONE)
+        if worker:
+            self._met(task_id, now, State.DONE, worker=worker)
+        else:
+            self._met(task_id, now, State.DONE)
 
     def completed_elsewhere(self, task_id: str, now: float, by: str = "") -> None:
         """Another run made the task complete while this one waited for it (COMPLETE)."""

@@ -13,7 +13,17 @@ import os
 import stat
 from typing import Any
 
-from .fingerprint import _ADDRESS, _CHUNK, _qualified
+import re
+
+# Not imported from .fingerprint, which re-exports this module's names.
+_ADDRESS = re.compile(r"\bat 0x[0-9a-fA-F]+|0x[0-9a-fA-F]{6,}")
+_CHUNK = 1 << 20
+
+
+def _qualified(obj: Any) -> str:
+    module = getattr(obj, "__module__", None)
+    name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or type(obj).__qualname__
+    return f"{module}.{name}" if module else str(name)
 
 __all__ = ["target_fingerprint", "output_fingerprints"]
 

@@ -2,7 +2,8 @@
 
 * ``inline``  — in the driver, one at a time (default for ``workers=1``);
 * ``thread``  — a thread pool in the driver;
-* ``process`` — long-lived worker processes (default for ``workers>1``).
+* ``process`` — long-lived worker processes (default for ``workers>1``);
+* ``dask``    — a Dask distributed cluster (an address, or a local one).
 
 The run loop hands a task to :meth:`Executor.submit` and collects
 :class:`~nbpipe.execution.Outcome` objects from :meth:`Executor.wait`.
@@ -10,9 +11,9 @@ The run loop hands a task to :meth:`Executor.submit` and collects
 
 from __future__ import annotations
 
-from .base import Executor, ProgressCallback
+from .base import Executor, ExecutorUnavailable, ProgressCallback
 
-__all__ = ["Executor", "ProgressCallback", "make_executor", "EXECUTOR_KINDS"]
+__all__ = ["Executor", "ExecutorUnavailable", "ProgressCallback", "make_executor", "EXECUTOR_KINDS"]
 
 EXECUTOR_KINDS = ("inline", "thread", "process", "dask")
 
@@ -21,10 +22,13 @@ def make_executor(kind: str | None, workers: int, **options) -> Executor:
     """An executor of ``kind`` with ``workers`` slots.
 
     ``kind`` None picks ``inline`` for one worker and ``process`` otherwise.
-    Raises ValueError naming the valid kinds.
+    Raises ValueError naming the valid kinds.  ``options`` only some kinds
+    take (``address`` for dask) are dropped for the others.
     """
     if kind is None:
         kind = "inline" if workers <= 1 else "process"
+    if kind != "dask":
+        options.pop("address", None)
     if kind == "inline":
         from .inline import InlineExecutor
 
@@ -38,5 +42,7 @@ def make_executor(kind: str | None, workers: int, **options) -> Executor:
 
         return ProcessExecutor(workers, **options)
     if kind == "dask":
-        raise ValueError("executor 'dask' is not available yet; use inline, thread or process")
-    raise ValueError(f"unknown executor {kind!r}; choose one of: inline, thread, process")
+        from .dask_executor import DaskExecutor
+
+        return DaskExecutor(workers, **options)
+    raise ValueError(f"unknown executor {kind!r}; choose one of: {', '.join(EXECUTOR_KINDS)}")

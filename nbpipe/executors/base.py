@@ -7,7 +7,12 @@ from typing import Any, Callable
 
 from ..execution import Outcome
 from ..runtime import RunContext
-from ..task import Task
+from ..target import remove_temp_files
+from ..task import Task, flatten
+
+class ExecutorUnavailable(RuntimeError):
+    """The executor cannot start: a package is missing or a cluster is unreachable."""
+
 
 #: Called with (task_id, kind, value) when a running task reports progress.
 ProgressCallback = Callable[[str, str, Any], None]
@@ -68,3 +73,19 @@ class Executor(ABC):
         if timeout is None:
             timeout = self.default_timeout
         return float(timeout) if timeout else None
+
+
+def remove_task_temp_files(task: Task | None, pid: int | None = None) -> list[str]:
+    """Remove temporary files left beside ``task``'s local outputs by process ``pid`` (any if None)."""
+    if task is None:
+        return []
+    removed: list[str] = []
+    try:
+        outputs = flatten(task.output())
+    except Exception:  # noqa: BLE001 - a broken output() must not mask the real failure
+        return removed
+    for output in outputs:
+        path = getattr(output, "path", None)
+        if isinstance(path, str) and "://" not in path:
+            removed.extend(remove_temp_files(path, pid))
+    return removed

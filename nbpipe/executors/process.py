@@ -33,9 +33,8 @@ from multiprocessing.connection import Connection, wait as wait_for
 import cloudpickle
 
 from ..execution import FAILED, Outcome
-from ..target import remove_temp_files
-from ..task import Task, flatten
-from .base import Executor
+from ..task import Task
+from .base import Executor, remove_task_temp_files
 
 logger = logging.getLogger("nbpipe")
 
@@ -221,7 +220,7 @@ class ProcessExecutor(Executor):
             worker.kill()
         code = worker.reap(grace=5.0)
         self._slots[self._slots.index(worker)] = None
-        removed = _remove_worker_temp_files(task, worker.pid)
+        removed = remove_task_temp_files(task, worker.pid)
         if worker_died:
             reason, kind = _exit_text(code), "worker_died"
         else:
@@ -250,21 +249,6 @@ class ProcessExecutor(Executor):
             if worker is not None:
                 worker.reap(grace=5.0)
                 if worker.task is not None:
-                    _remove_worker_temp_files(worker.task, worker.pid)
+                    remove_task_temp_files(worker.task, worker.pid)
         self._slots = []
         return [t.task_id for t in killed]
-
-
-def _remove_worker_temp_files(task: Task | None, pid: int) -> list[str]:
-    if task is None:
-        return []
-    removed: list[str] = []
-    try:
-        outputs = flatten(task.output())
-    except Exception:  # noqa: BLE001 - a broken output() must not mask the real failure
-        return removed
-    for output in outputs:
-        path = getattr(output, "path", None)
-        if isinstance(path, str) and "://" not in path:
-            removed.extend(remove_temp_files(path, pid))
-    return removed

@@ -1,7 +1,8 @@
 """``%%pipeline`` and ``%pipeline``: define pipeline tasks in cells, run and inspect them.
 
     %%pipeline                      run the cell; register (or replace) the task classes it defines
-    %pipeline run TASK [--param value ...] [--workers N] [--executor KIND] [--rerun-stale] [--background]
+    %pipeline run TASK [--param value ...] [--workers N] [--executor KIND] [--dask-address ADDR]
+                  [--rerun-stale] [--background]
     %pipeline show TASK [--param value ...]
     %pipeline invalidate TASK [--param value ...] [--downstream [--within ROOT]]
     %pipeline stop
@@ -191,13 +192,15 @@ class PipelineMagics(Magics):
             nb_logger.removeFilter(quiet)
 
     def _run_plan(self, plan):
+        from ..executors import ExecutorUnavailable
         from ..store import StateStoreError
 
         if _widgets_available():
             from .widget import DagWidget
 
             try:
-                widget = DagWidget(plan.task, workers=plan.workers, executor=plan.executor, rerun=plan.rerun)
+                widget = DagWidget(plan.task, workers=plan.workers, executor=plan.executor, rerun=plan.rerun,
+                                   dask_address=plan.dask_address)
             except StateStoreError as exc:
                 return self._error(str(exc))
             display(widget)
@@ -210,8 +213,9 @@ class PipelineMagics(Magics):
             from ..runner import execute
 
             try:
-                result = execute([plan.task], workers=plan.workers, executor=plan.executor, rerun=plan.rerun)
-            except (StateStoreError, ValueError) as exc:
+                result = execute([plan.task], workers=plan.workers, executor=plan.executor, rerun=plan.rerun,
+                                 dask_address=plan.dask_address)
+            except (StateStoreError, ValueError, ExecutorUnavailable) as exc:
                 return self._error(str(exc))
             if plan.background and not _headless():
                 print("pipeline: --background needs a notebook kernel; ran in the foreground")

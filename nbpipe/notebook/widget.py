@@ -63,11 +63,12 @@ class DagWidget(widgets.DOMWidget):
     running = Bool(False, help="True while a run started from this widget is in flight").tag(sync=True)
 
     def __init__(self, roots, *, workers: int = 1, executor: str | None = None, rerun: str = "missing",
-                 max_updates_per_second: float = 10.0, **kwargs):
+                 max_updates_per_second: float = 10.0, dask_address: str | None = None, **kwargs):
         super().__init__(**kwargs)
         self.roots = flatten(roots)
         self.workers = workers
         self.executor = executor
+        self.dask_address = dask_address
         self.rerun = rerun
         self.min_interval = 1.0 / max_updates_per_second
         self.pushes = 0  # how many state batches were sent (for tests and diagnostics)
@@ -147,7 +148,7 @@ class DagWidget(widgets.DOMWidget):
 
         try:
             result = execute(targets, workers=self.workers, executor=self.executor, rerun=self.rerun,
-                             observers=[self.on_run_event], stop=self._stop)
+                             observers=[self.on_run_event], stop=self._stop, dask_address=self.dask_address)
             self.last_result = result
             if show_summary:
                 self.summary_html = summary_html(result)

@@ -1,0 +1,375 @@
+"""Run tasks on a Dask distributed cluster.
+
+The driver keeps deciding what is ready (its pure scheduler); Dask only runs
+each ready task, on whichever worker it picks.  Which cluster, first match:
+
+1. ``address=`` (``build(..., dask_address=...)``, ``--dask-address``), or a
+   ready ``distributed.Client`` passed as ``client=``;
+2. ``[dask] address`` in the configuration;
+3. the ``NBPIPE_DASK_ADDRESS`` environment variable, then Dask's own
+   ``scheduler-address`` setting (``DASK_SCHEDULER_ADDRESS``);
+4. none: a ``distributed.LocalCluster`` of ``workers`` single-threaded worker
+   processes, started for the run and closed at its end.
+
+Tasks travel by value with cloudpickle (notebook classes work); the function
+that runs them, :func:`nbpipe.executors.dask_task.run_payload`, is imported on
+the workers, so nbpipe must be installed there.
+
+Failure handling:
+
+* a task error comes back as a normal failed outcome; retries and the retry
+  delay are the driver scheduler's, exactly as with local executors;
+* a lost worker: Dask reschedules the task on another worker (outputs are
+  atomic, so a half-run attempt left nothing behind); when the task has been
+  on ``distributed.scheduler.allowed-failures`` + 1 lost workers, Dask gives up
+  with ``KilledWorker`` and the task fails as "worker died";
+* ``worker_timeout``: the task fails as timed out, its future is cancelled and
+  the worker running it is restarted (through its nanny) so the hung code
+  stops; the run moves on;
+* a lost connection to the scheduler fails the running tasks instead of
+  hanging the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import queue
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import cloudpickle
+
+from ..execution import FAILED, Outcome
+from ..task import Task
+from .base import Executor, ExecutorUnavailable, remove_task_temp_files
+
+logger = logging.getLogger("nbpipe")
+
+ENV_ADDRESS = "NBPIPE_DASK_ADDRESS"
+_PROGRESS = object()  # marks a progress report in the completion queue
+_WORKER_LOST = object()  # marks a lost worker in the completion queue
+
+
+@dataclass
+class _Submitted:
+    task: Task
+    future: Any
+    started: float
+    deadline: float | None
+    timeout: float | None
+    interrupted: bool = False  # an attempt died with its worker
+
+
+def cluster_address(explicit: str | None = None) -> tuple[str | None, str]:
+    """The scheduler address to use and where it came from (None: start a local cluster)."""
+    if explicit:
+        return explicit, "the call"
+    from ..config import get_config
+
+    configured = get_config().get("dask", "address")
+    if configured:
+        return str(configured), "[dask] address"
+    if os.environ.get(ENV_ADDRESS):
+        return os.environ[ENV_ADDRESS], ENV_ADDRESS
+    import dask
+
+    from_dask = dask.config.get("scheduler-address", None)
+    if from_dask:
+        return str(from_dask), "Dask's scheduler-address setting"
+    return None, ""
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+class DaskExecutor(Executor):
+    """Ready tasks become Dask futures; see the module docstring."""
+
+    kind = "dask"
+
+    def __init__(self, workers: int, address: str | None = None, client: Any = None, **options):
+        super().__init__(**options)
+        self.workers = max(1, int(workers))
+        self.address = address
+        self.client = client
+        self._own_client = client is None
+        self.cluster = None
+        self._slots = self.workers
+        self._submitted: dict[str, _Submitted] = {}
+        self._finished: queue.Queue = queue.Queue()
+        self._immediate: list[Outcome] = []
+        self._resources: dict[str, float] = {}
+        self._counter = 0
+        self._locks = None
+        self._log_level = logging.getLogger().getEffectiveLevel()
+
+    # -- lifecycle --------------------------------------------------------
+
+    def start(self, context) -> None:
+        super().start(context)
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise ExecutorUnavailable(
+                "executor 'dask' needs Dask distributed: pip install 'nbpipe[dask]'") from None
+        if self.client is None:
+            address, source = cluster_address(self.address)
+            if address is None:
+                self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
+                                            dashboard_address=None, silence_logs=logging.ERROR)
+                self.client = Client(self.cluster, set_as_default=False)
+                logger.info("started a local Dask cluster of %d worker process(es) for this run", self.workers)
+            else:
+                try:
+                    self.client = Client(address, set_as_default=False, timeout=_connect_timeout())
+                except (OSError, TimeoutError) as exc:
+                    raise ExecutorUnavailable(
+                        f"cannot reach the Dask scheduler at {address} (from {source}): {_one_line(exc)}; "
+                        f"start one (`dask scheduler`, then `dask worker {address}`), or unset it to run on "
+                        "a local cluster") from None
+            self.address = address
+        self._refresh_resources()
+        if self.workers <= 1 and self.cluster is None:
+            # An existing cluster: use all of it unless told otherwise.
+            info = self.client.scheduler_info()
+            self._slots = max(1, sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()))
+        self.client.subscribe_topic(_progress_topic(), self._on_progress_event)
+        self.client.subscribe_topic("all", self._on_cluster_event)
+
+    def task_locks(self):
+        """Locks that hold across every driver of this cluster (Dask's distributed lock)."""
+        from .dask_locks import DaskTaskLocks
+
+        self._locks = DaskTaskLocks(self.client)
+        return self._locks
+
+    def shutdown(self, kill: bool = False) -> list[str]:
+        killed = [s.task.task_id for s in self._submitted.values()]
+        client = self.client
+        if client is not None:
+            for submitted in self._submitted.values():
+                submitted.future.cancel()
+            if killed and self.cluster is None:
+                logger.warning("%d task(s) were cancelled on the Dask cluster; any already started may finish "
+                               "there (their outputs are written atomically)", len(killed))
+            self._submitted.clear()
+            if self._locks is not None:
+                self._locks.close()  # while the scheduler can still hear it
+            try:
+                client.unsubscribe_topic(_progress_topic())
+                client.unsubscribe_topic("all")
+            except Exception:  # noqa: BLE001 - the scheduler may already be gone
+                pass
+            if self._own_client:
+                client.close()
+                self.client = None
+        if self.cluster is not None:
+            self.cluster.close()
+            self.cluster = None
+        return killed
+
+    # -- running ----------------------------------------------------------
+
+    def free_slots(self) -> int:
+        return self._slots - len(self._submitted)
+
+    def running(self) -> list[str]:
+        return [s.task.task_id for s in self._submitted.values()]
+
+    def submit(self, task: Task, deps: list | None = None) -> None:
+        from .dask_task import run_payload
+
+        wanted = task.process_resources() or {}
+        if any(name not in self._resources for name in wanted):
+            self._refresh_resources()  # the cluster may have grown
+        dask_resources = {name: amount for name, amount in wanted.items() if name in self._resources}
+        too_big = {n: a for n, a in dask_resources.items() if a > self._resources[n]}
+        if too_big:
+            name, amount = next(iter(too_big.items()))
+            reason = (f"needs resource {name}={amount} but the largest Dask worker offers "
+                      f"{name}={self._resources[name]:g}; lower the task's resources or start a bigger worker")
+            self._immediate.append(Outcome(task.task_id, FAILED, 0.0, reason=reason, explanation=reason,
+                                           kind="error"))
+            return
+        self._counter += 1
+        key = f"nbpipe-{task.get_task_family()}-{_digest(task.task_id)}-{self._counter}"
+        payload = cloudpickle.dumps((task, self.context, self.check_unfulfilled_deps))
+        future = self.client.submit(run_payload, list(sys.path), os.getcwd(), payload, self._log_level, key=key, pure=False,
+                                    resources=dask_resources or None)
+        timeout = self.timeout_for(task)
+        now = time.monotonic()
+        self._submitted[key] = _Submitted(task, future, now, now + timeout if timeout else None, timeout)
+        future.add_done_callback(self._finished.put)
+
+    def wait(self, timeout: float | None) -> list[Outcome]:
+        if self._immediate:
+            outcomes, self._immediate = self._immediate, []
+            return outcomes
+        end = None if timeout is None else time.monotonic() + timeout
+        while self._submitted:
+            now = time.monotonic()
+            limit = end
+            deadlines = [s.deadline for s in self._submitted.values() if s.deadline is not None]
+            if deadlines:
+                limit = min(deadlines) if limit is None else min(limit, min(deadlines))
+            # Wake at least once a second to notice a lost scheduler.
+            block = 1.0 if limit is None else max(0.0, min(1.0, limit - now))
+            outcomes: list[Outcome] = []
+            try:
+                item = self._finished.get(timeout=block)
+                while True:
+                    outcome = self._collect(item)
+                    if outcome is not None:
+                        outcomes.append(outcome)
+                    item = self._finished.get_nowait()
+            except queue.Empty:
+                pass
+            now = time.monotonic()
+            for key, submitted in list(self._submitted.items()):
+                if submitted.deadline is not None and now >= submitted.deadline:
+                    outcomes.append(self._time_out(key, submitted))
+            if not outcomes and self.client.status not in ("running", "connecting"):
+                outcomes = self._scheduler_lost()
+            if outcomes or (end is not None and now >= end):
+                return outcomes
+        return []
+
+    def _collect(self, item) -> Outcome | None:
+        if isinstance(item, tuple) and item and item[0] is _PROGRESS:
+            if self.on_progress is not None:
+                self.on_progress(*item[1:])
+            return None
+        if isinstance(item, tuple) and item and item[0] is _WORKER_LOST:
+            self._worker_lost(*item[1:])
+            return None
+        submitted = self._submitted.pop(item.key, None)
+        if submitted is None:
+            return None  # cancelled after a timeout, already reported
+        task = submitted.task
+        elapsed = time.monotonic() - submitted.started
+        if submitted.interrupted:
+            # An attempt died with its worker: remove what it left half-written.
+            # The task's lock is still ours, so no other writer can be at work.
+            _remove_temp_files(task)
+        if item.status == "finished":
+            data, output = item.result()
+            if output:
+                _write_tagged(task, output)
+            return cloudpickle.loads(data)
+        if item.status == "cancelled":
+            reason = "cancelled on the Dask cluster (by another client or a scheduler restart)"
+            return Outcome(task.task_id, FAILED, elapsed, reason=reason, explanation=reason, kind="worker_died")
+        exc = item.exception()
+        if type(exc).__name__ == "KilledWorker":
+            _remove_temp_files(task)
+            reason = f"worker died: every Dask worker that ran it died ({_one_line(exc)})"
+            return Outcome(task.task_id, FAILED, elapsed, reason=reason, explanation=reason, kind="worker_died")
+        reason = f"the Dask cluster could not run it: {_one_line(exc)}"
+        return Outcome(task.task_id, FAILED, elapsed, reason=reason, explanation=reason, kind="error",
+                       exception=exc)
+
+    def _time_out(self, key: str, submitted: _Submitted) -> Outcome:
+        del self._submitted[key]
+        worker = self._worker_running(key)  # before cancelling: then the scheduler forgets it
+        submitted.future.cancel()
+        if worker is not None:
+            try:
+                self.client.restart_workers([worker], raise_for_error=True)
+            except Exception as exc:  # noqa: BLE001 - e.g. a worker without a nanny
+                logger.warning("could not restart Dask worker %s to stop %s (%s); the task may finish there, "
+                               "its outputs are written atomically", worker, submitted.task, _one_line(exc))
+        _remove_temp_files(submitted.task)
+        reason = f"timed out after {submitted.timeout:g} s (worker_timeout); Dask worker restarted"
+        return Outcome(submitted.task.task_id, FAILED, time.monotonic() - submitted.started, reason=reason,
+                       explanation=reason, kind="timeout", worker=f"dask-{worker}" if worker else "dask")
+
+    def _worker_running(self, key: str) -> str | None:
+        try:
+            processing = self.client.processing()
+        except Exception:  # noqa: BLE001
+            return None
+        for worker, keys in processing.items():
+            if key in keys:
+                return worker
+        return None
+
+    def _worker_lost(self, worker: str, keys) -> None:
+        for key in keys:
+            submitted = self._submitted.get(key)
+            if submitted is not None:
+                submitted.interrupted = True
+                logger.warning("Dask worker %s was lost while running %s; Dask runs it again elsewhere",
+                               worker, submitted.task)
+
+    def _scheduler_lost(self) -> list[Outcome]:
+        reason = f"lost the connection to the Dask scheduler ({self.client.status})"
+        outcomes = [Outcome(s.task.task_id, FAILED, time.monotonic() - s.started, reason=reason,
+                            explanation=reason, kind="worker_died") for s in self._submitted.values()]
+        self._submitted.clear()
+        return outcomes
+
+    # -- helpers ----------------------------------------------------------
+
+    def _refresh_resources(self) -> None:
+        """The largest amount of each resource any worker offers."""
+        offered: dict[str, float] = {}
+        for worker in self.client.scheduler_info().get("workers", {}).values():
+            for name, amount in (worker.get("resources") or {}).items():
+                offered[name] = max(offered.get(name, 0.0), float(amount))
+        self._resources = offered
+
+    def _on_cluster_event(self, event) -> None:
+        # Called on the client's event loop thread: hand over to wait().
+        _, message = event
+        if isinstance(message, dict) and message.get("action") == "remove-worker":
+            keys = [k for k in message.get("processing-tasks", ()) if isinstance(k, str) and k.startswith("nbpipe-")]
+            if keys:
+                self._finished.put((_WORKER_LOST, message.get("worker", "?"), keys))
+
+    def _on_progress_event(self, event) -> None:
+        # Called on the client's event loop thread: hand over to wait().
+        _, message = event
+        run_id, task_id, kind, value = message
+        if run_id == self.context.run_id:
+            self._finished.put((_PROGRESS, task_id, kind, value))
+
+
+def _progress_topic() -> str:
+    from .dask_task import PROGRESS_TOPIC
+
+    return PROGRESS_TOPIC
+
+
+def _digest(task_id: str) -> str:
+    return hashlib.sha1(task_id.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+
+
+def _connect_timeout() -> float:
+    from ..config import get_config
+
+    return get_config().get_float("dask", "connect_timeout", 10.0)
+
+
+def _write_tagged(task: Task, output: str) -> None:
+    from .worker import _tag_for
+
+    tag = _tag_for(task)
+    lines = output.splitlines()
+    try:
+        sys.stdout.write("".join(f"{tag}{line}\n" for line in lines))
+        sys.stdout.flush()
+    except Exception:  # noqa: BLE001 - a closed driver stream must not stop the run
+        pass
+
+
+def _remove_temp_files(task: Task) -> None:
+    """Remove temporary files a dead attempt left beside the task's local outputs."""
+    removed = remove_task_temp_files(task)
+    if removed:
+        logger.info("removed %d partial file(s) left by %s: %s", len(removed), task, ", ".join(removed))

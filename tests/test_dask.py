@@ -1,0 +1,481 @@
+"""The dask executor on a real ``distributed.LocalCluster`` (worker processes with nannies).
+
+Drivers run as subprocesses whose task classes live in ``__main__``, as in a
+notebook, so they reach the Dask workers by value.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+dask = pytest.importorskip("dask")
+distributed = pytest.importorskip("distributed")
+
+import nbpipe  # noqa: E402
+from nbpipe import config  # noqa: E402
+from nbpipe.events import Kind  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """Two single-threaded worker processes; a task killing its worker twice is given up on."""
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                           dashboard_address=None, silence_logs=40)
+    yield cluster
+    cluster.close()
+
+
+@pytest.fixture
+def driver(tmp_path, cluster):
+    """Run a driver script (task classes in its __main__) against the cluster."""
+
+    def start(body: str, *args: str, name: str = "driver.py", state: str = ".nbpipe") -> subprocess.Popen:
+        script = tmp_path / name
+        script.write_text(HEADER + textwrap.dedent(body))
+        env = dict(os.environ, NBPIPE_STATE_DIR=str(tmp_path / state), NBPIPE_DASK_ADDRESS=cluster.scheduler_address)
+        return subprocess.Popen([sys.executable, str(script), *args], cwd=tmp_path, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def run(body: str, *args: str, **kwargs) -> subprocess.CompletedProcess:
+        proc = start(body, *args, **kwargs)
+        out, err = proc.communicate(timeout=240)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+    run.start = start
+    return run
+
+
+HEADER = '''\
+import os, sys, time
+import nbpipe
+
+def log(line):
+    # One write per line with O_APPEND: lines from concurrent writers never mix.
+    fd = os.open("log.txt", os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    os.write(fd, (line + "\\n").encode())
+    os.close(fd)
+
+def main(root, workers=2):
+    result = nbpipe.build([root], workers=workers, executor="dask", detailed_summary=True)
+    print(result.summary_text)
+    sys.exit(result.exit_code)
+'''
+
+LAYERED = '''
+class Leaf(nbpipe.Task):
+    n = nbpipe.IntParameter()
+
+    def output(self):
+        return nbpipe.LocalTarget(f"out/leaf_{self.n}.txt")
+
+    def run(self):
+        log(f"{self} {os.getpid()}")
+        print(f"leaf {self.n} here")
+        with self.output().open("w") as f:
+            f.write(f"{self.n} {os.getpid()}")
+
+
+class Middle(nbpipe.Task):
+    k = nbpipe.IntParameter()
+
+    def requires(self):
+        return [Leaf(n=self.k * 10 + i) for i in range(10)]
+
+    def output(self):
+        return nbpipe.LocalTarget(f"out/middle_{self.k}.txt")
+
+    def run(self):
+        log(f"{self} {os.getpid()}")
+        total = sum(int(t.open().read().split()[0]) for t in self.input())
+        with self.output().open("w") as f:
+            f.write(str(total))
+
+
+class Root(nbpipe.Task):
+    def requires(self):
+        return [Middle(k=k) for k in range(18)]
+
+    def output(self):
+        return nbpipe.LocalTarget("out/root.txt")
+
+    def run(self):
+        log(f"{self} {os.getpid()}")
+        with self.output().open("w") as f:
+            f.write(str(sum(int(t.open().read()) for t in self.input())))
+
+
+if __name__ == "__main__":
+    main(Root())
+'''
+
+
+def _log_lines(tmp_path):
+    return (tmp_path / "log.txt").read_text().splitlines()
+
+
+def test_a_200_task_notebook_style_pipeline_runs_on_two_dask_workers(driver, tmp_path):
+    proc = driver(LAYERED)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "* 199 ran successfully:" in proc.stdout  # 180 leaves, 18 middles, the root
+    assert (tmp_path / "out" / "root.txt").read_text() == str(sum(range(180)))
+    lines = _log_lines(tmp_path)
+    assert len(lines) == 199 == len({line.rsplit(" ", 1)[0] for line in lines})
+    assert len({line.rsplit(" ", 1)[1] for line in lines}) == 2  # both worker processes ran tasks
+    assert os.getpid() not in {int(line.rsplit(" ", 1)[1]) for line in lines}
+    assert "[Leaf(n=7)] leaf 7 here" in proc.stdout  # task prints come back, tagged
+    # The history has the run, on the dask executor, with every task done.
+    attempts = _store(tmp_path).attempts(limit=500)
+    assert {a["status"] for a in attempts} == {"done"} and len(attempts) == 199
+    assert {a["worker"].rsplit(":", 1)[0] for a in attempts} == {"dask-tcp://127.0.0.1"}
+    again = driver(LAYERED)
+    assert again.returncode == 0 and "* 1 complete ones were encountered:\n    - 1 Root()" in again.stdout
+    assert len(_log_lines(tmp_path)) == 199  # nothing ran twice
+
+
+def _store(tmp_path):
+    from nbpipe.store import open_store
+
+    return open_store(str(tmp_path / ".nbpipe"))
+
+
+FLAKY = '''
+class Flaky(nbpipe.Task):
+    retry_count = 2
+    retry_delay = 0.2
+
+    def output(self):
+        return nbpipe.LocalTarget("out/flaky.txt")
+
+    def run(self):
+        log("attempt")
+        if len(open("log.txt").read().splitlines()) < 2:
+            raise RuntimeError("first attempt fails")
+        with self.output().open("w") as f:
+            f.write("ok")
+
+
+class Broken(nbpipe.Task):
+    def output(self):
+        return nbpipe.LocalTarget("out/broken.txt")
+
+    def run(self):
+        with self.output().open("w") as f:
+            f.write("half")
+            raise ValueError("broken on purpose")
+
+
+class Both(nbpipe.WrapperTask):
+    def requires(self):
+        return [Flaky(), Broken()]
+
+
+if __name__ == "__main__":
+    main(Both())
+'''
+
+
+def test_a_failure_fails_its_task_and_a_retry_succeeds(driver, tmp_path):
+    proc = driver(FLAKY)
+    assert proc.returncode == 30, proc.stdout + proc.stderr
+    assert _log_lines(tmp_path) == ["attempt", "attempt"]  # retried once by the driver's scheduler
+    assert (tmp_path / "out" / "flaky.txt").read_text() == "ok"
+    assert "* 1 ran successfully:\n    - 1 Flaky()" in proc.stdout
+    assert "* 1 failed:\n    - 1 Broken()" in proc.stdout
+    assert "ValueError: broken on purpose" in proc.stderr
+    assert sorted(os.listdir(tmp_path / "out")) == ["flaky.txt"]  # no half-written output, no temp file
+    attempts = [h["status"] for h in reversed(nbpipe.history("Flaky", store=_store(tmp_path)))]
+    assert attempts == ["failed", "done"]
+
+
+KILLED = '''
+class Slow(nbpipe.Task):
+    n = nbpipe.IntParameter()
+
+    def output(self):
+        return nbpipe.LocalTarget(f"out/slow_{self.n}.txt")
+
+    def run(self):
+        log(f"start {self.n} {os.getpid()}")
+        first = not os.path.exists(f"started_{self.n}")
+        open(f"started_{self.n}", "w").write(str(os.getpid()))
+        with self.output().open("w") as f:
+            f.write("partial ")
+            if first and self.n == 0:
+                while True:  # until the test kills this worker
+                    time.sleep(0.05)
+            f.write("done")
+
+
+class AllSlow(nbpipe.WrapperTask):
+    def requires(self):
+        return [Slow(n=n) for n in range(4)]
+
+
+if __name__ == "__main__":
+    main(AllSlow())
+'''
+
+
+def test_a_worker_killed_mid_run_gets_its_task_rescheduled(driver, tmp_path):
+    proc = driver.start(KILLED)
+    marker = tmp_path / "started_0"
+    deadline = time.monotonic() + 120
+    while not (marker.exists() and marker.read_text()):  # the task is running: kill its worker
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    os.kill(int(marker.read_text()), signal.SIGKILL)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out + err
+    starts = [line for line in _log_lines(tmp_path) if line.startswith("start 0 ")]
+    assert len(starts) == 2  # Dask ran it again on a live worker
+    assert all((tmp_path / "out" / f"slow_{n}.txt").read_text() == "partial done" for n in range(4))
+    assert sorted(os.listdir(tmp_path / "out")) == [f"slow_{n}.txt" for n in range(4)]
+
+
+SUICIDAL = '''
+class Suicidal(nbpipe.Task):
+    def output(self):
+        return nbpipe.LocalTarget("out/never.txt")
+
+    def run(self):
+        log("dying")
+        with self.output().open("w") as f:
+            f.write("partial")
+            os._exit(3)
+
+
+class Fine(nbpipe.Task):
+    def output(self):
+        return nbpipe.LocalTarget("out/fine.txt")
+
+    def run(self):
+        with self.output().open("w") as f:
+            f.write("fine")
+
+
+class Hangs(nbpipe.Task):
+    worker_timeout = 1.5
+
+    def output(self):
+        return nbpipe.LocalTarget("out/hangs.txt")
+
+    def run(self):
+        log(f"hangs {os.getpid()}")
+        while True:
+            time.sleep(0.05)
+
+
+class Mixed(nbpipe.WrapperTask):
+    bad = nbpipe.Parameter()
+
+    def requires(self):
+        return [Fine(), Suicidal() if self.bad == "suicidal" else Hangs()]
+
+
+if __name__ == "__main__":
+    main(Mixed(bad=sys.argv[1]))
+'''
+
+
+def test_a_task_that_keeps_killing_its_workers_fails_and_the_run_moves_on(driver, tmp_path):
+    proc = driver(SUICIDAL, "suicidal")
+    assert proc.returncode == 30, proc.stdout + proc.stderr
+    assert "* 1 failed:\n    - 1 Suicidal()" in proc.stdout
+    assert "* 1 ran successfully:\n    - 1 Fine()" in proc.stdout
+    assert "Suicidal() failed: worker died: every Dask worker that ran it died (KilledWorker" in proc.stderr
+    # allowed-failures = 1: Dask tried it on a second worker, then gave up.
+    assert _log_lines(tmp_path) == ["dying", "dying"]
+    assert sorted(os.listdir(tmp_path / "out")) == ["fine.txt"]  # no partial output, no temp file
+
+
+def test_a_hung_task_times_out_its_worker_is_restarted_and_the_run_moves_on(driver, tmp_path):
+    proc = driver(SUICIDAL, "hangs")
+    assert proc.returncode == 30, proc.stdout + proc.stderr
+    assert "* 1 failed:\n    - 1 Hangs()" in proc.stdout
+    assert "Hangs() failed: timed out after 1.5 s (worker_timeout); Dask worker restarted" in proc.stderr
+    hung_pid = int(_log_lines(tmp_path)[0].split()[1])
+    _wait_dead(hung_pid)  # the hung code was stopped with its worker
+    assert sorted(os.listdir(tmp_path / "out")) == ["fine.txt"]
+
+
+def _wait_dead(pid: int, within: float = 30.0) -> None:
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        assert time.monotonic() < deadline, f"process {pid} still alive"
+        time.sleep(0.05)
+
+
+SHARED = '''
+class Step(nbpipe.Task):
+    n = nbpipe.IntParameter()
+
+    def requires(self):
+        return [Step(n=self.n - 1)] if self.n % 10 else []
+
+    def output(self):
+        return nbpipe.LocalTarget(f"{OUT}/step_{self.n}.txt")
+
+    def run(self):
+        log(f"{self.n} {DRIVER}")
+        time.sleep(0.02)  # widen the window in which both drivers want the task
+        with self.output().open("w") as f:
+            f.write(str(self.n))
+
+
+class All(nbpipe.WrapperTask):
+    def requires(self):
+        return [Step(n=n) for n in range(100)]
+
+
+OUT = os.path.abspath("shared")
+DRIVER = sys.argv[1]  # travels with the classes, by value
+if __name__ == "__main__":
+    main(All())
+'''
+
+
+def test_two_drivers_on_one_cluster_never_run_a_task_twice(driver, tmp_path):
+    # Separate state directories, as on two machines: only the Dask lock can see both.
+    first = driver.start(SHARED, "first", state="state_a")
+    second = driver.start(SHARED, "second", state="state_b")
+    results = [p.communicate(timeout=240) + (p.returncode,) for p in (first, second)]
+    for out, err, code in results:
+        assert code == 0, out + err
+    ran = [line.split()[0] for line in _log_lines(tmp_path)]
+    assert sorted(ran, key=int) == [str(n) for n in range(100)]  # each task exactly once
+    by = {line.split()[1] for line in _log_lines(tmp_path)}
+    assert by == {"first", "second"}  # and both drivers did part of the work
+    assert sorted(os.listdir(tmp_path / "shared")) == sorted(f"step_{n}.txt" for n in range(100))
+
+
+def test_progress_events_and_the_summary_match_local_executors(cluster, tmp_path):
+    config.set_option("dask", "address", cluster.scheduler_address)
+
+    class Counting(nbpipe.Task):
+        n = nbpipe.IntParameter()
+
+        def output(self):
+            return nbpipe.LocalTarget(str(tmp_path / f"count_{self.n}.txt"))
+
+        def run(self):
+            self.set_progress_percentage(50)
+            self.set_status_message(f"counting {self.n}")
+            with self.output().open("w") as f:
+                f.write("x")
+
+    from nbpipe.runner import execute
+
+    events = []
+    result = execute([Counting(n=n) for n in range(3)], workers=2, executor="dask", observers=[events.append])
+    local = execute([Counting(n=n + 10) for n in range(3)], workers=2, executor="thread")
+    assert result.exit_code == 0 and result.summary.to_dict()["counts"] == local.summary.to_dict()["counts"]
+    progress = [e for e in events if e.kind == Kind.PROGRESS]
+    assert {(e.task_id, tuple(e.data.items())) for e in progress} >= {
+        (Counting(n=1).task_id, (("progress_percentage", 50),)),
+        (Counting(n=1).task_id, (("status_message", "counting 1"),)),
+    }
+    started = next(e for e in events if e.kind == Kind.RUN_STARTED)
+    assert started.data["executor"] == "dask"
+    workers = {e.data.get("worker") for e in events if e.kind == Kind.DONE}
+    assert all(w.startswith("dask-tcp://127.0.0.1:") for w in workers)
+
+
+def test_task_resources_map_to_dask_worker_resources(tmp_path):
+    # One plain worker and one started with --resources gpu=1 by Dask's own CLI.
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None,
+                                  silence_logs=40) as small:
+        gpu = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", small.scheduler_address,
+                                "--nthreads", "1", "--resources", "gpu=1", "--no-dashboard"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            with distributed.Client(small, set_as_default=False) as client:
+                client.wait_for_workers(2, timeout=60)
+                gpu_worker = next(a for a, w in client.scheduler_info()["workers"].items() if w["resources"])
+
+            class OnGpu(nbpipe.Task):
+                n = nbpipe.IntParameter()
+                resources = {"gpu": 1}
+
+                def output(self):
+                    return nbpipe.LocalTarget(str(tmp_path / f"gpu_{self.n}.txt"))
+
+                def run(self):
+                    from distributed import get_worker
+
+                    with self.output().open("w") as f:
+                        f.write(get_worker().address)
+
+            class TooBig(nbpipe.Task):
+                resources = {"gpu": 2}
+
+                def complete(self):
+                    return False
+
+            config.set_option("resources", "gpu", 2)
+            from nbpipe.runner import execute
+
+            result = execute([OnGpu(n=n) for n in range(4)] + [TooBig()], workers=2, executor="dask",
+                             dask_address=small.scheduler_address)
+            assert {(tmp_path / f"gpu_{n}.txt").read_text() for n in range(4)} == {gpu_worker}
+            failed = result.summary.to_dict()
+            assert result.exit_code == 30, result.summary_text
+            reason = next(e.reason for e in result.events if e.kind == Kind.FAILED)
+            assert reason.startswith("needs resource gpu=2 but the largest Dask worker offers gpu=1")
+            assert failed["counts"]["completed"] == 4
+        finally:
+            gpu.terminate()
+            gpu.wait(timeout=30)
+
+
+def test_a_local_cluster_is_started_on_demand_and_gone_afterwards(tmp_path):
+    script = tmp_path / "ondemand.py"
+    script.write_text(HEADER + textwrap.dedent('''
+        class Where(nbpipe.Task):
+            n = nbpipe.IntParameter()
+
+            def output(self):
+                return nbpipe.LocalTarget(f"where_{self.n}.txt")
+
+            def run(self):
+                with self.output().open("w") as f:
+                    f.write(str(os.getpid()))
+
+        class Both(nbpipe.WrapperTask):
+            def requires(self):
+                return [Where(n=0), Where(n=1), Where(n=2)]
+
+        if __name__ == "__main__":
+            main(Both())
+        '''))
+    env = {k: v for k, v in os.environ.items() if k not in ("NBPIPE_DASK_ADDRESS", "DASK_SCHEDULER_ADDRESS")}
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "started a local Dask cluster of 2 worker process(es)" in proc.stderr
+    pids = {int((tmp_path / f"where_{n}.txt").read_text()) for n in range(3)}
+    assert proc.returncode == 0 and os.getpid() not in pids
+    for pid in pids:
+        _wait_dead(pid, within=10)  # the workers ended with the run
+
+
+def test_an_unreachable_scheduler_is_one_clear_error(run_cli, tmp_path):
+    (tmp_path / "tiny.py").write_text("import nbpipe\n\nclass Tiny(nbpipe.Task):\n    pass\n")
+    (tmp_path / "nbpipe.toml").write_text("[dask]\nconnect_timeout = 1\n")
+    proc = run_cli("run", "--module", "tiny", "Tiny", "--dask-address", "tcp://127.0.0.1:9")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9 (from the call)" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    proc = run_cli("run", "--module", "tiny", "Tiny", "--executor", "process", "--dask-address", "tcp://x:1")
+    assert proc.returncode == 2 and "--dask-address goes with --executor dask" in proc.stderr

@@ -683,3 +683,13 @@ class RunResult:
 
     def __repr__(self) -> str:
         return f"RunResult(status={self.status!r},scheduling_succeeded={self.scheduling_succeeded!r})"
+
+    def _ipython_display_(self) -> None:
+        """In IPython: the inline summary, unless ``%pipeline run`` has just shown it."""
+        if self.__dict__.pop("shown_by_magic", False):
+            return
+        from IPython.display import display  # only ever called inside IPython
+
+        from .notebook.display import RunDisplay
+
+        display(RunDisplay(self))

@@ -5,7 +5,6 @@ Screenshots of every step are written to ``test-artifacts/`` (or
 """
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -13,6 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from nbpipe.task import task_id_str
@@ -38,7 +38,12 @@ def server(tmp_path_factory):
     """A Jupyter server on 127.0.0.1 serving a copy of example_notebooks/."""
     assert Path(CHROMIUM).exists(), "Debian's chromium is needed (.ci/run installs it)"
     root = tmp_path_factory.mktemp("notebooks")
-    shutil.copy(REPO / "example_notebooks" / "quickstart.ipynb", root)
+    # The quickstart's failure demo (its last cell) fails only with `strict = True`
+    # in its `parameters` cell; these tests need that red Validate node.
+    quickstart = nbformat.read(REPO / "example_notebooks" / "quickstart.ipynb", as_version=4)
+    parameters = next(c for c in quickstart.cells if "parameters" in c.metadata.get("tags", []))
+    parameters.source = "strict = True"
+    nbformat.write(quickstart, root / "quickstart.ipynb")
     port = _free_port()
     log = open(root / "server.log", "w")
     env = dict(os.environ, NBPIPE_STATE_DIR=str(root / ".nbpipe"))
@@ -104,8 +109,8 @@ def test_quickstart_in_jupyterlab(server, page):
     first = dags.nth(0)
     first.locator("g.node.nbpipe-state-done").nth(6).wait_for(timeout=120_000)
     assert first.locator("g.node").count() == 7
-    # The failing run's graph (the last cell): Validate failed, the rest was complete.
-    last = dags.nth(2)
+    # The failing run's graph (the last cell, the fourth %pipeline run): Validate failed, the rest was complete.
+    last = dags.nth(3)
     last.locator(f'g.node.nbpipe-state-failed[id="{VALIDATE}"]').wait_for(timeout=120_000)
     shot(page, "01-ran")
 

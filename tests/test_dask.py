@@ -479,3 +479,89 @@ def test_an_unreachable_scheduler_is_one_clear_error(run_cli, tmp_path):
     assert "Traceback" not in proc.stderr
     proc = run_cli("run", "--module", "tiny", "Tiny", "--executor", "process", "--dask-address", "tcp://x:1")
     assert proc.returncode == 2 and "--dask-address goes with --executor dask" in proc.stderr
+
+
+MAGIC_CELL = '''%%pipeline
+import os
+import nbpipe
+
+class Cube(nbpipe.Task):
+    n = nbpipe.IntParameter()
+
+    def output(self):
+        return nbpipe.LocalTarget(f"cubes/{self.n}.txt")
+
+    def run(self):
+        with self.output().open("w") as f:
+            f.write(f"{self.n ** 3} {os.getpid()}")
+
+class Cubes(nbpipe.WrapperTask):
+    def requires(self):
+        return [Cube(n=n) for n in range(6)]
+'''
+
+
+def test_pipeline_magic_and_the_widget_run_on_dask(cluster, tmp_path, capsys):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from nbpipe.notebook.widget import DagWidget
+
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "nbpipe")
+    shell.run_cell(MAGIC_CELL)
+    result = shell.run_line_magic("pipeline", f"run Cubes --workers 2 --dask-address {cluster.scheduler_address}")
+    assert result.exit_code == 0, result.summary_text
+    pids = {int((tmp_path / "cubes" / f"{n}.txt").read_text().split()[1]) for n in range(6)}
+    assert os.getpid() not in pids  # classes defined in a cell ran in the Dask workers
+    assert "6 ran successfully" in result.summary_text
+    # The widget's live states follow a dask run as they follow a local one.
+    for n in range(6):
+        (tmp_path / "cubes" / f"{n}.txt").unlink()
+    widget = DagWidget(shell.user_ns["Cubes"](), workers=2, executor="dask", dask_address=cluster.scheduler_address)
+    assert {widget.states[shell.user_ns["Cube"](n=n).task_id] for n in range(6)} == {"missing"}
+    widget.run(background=False)
+    assert {widget.states[shell.user_ns["Cube"](n=n).task_id] for n in range(6)} == {"done"}
+    assert widget.pushes >= 1
+
+
+def test_fsspec_targets_on_s3_shared_by_dask_workers(cluster, tmp_path):
+    sys.path.insert(0, os.path.dirname(__file__))
+    try:
+        from s3_server import s3_server
+    finally:
+        sys.path.pop(0)
+
+    with s3_server("dask-bucket") as s3:
+        options = s3.options
+
+        class Part(nbpipe.Task):
+            n = nbpipe.IntParameter()
+
+            def output(self):
+                return nbpipe.FsspecTarget(f"s3://dask-bucket/parts/{self.n}.txt", **options)
+
+            def run(self):
+                with self.output().open("w") as f:
+                    f.write(str(self.n * 10))
+
+        class Total(nbpipe.Task):
+            def requires(self):
+                return [Part(n=n) for n in range(8)]
+
+            def output(self):
+                return nbpipe.FsspecTarget("s3://dask-bucket/total.txt", **options)
+
+            def run(self):
+                total = sum(int(t.open("r").read()) for t in self.input())
+                with self.output().open("w") as f:
+                    f.write(str(total))
+
+        from nbpipe.runner import execute
+
+        result = execute([Total()], workers=2, executor="dask", dask_address=cluster.scheduler_address)
+        assert result.exit_code == 0, result.summary_text
+        assert s3.keys() == sorted([f"parts/{n}.txt" for n in range(8)] + ["total.txt"])
+        body = s3.client.get_object(Bucket="dask-bucket", Key="total.txt")["Body"].read()
+        assert body == str(sum(n * 10 for n in range(8))).encode()
+        again = execute([Total()], workers=2, executor="dask", dask_address=cluster.scheduler_address)
+        assert again.summary.to_dict()["counts"]["completed"] == 0  # complete on shared storage

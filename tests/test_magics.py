@@ -186,3 +186,22 @@ class Ouro(nbpipe.Task):
     shell.run_cell("%pipeline show Both")  # terminal IPython: the static text view, nothing raises
     out, err = capfd.readouterr()
     assert "missing  Greet(name=ada)" in out and "Traceback" not in err
+
+
+def test_widget_shows_run_anyway_tasks_as_done_after_they_ran(tmp_path):
+    from nbpipe.contrib.simulate import RunAnywayTarget
+    from nbpipe.notebook.widget import DagWidget
+
+    class Every(nbpipe.Task):
+        def output(self):
+            return RunAnywayTarget(self)
+
+        def run(self):
+            self.output().done()
+
+    widget = DagWidget(Every(), executor="inline")
+    assert widget.states[Every().task_id] == "missing"
+    result = widget.run(background=False)
+    assert result.exit_code == 0
+    # Outside a run a RunAnywayTarget never exists; the task still ran.
+    assert widget.states[Every().task_id] == "done"

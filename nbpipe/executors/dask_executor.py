@@ -11,6 +11,9 @@ each ready task, on whichever worker it picks.  Which cluster, first match:
 4. none: a ``distributed.LocalCluster`` of ``workers`` single-threaded worker
    processes, started for the run and closed at its end.
 
+``workers`` is how many tasks this driver keeps on the cluster at once, as
+for the other executors; on a shared cluster, set it to the share you want.
+
 Tasks travel by value with cloudpickle (notebook classes work); the function
 that runs them, :func:`nbpipe.executors.dask_task.run_payload`, is imported on
 the workers, so nbpipe must be installed there.
@@ -52,6 +55,7 @@ logger = logging.getLogger("nbpipe")
 ENV_ADDRESS = "NBPIPE_DASK_ADDRESS"
 _PROGRESS = object()  # marks a progress report in the completion queue
 _WORKER_LOST = object()  # marks a lost worker in the completion queue
+_STARTED = "nbpipe:started"  # the progress kind of dask_task's start report
 
 
 @dataclass
@@ -100,7 +104,13 @@ class DaskExecutor(Executor):
         self.client = client
         self._own_client = client is None
         self.cluster = None
-        self._slots = self.workers
+        # Each Dask round trip (submit, run, result) takes milliseconds, so
+        # keeping only ``workers`` tasks in flight would leave workers idle
+        # between tasks.  Dask queues the extra ones in its scheduler and
+        # hands them out as workers free up.
+        from ..config import get_config
+
+        self._slots = self.workers * max(1, get_config().get_int("dask", "tasks_in_flight_per_worker", 4))
         self._submitted: dict[str, _Submitted] = {}
         self._finished: queue.Queue = queue.Queue()
         self._immediate: list[Outcome] = []
@@ -135,10 +145,6 @@ class DaskExecutor(Executor):
                         "a local cluster") from None
             self.address = address
         self._refresh_resources()
-        if self.workers <= 1 and self.cluster is None:
-            # An existing cluster: use all of it unless told otherwise.
-            info = self.client.scheduler_info()
-            self._slots = max(1, sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()))
         self.client.subscribe_topic(_progress_topic(), self._on_progress_event)
         self.client.subscribe_topic("all", self._on_cluster_event)
 
@@ -200,11 +206,13 @@ class DaskExecutor(Executor):
         self._counter += 1
         key = f"nbpipe-{task.get_task_family()}-{_digest(task.task_id)}-{self._counter}"
         payload = cloudpickle.dumps((task, self.context, self.check_unfulfilled_deps))
-        future = self.client.submit(run_payload, list(sys.path), os.getcwd(), payload, self._log_level, key=key, pure=False,
-                                    resources=dask_resources or None)
+        future = self.client.submit(run_payload, list(sys.path), os.getcwd(), payload, self._log_level,
+                                    key if self.timeout_for(task) else None, key=key, pure=False,
+                                    resources=dask_resources or None, priority=task.priority)
         timeout = self.timeout_for(task)
-        now = time.monotonic()
-        self._submitted[key] = _Submitted(task, future, now, now + timeout if timeout else None, timeout)
+        # The clock of a timeout starts when a worker starts the task (it
+        # reports it), not while the task waits in Dask's queue.
+        self._submitted[key] = _Submitted(task, future, time.monotonic(), None, timeout)
         future.add_done_callback(self._finished.put)
 
     def wait(self, timeout: float | None) -> list[Outcome]:
@@ -242,7 +250,12 @@ class DaskExecutor(Executor):
 
     def _collect(self, item) -> Outcome | None:
         if isinstance(item, tuple) and item and item[0] is _PROGRESS:
-            if self.on_progress is not None:
+            if item[2] == _STARTED:
+                submitted = self._submitted.get(item[3])
+                if submitted is not None and submitted.timeout:
+                    submitted.started = time.monotonic()
+                    submitted.deadline = submitted.started + submitted.timeout
+            elif self.on_progress is not None:
                 self.on_progress(*item[1:])
             return None
         if isinstance(item, tuple) and item and item[0] is _WORKER_LOST:

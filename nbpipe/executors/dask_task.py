@@ -25,6 +25,8 @@ __all__ = ["run_payload", "PROGRESS_TOPIC"]
 
 #: Dask event topic carrying ``(run_id, task_id, kind, value)`` progress reports.
 PROGRESS_TOPIC = "nbpipe-progress"
+#: The kind of the report a task with a timeout sends when it starts.
+STARTED = "nbpipe:started"
 
 _local = threading.local()
 _install_lock = threading.Lock()
@@ -96,14 +98,17 @@ class _ThreadHandler(logging.Handler):
             buffer.write(self.format(record) + "\n")
 
 
-def run_payload(sys_path: list[str], cwd: str, payload: bytes, log_level: int) -> tuple[bytes, str]:
+def run_payload(sys_path: list[str], cwd: str, payload: bytes, log_level: int,
+                report_start: str | None = None) -> tuple[bytes, str]:
     """Run the task in ``payload``; return ``(pickled Outcome, captured output)``.
 
     ``sys_path`` and ``cwd`` are the driver's.  Modules it imported by name
     (``--module``) are found here too when the worker shares its file
     system; and relative paths in tasks mean what they mean in the driver
     when this worker runs one task at a time (the working directory is per
-    process, so a multi-threaded worker keeps its own).
+    process, so a multi-threaded worker keeps its own).  ``report_start``
+    (the Dask key) asks for a "started" report, from which the driver
+    times the task's ``worker_timeout``.
     """
     for entry in sys_path:
         if entry not in sys.path:
@@ -126,6 +131,9 @@ def run_payload(sys_path: list[str], cwd: str, payload: bytes, log_level: int) -
 
         def send_progress(_task, kind, value, _id=task.task_id):
             worker.log_event(PROGRESS_TOPIC, (context.run_id, _id, kind, value))
+
+        if report_start is not None:
+            worker.log_event(PROGRESS_TOPIC, (context.run_id, task.task_id, STARTED, report_start))
     except (ImportError, ValueError):  # not on a Dask worker (called directly)
         send_progress = None
     captured = io.StringIO()

@@ -228,6 +228,7 @@ class PipelineMagics(Magics):
                 self._error(reason.splitlines()[0])
             _report(result)
             display(RunDisplay(result))
+            result.shown_by_magic = True  # a bare `%pipeline run` must not show it twice
         return result
 
     def _show(self, argv: list[str]):
@@ -262,7 +263,7 @@ class PipelineMagics(Magics):
         except ValueError as exc:
             return self._error(str(exc))
         print(f"marked {len(marked)} task(s) to be rerun: {', '.join(str(t) for t in marked)}")
-        return marked
+        return _Printed(marked)
 
     def _stop(self, argv: list[str]):
         running = [w for w in self.background if getattr(w, "running", False)]
@@ -285,7 +286,7 @@ class PipelineMagics(Magics):
         entries = status(plan.task)
         nodes, _ = graph_data(entries)
         print(static_text(nodes))
-        return entries
+        return _Printed(entries)
 
     def _history(self, argv: list[str]):
         from ..state import history
@@ -296,4 +297,15 @@ class PipelineMagics(Magics):
                 print(f"{row['run_id']}  {row['outcome'] or 'running'}  {', '.join(row['roots'])}")
             else:
                 print(f"{row['status']:<16} {row['task_id']}  {row['error'] or ''}".rstrip())
-        return rows
+        return _Printed(rows)
+
+
+class _Printed(list):
+    """A magic's result whose text the magic printed already.
+
+    ``x = %pipeline status`` gets the list; a bare ``%pipeline status`` shows
+    the printed table only, not the list's repr after it.
+    """
+
+    def _ipython_display_(self) -> None:
+        pass

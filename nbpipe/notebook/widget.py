@@ -146,6 +146,7 @@ class DagWidget(widgets.DOMWidget):
         from ..runner import execute
         from .display import summary_html
 
+        self.last_result = None  # the finally clause below must not use an earlier run's
         try:
             result = execute(targets, workers=self.workers, executor=self.executor, rerun=self.rerun,
                              observers=[self.on_run_event], stop=self._stop, dask_address=self.dask_address)
@@ -163,10 +164,10 @@ class DagWidget(widgets.DOMWidget):
             try:
                 self.refresh()
                 if self.last_result is not None:
-                    # "done this run" stays visible until the next refresh.
+                    # "done this run" stays visible until the next refresh, also
+                    # for a RunAnywayTarget, which is "missing" once its run is over.
                     ran = {t.task_id for t in self.last_result.summary.categories["completed"]}
-                    self.states = {tid: ("done" if tid in ran and state == "complete" else state)
-                                   for tid, state in self.states.items()}
+                    self.states = {tid: ("done" if tid in ran else state) for tid, state in self.states.items()}
             except Exception:  # noqa: BLE001
                 logger.exception("refreshing the DAG widget failed")
 

@@ -40,6 +40,7 @@ from typing import Any
 from . import format as _format
 from .target import (
     TEMP_MARK,
+    CommitOnCleanExit,
     FileSystemTarget,
     LocalTarget,
     _AtomicWriter,
@@ -122,7 +123,7 @@ def _drop(handle: Any) -> None:
         handle.close()  # e.g. a memory file: publishes only the temporary key, removed next
 
 
-class _PublishOnClose(io.BufferedIOBase):
+class _PublishOnClose(CommitOnCleanExit, io.BufferedIOBase):
     """A write-only binary stream over a backend file, published only by a clean ``close()``.
 
     ``publish`` runs once the backend file has closed (object stores: nothing,
@@ -173,16 +174,6 @@ class _PublishOnClose(io.BufferedIOBase):
             logger.warning("could not discard an aborted write (%s): %s", self._handle, err)
         super().close()
 
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is not None:
-            self.abort()
-        else:
-            self.close()
-
-    def __del__(self):
-        # Dropped without close(): never publish a possibly partial object.
-        if not getattr(self, "_finished", True):
-            self.abort()
 
 
 class FsspecTarget(FileSystemTarget):

@@ -91,7 +91,23 @@ def remove_temp_files(path: str, pid: int | None = None) -> list[str]:
     return removed
 
 
-class AtomicLocalFile(io.BufferedWriter):
+class CommitOnCleanExit:
+    """For atomic writers: commit (``close``) on a clean exit; ``abort`` on an
+    exception, or when dropped without ``close()`` (``_finished`` still False),
+    so a possibly partial file is never published."""
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            self.abort()
+        else:
+            self.close()
+
+    def __del__(self):
+        if not getattr(self, "_finished", True):
+            self.abort()
+
+
+class AtomicLocalFile(CommitOnCleanExit, io.BufferedWriter):
     """A binary file that appears at ``path`` only when closed cleanly."""
 
     def __init__(self, path: str, fsync: bool = False):
@@ -135,16 +151,6 @@ class AtomicLocalFile(io.BufferedWriter):
     def move_to_final_destination(self) -> None:  # Luigi's hook name
         os.replace(self.tmp_path, self.path)
 
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is not None:
-            self.abort()
-        else:
-            self.close()
-
-    def __del__(self):
-        # Dropped without close(): never commit a possibly partial file.
-        if not getattr(self, "_finished", True):
-            self.abort()
 
 
 class _StreamProxy:

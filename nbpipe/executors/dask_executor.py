@@ -11,8 +11,8 @@ each ready task, on whichever worker it picks.  Which cluster, first match:
 4. none: a ``distributed.LocalCluster`` of ``workers`` single-threaded worker
    processes, started for the run and closed at its end.
 
-``workers`` is how many tasks this driver keeps on the cluster at once, as
-for the other executors; on a shared cluster, set it to the share you want.
+``workers`` is how many of this driver's tasks run at once, as for the
+other executors; on a shared cluster, set it to the share you want.
 
 Tasks travel by value with cloudpickle (notebook classes work); the function
 that runs them, :func:`nbpipe.executors.dask_task.run_payload`, is imported on
@@ -104,13 +104,7 @@ class DaskExecutor(Executor):
         self.client = client
         self._own_client = client is None
         self.cluster = None
-        # Each Dask round trip (submit, run, result) takes milliseconds, so
-        # keeping only ``workers`` tasks in flight would leave workers idle
-        # between tasks.  Dask queues the extra ones in its scheduler and
-        # hands them out as workers free up.
-        from ..config import get_config
-
-        self._slots = self.workers * max(1, get_config().get_int("dask", "tasks_in_flight_per_worker", 4))
+        self._slots = self.workers
         self._submitted: dict[str, _Submitted] = {}
         self._finished: queue.Queue = queue.Queue()
         self._immediate: list[Outcome] = []
@@ -145,6 +139,7 @@ class DaskExecutor(Executor):
                         "a local cluster") from None
             self.address = address
         self._refresh_resources()
+        self._slots = self._tasks_in_flight()
         self.client.subscribe_topic(_progress_topic(), self._on_progress_event)
         self.client.subscribe_topic("all", self._on_cluster_event)
 
@@ -328,6 +323,23 @@ class DaskExecutor(Executor):
         return outcomes
 
     # -- helpers ----------------------------------------------------------
+
+    def _tasks_in_flight(self) -> int:
+        """How many tasks to keep submitted.
+
+        Each Dask round trip (submit, run, result) takes milliseconds, so
+        with only ``workers`` tasks in flight the workers would idle between
+        tasks; Dask queues extra ones in its scheduler and hands them out as
+        threads free up.  That is only done when the cluster has no more
+        threads than ``workers``: then still at most ``workers`` tasks run
+        at once, as with every executor.
+        """
+        from ..config import get_config
+
+        threads = sum(w.get("nthreads", 1) for w in self.client.scheduler_info().get("workers", {}).values())
+        if threads == 0 or threads > self.workers:
+            return self.workers
+        return self.workers * max(1, get_config().get_int("dask", "tasks_in_flight_per_worker", 4))
 
     def _refresh_resources(self) -> None:
         """The largest amount of each resource any worker offers."""

@@ -110,7 +110,12 @@ def execute_notebook(path: str | Path, parameters: dict[str, Any] | None = None,
                 out.write(run["summary_text"] + "\n")
                 out.flush()
 
-        client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name,
+        extra = []
+        if nb.metadata.get("kernelspec", {}).get("language", "python") == "python" and kernel_name.startswith("python"):
+            # The kernel binds 127.0.0.1 only; its warning that TCP is not
+            # encrypted is noise in a CI log.  Its errors still show.
+            extra = ["--IPKernelApp.log_level=ERROR"]
+        client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, extra_arguments=extra,
                                 resources={"metadata": {"path": str(workdir)}}, on_cell_executed=after_cell)
         saved = {k: os.environ.get(k) for k in ("NBPIPE_HEADLESS", "NBPIPE_REPORT")}
         os.environ["NBPIPE_HEADLESS"] = "1"

@@ -109,6 +109,7 @@ class DaskExecutor(Executor):
         self._finished: queue.Queue = queue.Queue()
         self._immediate: list[Outcome] = []
         self._resources: dict[str, float] = {}
+        self._resources_at = 0.0
         self._counter = 0
         self._locks = None
         self._log_level = logging.getLogger().getEffectiveLevel()
@@ -187,7 +188,7 @@ class DaskExecutor(Executor):
         from .dask_task import run_payload
 
         wanted = task.process_resources() or {}
-        if any(name not in self._resources for name in wanted):
+        if any(name not in self._resources for name in wanted) and time.monotonic() - self._resources_at > 10:
             self._refresh_resources()  # the cluster may have grown
         dask_resources = {name: amount for name, amount in wanted.items() if name in self._resources}
         too_big = {n: a for n, a in dask_resources.items() if a > self._resources[n]}
@@ -348,6 +349,7 @@ class DaskExecutor(Executor):
             for name, amount in (worker.get("resources") or {}).items():
                 offered[name] = max(offered.get(name, 0.0), float(amount))
         self._resources = offered
+        self._resources_at = time.monotonic()
 
     def _on_cluster_event(self, event) -> None:
         # Called on the client's event loop thread: hand over to wait().

@@ -43,8 +43,9 @@ from .target import (
     CommitOnCleanExit,
     FileSystemTarget,
     LocalTarget,
-    _AtomicWriter,
     _ClosingReader,
+    atomic_writer,
+    format_for_mode,
 )
 
 __all__ = ["OBJECT_STORE_PROTOCOLS", "FsspecTarget", "MissingBackendError"]
@@ -231,18 +232,12 @@ class FsspecTarget(FileSystemTarget):
             raise ValueError(f"{self!r}: mode must be 'r' or 'w' (got {mode!r})")
         if self._kind == "local":
             return LocalTarget(self.path, format=None if self._default_format else self.format).open(mode)
-        fmt = _format.Nop if ("b" in mode and self._default_format) else self.format  # LocalTarget's rule
+        fmt = format_for_mode(self.format, self._default_format, mode)
         if rw == "r":
             raw = self.fs.open(self._fs_path, "rb")
             stream = fmt.pipe_reader(raw)
             return raw if stream is raw else _ClosingReader(stream, raw)
-        raw = self._raw_writer()
-        try:
-            stream = fmt.pipe_writer(raw)
-        except BaseException:
-            raw.abort()
-            raise
-        return _AtomicWriter(stream, raw)
+        return atomic_writer(fmt, self._raw_writer())
 
     def _raw_writer(self) -> _PublishOnClose:
         fs, path = self.fs, self._fs_path

@@ -342,6 +342,25 @@ class FileSystemTarget(Target):
         return hash((type(self), self.path))
 
 
+def format_for_mode(fmt: _format.Format, default_format: bool, mode: str) -> _format.Format:
+    """The format a stream opened in ``mode`` uses: bytes for a ``b`` mode
+    unless the target was given a format of its own."""
+    if "b" in mode and default_format:
+        return _format.Nop
+    return fmt
+
+
+def atomic_writer(fmt: _format.Format, raw) -> _AtomicWriter:
+    """``fmt``'s writer over ``raw`` (a stream with ``close``/``abort``), committed
+    only by a clean close; ``raw`` is aborted if the format cannot wrap it."""
+    try:
+        stream = fmt.pipe_writer(raw)
+    except BaseException:
+        raw.abort()
+        raise
+    return _AtomicWriter(stream, raw)
+
+
 class LocalTarget(FileSystemTarget):
     """A file on the local file system, written atomically.
 
@@ -366,9 +385,7 @@ class LocalTarget(FileSystemTarget):
         self.is_tmp = is_tmp
 
     def _format_for(self, mode: str) -> _format.Format:
-        if "b" in mode and self._default_format:
-            return _format.Nop
-        return self.format
+        return format_for_mode(self.format, self._default_format, mode)
 
     def makedirs(self) -> None:
         parent = os.path.dirname(os.path.normpath(self.path))
@@ -383,12 +400,7 @@ class LocalTarget(FileSystemTarget):
             from .config import get_config
 
             raw = AtomicLocalFile(self.path, fsync=get_config().get_bool("core", "fsync_outputs", False))
-            try:
-                stream = fmt.pipe_writer(raw)
-            except BaseException:
-                raw.abort()
-                raise
-            return _AtomicWriter(stream, raw)
+            return atomic_writer(fmt, raw)
         if rw == "r":
             raw = io.FileIO(self.path, "r")
             stream = fmt.pipe_reader(io.BufferedReader(raw))

@@ -381,16 +381,7 @@ class Shout(nbpipe.Task):
             sink.write(source.read().upper())
 
 
-class Count(nbpipe.Task):
-    words = nbpipe.Parameter()
-    out = nbpipe.Parameter()
-
-    def requires(self):
-        return Words(out=self.words)
-
-    def output(self):
-        return self.out
-
+class Count(Shout):
     def run(self):
         with self.input().open("r") as source, self.output().open("wb") as sink:
             sink.write(str(len(source.read().splitlines())).encode())

@@ -46,7 +46,7 @@ from typing import Any
 
 import cloudpickle
 
-from ..execution import FAILED, Outcome
+from ..execution import FAILED, Outcome, _one_line
 from ..task import Task
 from .base import Executor, ExecutorUnavailable, remove_task_temp_files
 
@@ -85,11 +85,6 @@ def cluster_address(explicit: str | None = None) -> tuple[str | None, str]:
     if from_dask:
         return str(from_dask), "Dask's scheduler-address setting"
     return None, ""
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 class DaskExecutor(Executor):

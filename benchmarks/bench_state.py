@@ -30,7 +30,7 @@ CHILD = r"""
 import json, os, sys, time
 sys.path.insert(0, {here!r})
 import nbpipe
-from nbpipe import config
+from nbpipe import configuration as config
 import bench_tasks as bt
 config.set_option("core", "state", {state})
 config.set_option("core", "task_locks", {locks})
@@ -55,7 +55,7 @@ def one(kind: str, n: int, variant: str) -> float:
         os.makedirs(env["NBPIPE_BENCH_DIR"])
         if state:
             # The state database exists already, as it does from a user's second run on.
-            subprocess.run([sys.executable, "-c", "import nbpipe.store as s, os; "
+            subprocess.run([sys.executable, "-c", "import nbpipe.state.store as s, os; "
                             "s.StateStore(os.environ['NBPIPE_STATE_DIR']).close()"], env=env, check=True)
         code = CHILD.format(here=str(HERE), state=state, locks=locks, kind=kind, n=n)
         proc = subprocess.run([sys.executable, "-c", code], cwd=scratch, env=env, capture_output=True, text=True,

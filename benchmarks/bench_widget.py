@@ -49,9 +49,9 @@ def kernel_side(n: int = 100_000) -> dict:
 
     import nbpipe
     from nbpipe.notebook.widget import DagWidget
-    from nbpipe.runner import execute
+    from nbpipe.engine.run_loop import execute
 
-    nbpipe.config.set_option("core", "state", False)
+    nbpipe.configuration.set_option("core", "state", False)
     root = bt.root("layered", "noop", n)
     widget = DagWidget.__new__(DagWidget)  # the observer alone: no graph walk, no comm
     widget._pending, widget._last_push, widget.pushes, widget.min_interval = {}, 0.0, 0, 0.1

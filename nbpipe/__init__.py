@@ -5,11 +5,11 @@ core engine is imported here (no Jupyter packages), so ``import nbpipe``
 stays cheap; executors, the run loop and the CLI load on first use.
 """
 
-from . import config as configuration
-from . import event, format, parameter, target, task, util
-from .events import Event
-from .interface import build, run
-from .parameter import (
+from nbpipe import configuration
+from nbpipe import event, format, parameter, target, task, util
+from nbpipe.event import Event
+from nbpipe.interface import build, run
+from nbpipe.parameter import (
     BoolParameter,
     ChoiceListParameter,
     ChoiceParameter,
@@ -45,10 +45,10 @@ from .parameter import (
     TupleParameter,
     YearParameter,
 )
-from .summary import LuigiStatusCode, RunResult, StatusCode
-from .fsspec_target import FsspecTarget
-from .target import FileSystemTarget, LocalTarget, Target
-from .task import Config, DynamicRequirements, ExternalTask, Task, WrapperTask, auto_namespace, namespace
+from nbpipe.engine.summary import LuigiStatusCode, RunResult, StatusCode
+from nbpipe.targets.fsspec_target import FsspecTarget
+from nbpipe.target import FileSystemTarget, LocalTarget, Target
+from nbpipe.task import Config, DynamicRequirements, ExternalTask, Task, WrapperTask, auto_namespace, namespace
 
 __version__ = "0.1.0"
 
@@ -58,18 +58,18 @@ _STATE_API = ("status", "invalidate", "clear_invalidations", "enable", "history"
 
 def load_ipython_extension(ipython) -> None:
     """``%load_ext nbpipe``: the %%pipeline / %pipeline magics."""
-    from .notebook import load_ipython_extension as load
+    from nbpipe.notebook import load_ipython_extension as load
 
     load(ipython)
 
 
 def __getattr__(name):
     if name in _STATE_API:
-        from . import state
+        from nbpipe.state import staleness as state
 
         return getattr(state, name)
     if name == "DagWidget":
-        from .notebook.widget import DagWidget
+        from nbpipe.notebook.widget import DagWidget
 
         return DagWidget
     raise AttributeError(f"module 'nbpipe' has no attribute {name!r}")

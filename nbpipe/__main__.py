@@ -1,5 +1,5 @@
 import sys
 
-from nbpipe.cli import main
+from nbpipe.cli.commands import main
 
 sys.exit(main())

@@ -6,7 +6,7 @@ import logging
 import sys
 from typing import Any
 
-from .summary import RunResult
+from nbpipe.engine.summary import RunResult
 
 __all__ = ["build", "run", "setup_logging"]
 
@@ -54,7 +54,7 @@ def build(
 
     Returns, as Luigi does, a bool — True when no task failed and none
     failed scheduling — or, with ``detailed_summary=True``, the
-    :class:`~nbpipe.summary.RunResult` (``status``, ``summary_text``,
+    :class:`~nbpipe.engine.summary.RunResult` (``status``, ``summary_text``,
     ``one_line_summary``, ``exit_code``, ``events``).
 
     ``executor``: ``"inline"`` (default for one worker), ``"thread"``,
@@ -76,7 +76,7 @@ def build(
     if workers < 1:
         raise ValueError(f"build(workers={workers}): workers must be at least 1")
     setup_logging(options.get("log_level") or logging.INFO)
-    from .runner import execute
+    from nbpipe.engine.run_loop import execute
 
     result: RunResult = execute(tasks, workers=workers, executor=executor, rerun=rerun, dask_address=dask_address)
     logger.info("%s", result.summary_text)
@@ -91,7 +91,7 @@ def run(argv: list[str] | None = None, main_task_cls: type | None = None, detail
     Returns a bool as :func:`build` does (the result with
     ``detailed_summary``).
     """
-    from .cli import parse_run_arguments
+    from nbpipe.cli.commands import parse_run_arguments
 
     if argv is None:
         argv = sys.argv[1:]
@@ -100,7 +100,7 @@ def run(argv: list[str] | None = None, main_task_cls: type | None = None, detail
         argv = [main_task_cls.get_task_family()] + argv
     plan = parse_run_arguments(argv)
     setup_logging(plan.log_level)
-    from .runner import execute
+    from nbpipe.engine.run_loop import execute
 
     result = execute([plan.task], workers=plan.workers, executor=plan.executor, dask_address=plan.dask_address)
     logger.info("%s", result.summary_text)

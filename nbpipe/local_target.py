@@ -1,6 +1,6 @@
 """Luigi's module path for local targets (``luigi.local_target``)."""
 
-from .target import AtomicLocalFile, LocalFileSystem, LocalTarget
+from nbpipe.target import AtomicLocalFile, LocalFileSystem, LocalTarget
 
 atomic_file = AtomicLocalFile
 

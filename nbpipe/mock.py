@@ -10,8 +10,8 @@ import io
 import sys
 import threading
 
-from . import format as _format
-from .target import FileAlreadyExists, FileSystem, FileSystemTarget
+from nbpipe import format as _format
+from nbpipe.target import FileAlreadyExists, FileSystem, FileSystemTarget
 
 __all__ = ["MockFileSystem", "MockTarget"]
 

@@ -36,7 +36,7 @@ import warnings
 from enum import IntEnum
 from typing import Any, Callable, Iterable
 
-from . import config as _config
+from nbpipe import configuration as _config
 
 __all__ = [
     "ParameterVisibility", "ParameterException", "MissingParameterException",
@@ -601,7 +601,7 @@ class OptionalChoiceParameter(OptionalParameterMixin, ChoiceParameter):
 
 
 # The larger families live in their own modules; this module re-exports them.
-from .parameter_time import (  # noqa: E402, F401 - re-exported
+from nbpipe.params.time import (  # noqa: E402, F401 - re-exported
     DateHourParameter,
     DateIntervalParameter,
     DateMinuteParameter,
@@ -613,7 +613,7 @@ from .parameter_time import (  # noqa: E402, F401 - re-exported
     _DateParameterBase,
     _DatetimeParameterBase,
 )
-from .parameter_structured import (  # noqa: E402, F401 - re-exported
+from nbpipe.params.structured import (  # noqa: E402, F401 - re-exported
     DictParameter,
     EnumListParameter,
     EnumParameter,

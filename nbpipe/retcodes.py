@@ -42,7 +42,7 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Mapping
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .summary import Summary
+    from nbpipe.engine.summary import Summary
 
 __all__ = ["RetCodes", "USAGE_ERROR", "INTERRUPTED", "SECTION"]
 
@@ -69,7 +69,7 @@ class RetCodes:
     def from_config(cls, config: Any = None) -> "RetCodes":
         """The codes of the ``[retcode]`` section, defaults for absent options."""
         if config is None:
-            from .config import get_config
+            from nbpipe.configuration import get_config
 
             config = get_config()
         return cls(**{f.name: config.get_int(SECTION, f.name, f.default) for f in fields(cls)})
@@ -94,7 +94,7 @@ class RetCodes:
         return code
 
     def for_summary(self, summary: "Summary") -> int:
-        """The exit code for an execution :class:`~nbpipe.summary.Summary`."""
+        """The exit code for an execution :class:`~nbpipe.engine.summary.Summary`."""
         return self.for_categories(summary.categories, summary.root_task_id)
 
 

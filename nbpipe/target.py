@@ -17,7 +17,7 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import format as _format
+from nbpipe import format as _format
 
 __all__ = [
     "Target",
@@ -397,7 +397,7 @@ class LocalTarget(FileSystemTarget):
         fmt = self._format_for(mode)
         if rw == "w":
             self.makedirs()
-            from .config import get_config
+            from nbpipe.configuration import get_config
 
             raw = AtomicLocalFile(self.path, fsync=get_config().get_bool("core", "fsync_outputs", False))
             return atomic_writer(fmt, raw)

@@ -3,7 +3,7 @@
 A task is a value: its class and its significant parameters give its
 ``task_id`` (Luigi's format, ``Family_<first three params>_<md5[:10]>``), and
 two tasks with the same id are equal.  ``Task(...)`` returns the cached
-instance for equal parameters (see :mod:`nbpipe.registry`).
+instance for equal parameters (see :mod:`nbpipe.task_register`).
 """
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ import warnings
 from contextlib import contextmanager
 from typing import Any, Callable
 
-from . import config as _config
-from .parameter import (
+from nbpipe import configuration as _config
+from nbpipe.parameter import (
     MissingParameterException,
     Parameter,
     ParameterVisibility,
     UnknownParameterException,
     _no_value,
 )
-from .registry import SAME_AS_PYTHON_MODULE, Register, auto_namespace, namespace
+from nbpipe.task_register import SAME_AS_PYTHON_MODULE, Register, auto_namespace, namespace
 
 __all__ = [
     "Task",

@@ -7,7 +7,7 @@ return that clone.  Several classes (or keyword arguments) may be given.
 
 from __future__ import annotations
 
-from .task import Task
+from nbpipe.task import Task
 
 __all__ = ["inherits", "requires", "common_params", "delegates", "previous"]
 
@@ -82,7 +82,7 @@ def delegates(task_that_delegates):
     original_requires = task_that_delegates.requires
 
     def requires(_self):
-        from .task import flatten
+        from nbpipe.task import flatten
 
         return flatten(original_requires(_self)) + [
             dep for sub in flatten(_self.subtasks()) for dep in flatten(sub.requires())

@@ -3,8 +3,8 @@ import sys
 
 import pytest
 
-from nbpipe import config
-from nbpipe.registry import Register
+from nbpipe import configuration as config
+from nbpipe.task_register import Register
 
 
 @pytest.fixture(autouse=True)

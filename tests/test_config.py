@@ -2,7 +2,7 @@
 
 import pytest
 
-from nbpipe import config
+from nbpipe import configuration as config
 
 
 def test_later_sources_override_earlier_ones(tmp_path, monkeypatch):

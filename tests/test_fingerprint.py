@@ -1,4 +1,4 @@
-"""Code and target fingerprints (nbpipe.fingerprint).
+"""Code and target fingerprints (nbpipe.state.fingerprints.code).
 
 Most tests write real modules into tmp_path (the working directory, hence a
 project root), import them, fingerprint a task class, write an edited copy
@@ -19,9 +19,9 @@ import textwrap
 import pytest
 
 import nbpipe
-from nbpipe import config
-from nbpipe import fingerprint as fp
-from nbpipe.fingerprint import (
+from nbpipe import configuration as config
+from nbpipe.state.fingerprints import code as fp
+from nbpipe.state.fingerprints.code import (
     clear_cache,
     code_fingerprint,
     code_version,
@@ -555,7 +555,7 @@ DETERMINISM_SCRIPT = r'''
 import json, sys
 sys.path.insert(0, ".")
 import fp_det
-from nbpipe.fingerprint import code_fingerprint
+from nbpipe.state.fingerprints.code import code_fingerprint
 ns = {"__name__": "__main__"}
 exec(compile(open("fp_det.py").read(), "<no-source>", "exec"), ns)
 print(json.dumps({"file": code_fingerprint(fp_det.Clean), "exec": code_fingerprint(ns["Clean"])}, sort_keys=True))

@@ -19,12 +19,12 @@ import pytest
 from s3_server import s3_server
 
 import nbpipe
-import nbpipe.fingerprint  # before nbpipe.target_fingerprint, which alone is a circular import
+import nbpipe.state.fingerprints.code  # before nbpipe.state.fingerprints.outputs, which alone is a circular import
 from nbpipe import format as fmt
-from nbpipe.events import Kind
-from nbpipe.fsspec_target import FsspecTarget, MissingBackendError
+from nbpipe.engine.events import Kind
+from nbpipe.targets.fsspec_target import FsspecTarget, MissingBackendError
 from nbpipe.target import TEMP_MARK
-from nbpipe.target_fingerprint import target_fingerprint
+from nbpipe.state.fingerprints.outputs import target_fingerprint
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUCKET = "nbpipe-test"
@@ -278,7 +278,7 @@ def test_missing_backend_package_names_the_url_and_the_install(url, package):
 
 
 def test_importing_nbpipe_does_not_import_fsspec():
-    code = "import sys, nbpipe, nbpipe.fsspec_target; assert 'fsspec' not in sys.modules, 'fsspec imported'"
+    code = "import sys, nbpipe, nbpipe.targets.fsspec_target; assert 'fsspec' not in sys.modules, 'fsspec imported'"
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60,
                           check=False)
     assert done.returncode == 0, done.stderr

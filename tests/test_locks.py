@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from nbpipe.locks import LockError, LockHolder, TaskLocks, lock_file_name, prune_lock_files
-from nbpipe.locks import _parse_holder
+from nbpipe.state.task_locks import LockError, LockHolder, TaskLocks, lock_file_name, prune_lock_files
+from nbpipe.state.task_locks import _parse_holder
 
 REPO = str(Path(__file__).resolve().parents[1])
 HOST = socket.gethostname()
@@ -350,7 +350,7 @@ def test_read_only_state_dir_raises_lock_error(tmp_path):
 def test_running_out_of_file_descriptors(spawn, tmp_path):
     script = """
         import resource, sys
-        from nbpipe.locks import TaskLocks, LockError
+        from nbpipe.state.task_locks import TaskLocks, LockError
         state, hard = sys.argv[1], int(sys.argv[2])
         resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))
         locks = TaskLocks(state, "fd-run")
@@ -372,7 +372,7 @@ def test_running_out_of_file_descriptors(spawn, tmp_path):
 
 HOLDER_SCRIPT = """
     import os, sys
-    from nbpipe.locks import TaskLocks
+    from nbpipe.state.task_locks import TaskLocks
     locks = TaskLocks(sys.argv[1], "child-run", heartbeat_interval=float(sys.argv[3]))
     assert locks.try_acquire(sys.argv[2]) is None
     print("ready", os.getpid(), flush=True)
@@ -406,7 +406,7 @@ def test_lock_held_by_another_process_then_taken_over_after_kill9(spawn, state):
 def test_forked_child_does_not_keep_the_lock_of_a_killed_parent(spawn, state):
     script = """
         import os, sys
-        from nbpipe.locks import TaskLocks
+        from nbpipe.state.task_locks import TaskLocks
         locks = TaskLocks(sys.argv[1], "forking-run")
         assert locks.try_acquire("T_fork") is None
         pid = os.fork()
@@ -435,7 +435,7 @@ def test_forked_child_does_not_keep_the_lock_of_a_killed_parent(spawn, state):
 
 RACE_WORKER = """
     import os, random, sys
-    from nbpipe.locks import TaskLocks
+    from nbpipe.state.task_locks import TaskLocks
     go, index, n_tasks = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
     tasks = [f"Race_task_{i:04d}" for i in range(n_tasks)]
     locks = None
@@ -530,7 +530,7 @@ def test_prune_removes_old_unlocked_files_only(state):
 
 PRUNE_ACQUIRER = """
     import os, sys
-    from nbpipe.locks import TaskLocks
+    from nbpipe.state.task_locks import TaskLocks
     state, log_path, go, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     locks = TaskLocks(state, f"acq-{os.getpid()}")
     log = os.open(log_path, os.O_WRONLY | os.O_APPEND)
@@ -552,7 +552,7 @@ PRUNE_ACQUIRER = """
 
 PRUNER = """
     import os, sys
-    from nbpipe.locks import prune_lock_files
+    from nbpipe.state.task_locks import prune_lock_files
     state, go, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     print("ready", flush=True)
     os.read(go, 1)

@@ -65,7 +65,7 @@ with warnings.catch_warnings():  # luigi's import warns about range-task autoloa
     warnings.simplefilter("ignore", DeprecationWarning)
     import luigi.execution_summary as luigi_summary
 
-import nbpipe.summary as nbpipe_summary
+import nbpipe.engine.summary as nbpipe_summary
 
 LUIGI_VERSION = "3.8.1"
 EXAMPLES = ("hello_world.py", "foo.py", "dynamic_requirements.py", "execution_summary_example.py", "wordcount.py")

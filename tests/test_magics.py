@@ -44,7 +44,7 @@ def test_pipeline_cell_defines_tasks_and_rerunning_replaces_them(shell, capsys):
     shell.run_cell(PIPELINE_CELL)  # as re-running the notebook cell
     assert "task class(es) defined" in capsys.readouterr().out
     assert shell.user_ns["Greet"] is not first
-    assert nbpipe.registry.get_task_cls("Greet") is shell.user_ns["Greet"]
+    assert nbpipe.task_register.get_task_cls("Greet") is shell.user_ns["Greet"]
 
 
 def test_run_returns_the_result_and_shows_the_summary(shell, capsys):
@@ -157,7 +157,7 @@ def test_core_import_pulls_in_nothing_from_jupyter():
     import subprocess
     import sys
 
-    code = ("import sys, nbpipe, nbpipe.runner, nbpipe.state; "
+    code = ("import sys, nbpipe, nbpipe.engine.run_loop, nbpipe.state.staleness; "
             "bad = [m for m in sys.modules if m.split('.')[0] in "
             "('IPython', 'ipywidgets', 'graphviz', 'nbclient', 'ipykernel', 'traitlets')]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

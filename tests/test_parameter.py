@@ -1,4 +1,4 @@
-"""Tests for nbpipe.parameter and nbpipe.freezing, including a cross-check with Luigi."""
+"""Tests for nbpipe.parameter and nbpipe.params.freezing, including a cross-check with Luigi."""
 
 import datetime
 import enum
@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 import nbpipe.parameter as P
-from nbpipe import config
+from nbpipe import configuration as config
 from nbpipe import date_interval as di
-from nbpipe.freezing import FrozenOrderedDict, recursively_freeze, recursively_unfreeze
+from nbpipe.params.freezing import FrozenOrderedDict, recursively_freeze, recursively_unfreeze
 
 D = datetime.date
 DT = datetime.datetime
@@ -518,7 +518,7 @@ def test_task_parameter(monkeypatch):
             return FakeTask
         raise LookupError(f"No task named {name!r} is defined")
 
-    monkeypatch.setitem(sys.modules, "nbpipe.registry", types.SimpleNamespace(get_task_cls=get_task_cls))
+    monkeypatch.setitem(sys.modules, "nbpipe.task_register", types.SimpleNamespace(get_task_cls=get_task_cls))
     p = P.TaskParameter()
     assert p.parse("ns.FakeTask") is FakeTask
     assert p.serialize(FakeTask) == "ns.FakeTask"

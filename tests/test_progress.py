@@ -3,8 +3,8 @@
 import io
 import re
 
-from nbpipe.events import Kind, RunEvent
-from nbpipe.progress import ProgressDisplay
+from nbpipe.engine.events import Kind, RunEvent
+from nbpipe.cli.progress import ProgressDisplay
 
 
 def events(*spec):

@@ -5,8 +5,8 @@ import threading
 import time
 
 import nbpipe
-from nbpipe.resolver import Resolver, find_cycle
-from nbpipe.scheduler import State
+from nbpipe.engine.resolver import Resolver, find_cycle
+from nbpipe.engine.scheduling import State
 
 
 class Link(nbpipe.Task):

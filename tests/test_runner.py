@@ -5,10 +5,10 @@ import os
 import pytest
 
 import nbpipe
-from nbpipe import config
-from nbpipe.events import Kind
-from nbpipe.runner import execute
-from nbpipe.summary import StatusCode
+from nbpipe import configuration as config
+from nbpipe.engine.events import Kind
+from nbpipe.engine.run_loop import execute
+from nbpipe.engine.summary import StatusCode
 
 
 class Write(nbpipe.Task):

@@ -2,8 +2,8 @@
 
 import pytest
 
-from nbpipe.events import Kind
-from nbpipe.scheduler import Scheduler, SchedulerError, State
+from nbpipe.engine.events import Kind
+from nbpipe.engine.scheduling import Scheduler, SchedulerError, State
 
 
 def make(**kw):

@@ -9,9 +9,9 @@ import shutil
 import pytest
 
 import nbpipe
-from nbpipe import config
-from nbpipe.registry import Register
-from nbpipe.store import AttemptRow, StateStore, StateStoreError, open_store
+from nbpipe import configuration as config
+from nbpipe.task_register import Register
+from nbpipe.state.store import AttemptRow, StateStore, StateStoreError, open_store
 
 PIPE = '''
 import nbpipe
@@ -84,7 +84,7 @@ def states(task):
 
 @pytest.fixture(autouse=True)
 def _fresh_fingerprints():
-    from nbpipe import fingerprint
+    from nbpipe.state.fingerprints import code as fingerprint
 
     fingerprint.clear_cache()
 
@@ -302,7 +302,7 @@ def test_cli_status_invalidate_history(tmp_path, run_cli):
 def test_eta_from_typical_durations(tmp_path):
     import time
 
-    from nbpipe.state import estimate_seconds
+    from nbpipe.state.staleness import estimate_seconds
 
     m = load(tmp_path)
     store = open_store(tmp_path / ".nbpipe")

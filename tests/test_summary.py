@@ -19,11 +19,11 @@ import luigi as real_luigi
 import luigi.configuration as luigi_configuration
 import luigi.execution_summary as luigi_summary
 
-import nbpipe.config as nbconfig
-from nbpipe.events import Kind, RunEvent
+import nbpipe.configuration as nbconfig
+from nbpipe.engine.events import Kind, RunEvent
 from nbpipe.parameter import DateParameter, IntParameter, Parameter
 from nbpipe.retcodes import INTERRUPTED, USAGE_ERROR, RetCodes
-from nbpipe.summary import (
+from nbpipe.engine.summary import (
     CATEGORIES,
     LuigiStatusCode,
     RunResult,

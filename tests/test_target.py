@@ -7,7 +7,7 @@ import pytest
 
 import nbpipe
 from nbpipe import format as fmt
-from nbpipe import runtime
+from nbpipe.engine import run_context as runtime
 from nbpipe.contrib.simulate import RunAnywayTarget
 from nbpipe.mock import MockFileSystem, MockTarget
 from nbpipe.target import LocalTarget, remove_temp_files
@@ -148,7 +148,7 @@ def test_run_anyway_target_is_done_once_per_run(tmp_path):
     assert not Hourly().complete()
     second = nbpipe.build([Hourly()], detailed_summary=True)
     assert second.summary.task_ids("completed") == [Hourly().task_id]
-    from nbpipe.store import open_store
+    from nbpipe.state.store import open_store
 
     store = open_store(tmp_path / ".nbpipe")
     assert store.run_anyway_is_done(first.run_id, Hourly().task_id)
@@ -187,7 +187,7 @@ def test_run_anyway_markers_cross_worker_processes():
 
 
 def test_run_anyway_old_markers_are_pruned(tmp_path):
-    from nbpipe.store import open_store
+    from nbpipe.state.store import open_store
 
     store = open_store(tmp_path / ".nbpipe")
     store.run_anyway_done("old-run", "T_x", 1.0)

@@ -6,9 +6,9 @@ import textwrap
 import pytest
 
 import nbpipe
-from nbpipe import config
+from nbpipe import configuration as config
 from nbpipe.parameter import MissingParameterException, UnknownParameterException
-from nbpipe.registry import TaskClassNotFoundException, get_task_cls
+from nbpipe.task_register import TaskClassNotFoundException, get_task_cls
 from nbpipe.util import inherits, requires
 
 
@@ -167,7 +167,7 @@ def test_event_handlers_fire_in_the_driver_and_redefinition_does_not_duplicate()
         def requires(self):
             return [Ok(a=1)]
 
-    nbpipe.config.set_option("worker", "check_unfulfilled_deps", False)
+    nbpipe.configuration.set_option("worker", "check_unfulfilled_deps", False)
     nbpipe.build([Wrap()])
     assert calls == [Ok(a=1)]
     Upstream._event_callbacks.pop(Upstream, None)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import time
 
-from .. import runtime
-from ..target import Target
+from nbpipe.engine import run_context as runtime
+from nbpipe.target import Target
 
 __all__ = ["RunAnywayTarget"]
 
@@ -32,7 +32,7 @@ class RunAnywayTarget(Target):
         ctx = runtime.current()
         if ctx is None:
             return None, None
-        from ..store import open_store
+        from nbpipe.state.store import open_store
 
         store = open_store(ctx.state_dir)
         now = time.time()

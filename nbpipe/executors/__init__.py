@@ -6,12 +6,12 @@
 * ``dask``    — a Dask distributed cluster (an address, or a local one).
 
 The run loop hands a task to :meth:`Executor.submit` and collects
-:class:`~nbpipe.execution.Outcome` objects from :meth:`Executor.wait`.
+:class:`~nbpipe.executors.run_one.Outcome` objects from :meth:`Executor.wait`.
 """
 
 from __future__ import annotations
 
-from .base import Executor, ExecutorUnavailable, ProgressCallback
+from nbpipe.executors.base import Executor, ExecutorUnavailable, ProgressCallback
 
 __all__ = ["Executor", "ExecutorUnavailable", "ProgressCallback", "make_executor", "EXECUTOR_KINDS"]
 
@@ -30,19 +30,19 @@ def make_executor(kind: str | None, workers: int, **options) -> Executor:
     if kind != "dask":
         options.pop("address", None)
     if kind == "inline":
-        from .inline import InlineExecutor
+        from nbpipe.executors.inline import InlineExecutor
 
         return InlineExecutor(**options)
     if kind == "thread":
-        from .thread import ThreadExecutor
+        from nbpipe.executors.thread import ThreadExecutor
 
         return ThreadExecutor(workers, **options)
     if kind == "process":
-        from .process import ProcessExecutor
+        from nbpipe.executors.process import ProcessExecutor
 
         return ProcessExecutor(workers, **options)
     if kind == "dask":
-        from .dask_executor import DaskExecutor
+        from nbpipe.executors.dask_executor import DaskExecutor
 
         return DaskExecutor(workers, **options)
     raise ValueError(f"unknown executor {kind!r}; choose one of: {', '.join(EXECUTOR_KINDS)}")

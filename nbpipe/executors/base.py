@@ -5,10 +5,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, Callable
 
-from ..execution import Outcome
-from ..runtime import RunContext
-from ..target import remove_temp_files
-from ..task import Task, flatten
+from nbpipe.executors.run_one import Outcome
+from nbpipe.engine.run_context import RunContext
+from nbpipe.target import remove_temp_files
+from nbpipe.task import Task, flatten
 
 class ExecutorUnavailable(RuntimeError):
     """The executor cannot start: a package is missing or a cluster is unreachable."""

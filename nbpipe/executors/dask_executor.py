@@ -46,9 +46,9 @@ from typing import Any
 
 import cloudpickle
 
-from ..execution import FAILED, Outcome, _one_line
-from ..task import Task
-from .base import Executor, ExecutorUnavailable, remove_task_temp_files
+from nbpipe.executors.run_one import FAILED, Outcome, _one_line
+from nbpipe.task import Task
+from nbpipe.executors.base import Executor, ExecutorUnavailable, remove_task_temp_files
 
 logger = logging.getLogger("nbpipe")
 
@@ -72,7 +72,7 @@ def cluster_address(explicit: str | None = None) -> tuple[str | None, str]:
     """The scheduler address to use and where it came from (None: start a local cluster)."""
     if explicit:
         return explicit, "the call"
-    from ..config import get_config
+    from nbpipe.configuration import get_config
 
     configured = get_config().get("dask", "address")
     if configured:
@@ -141,7 +141,7 @@ class DaskExecutor(Executor):
 
     def task_locks(self):
         """Locks that hold across every driver of this cluster (Dask's distributed lock)."""
-        from .dask_locks import DaskTaskLocks
+        from nbpipe.executors.dask_locks import DaskTaskLocks
 
         self._locks = DaskTaskLocks(self.client)
         return self._locks
@@ -180,7 +180,7 @@ class DaskExecutor(Executor):
         return [s.task.task_id for s in self._submitted.values()]
 
     def submit(self, task: Task, deps: list | None = None) -> None:
-        from .dask_task import run_payload
+        from nbpipe.executors.dask_task import run_payload
 
         wanted = task.process_resources() or {}
         if any(name not in self._resources for name in wanted) and time.monotonic() - self._resources_at > 10:
@@ -330,7 +330,7 @@ class DaskExecutor(Executor):
         threads than ``workers``: then still at most ``workers`` tasks run
         at once, as with every executor.
         """
-        from ..config import get_config
+        from nbpipe.configuration import get_config
 
         threads = sum(w.get("nthreads", 1) for w in self.client.scheduler_info().get("workers", {}).values())
         if threads == 0 or threads > self.workers:
@@ -363,7 +363,7 @@ class DaskExecutor(Executor):
 
 
 def _progress_topic() -> str:
-    from .dask_task import PROGRESS_TOPIC
+    from nbpipe.executors.dask_task import PROGRESS_TOPIC
 
     return PROGRESS_TOPIC
 
@@ -373,13 +373,13 @@ def _digest(task_id: str) -> str:
 
 
 def _connect_timeout() -> float:
-    from ..config import get_config
+    from nbpipe.configuration import get_config
 
     return get_config().get_float("dask", "connect_timeout", 10.0)
 
 
 def _write_tagged(task: Task, output: str) -> None:
-    from .worker import _tag_for
+    from nbpipe.executors.worker import _tag_for
 
     tag = _tag_for(task)
     lines = output.splitlines()

@@ -3,7 +3,7 @@
 Two drivers sharing one cluster may sit on different machines with different
 state directories, so file locks cannot see each other; Dask's distributed
 ``Lock`` lives in the cluster's scheduler and can.  The interface is the part
-of :class:`nbpipe.locks.TaskLocks` the run loop uses.
+of :class:`nbpipe.state.task_locks.TaskLocks` the run loop uses.
 
 A lock's lease is kept alive by its driver's client; when a driver dies, the
 scheduler drops its leases after ``distributed.scheduler.locks.lease-timeout``

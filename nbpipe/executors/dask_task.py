@@ -2,8 +2,8 @@
 
 :func:`run_payload` is what the driver submits: it unpickles one task (sent
 by value with cloudpickle, so classes defined in a notebook or ``__main__``
-work), runs it with :func:`~nbpipe.execution.run_task`, and returns the
-pickled :class:`~nbpipe.execution.Outcome` together with what the task
+work), runs it with :func:`~nbpipe.executors.run_one.run_task`, and returns the
+pickled :class:`~nbpipe.executors.run_one.Outcome` together with what the task
 printed, which the driver writes out prefixed with the task's name.
 
 A Dask worker may run several tasks at once, one per thread, possibly for
@@ -73,7 +73,7 @@ def _install_once() -> None:
     with _install_lock:
         if _installed:
             return
-        from .. import task as task_module
+        from nbpipe import task as task_module
 
         sys.stdout = _ThreadRoutedStream(sys.stdout, "out")
         sys.stderr = _ThreadRoutedStream(sys.stderr, "out")
@@ -114,8 +114,8 @@ def run_payload(sys_path: list[str], cwd: str, payload: bytes, log_level: int,
         if entry not in sys.path:
             sys.path.append(entry)
     _install_once()
-    from .. import runtime
-    from ..execution import run_task
+    from nbpipe.engine import run_context as runtime
+    from nbpipe.executors.run_one import run_task
 
     task, context, check_deps = cloudpickle.loads(payload)
     worker_name = "dask"

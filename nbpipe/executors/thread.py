@@ -6,9 +6,10 @@ import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from .. import runtime, task as _task
-from ..execution import Outcome, run_task
-from .base import Executor
+from nbpipe import task as _task
+from nbpipe.engine import run_context as runtime
+from nbpipe.executors.run_one import Outcome, run_task
+from nbpipe.executors.base import Executor
 
 
 class ThreadExecutor(Executor):

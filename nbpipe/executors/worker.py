@@ -1,7 +1,7 @@
 """The worker process of the process executor (``python -m nbpipe.executors.worker``).
 
 Long-lived: it receives tasks one at a time over a pipe, runs them, and
-sends back an :class:`~nbpipe.execution.Outcome`.  What a task prints or
+sends back an :class:`~nbpipe.executors.run_one.Outcome`.  What a task prints or
 logs is written line by line, prefixed with the task's name, to this
 process's stdout/stderr, which the driver forwards to its own.
 
@@ -104,9 +104,9 @@ def main(argv: list[str]) -> int:
 
     import cloudpickle
 
-    from nbpipe import runtime
+    from nbpipe.engine import run_context as runtime
     from nbpipe import task as task_module
-    from nbpipe.execution import run_task
+    from nbpipe.executors.run_one import run_task
 
     worker_name = f"process-{os.getpid()}"
     conn_out.send_bytes(pickle.dumps(("ready", os.getpid())))

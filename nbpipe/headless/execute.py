@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from .. import retcodes
+from nbpipe import retcodes
 
 __all__ = ["execute_notebook", "CELL_ERROR", "TIMEOUT", "parse_value"]
 
@@ -149,7 +149,7 @@ def execute_notebook(path: str | Path, parameters: dict[str, Any] | None = None,
         return retcodes.USAGE_ERROR
     nbformat.write(nb, str(target))
     if junit:
-        from .junit import write_junit
+        from nbpipe.headless.junit import write_junit
 
         write_junit(Path(junit), path, outcome.runs, outcome.cell_error, elapsed)
     code = _exit_code(outcome)

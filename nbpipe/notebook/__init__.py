@@ -9,7 +9,7 @@ __all__ = ["load_ipython_extension", "unload_ipython_extension"]
 
 
 def load_ipython_extension(ipython) -> None:
-    from .magics import PipelineMagics
+    from nbpipe.notebook.magics import PipelineMagics
 
     ipython.register_magics(PipelineMagics)
 

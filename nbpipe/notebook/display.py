@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 
-from ..summary import RunResult
+from nbpipe.engine.summary import RunResult
 
 __all__ = ["summary_html"]
 

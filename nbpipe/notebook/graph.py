@@ -1,6 +1,6 @@
 """The data a DAG view draws: DOT source, nodes with their state, edges.
 
-Pure functions over :class:`nbpipe.state.TaskStatus` lists, so they are
+Pure functions over :class:`nbpipe.state.staleness.TaskStatus` lists, so they are
 tested without a browser or a kernel.  The DOT source is built with the
 ``graphviz`` package (no system ``dot`` needed: the browser lays it out).
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from ..state import TaskStatus
+from nbpipe.state.staleness import TaskStatus
 
 __all__ = ["STATE_COLOURS", "graph_data", "dot_source", "static_html"]
 
@@ -64,7 +64,7 @@ def graph_data(statuses: Iterable[TaskStatus]) -> tuple[dict, list]:
 
 
 def _flatten_outputs(task):
-    from ..task import flatten
+    from nbpipe.task import flatten
 
     return flatten(task.output())
 

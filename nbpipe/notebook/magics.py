@@ -148,8 +148,8 @@ class PipelineMagics(Magics):
         print(f"pipeline: error: {message}", file=sys.stderr)
 
     def _plan(self, command: str, argv: list[str]):
-        from ..cli import UsageError, parse_run_arguments
-        from ..config import ConfigError
+        from nbpipe.cli.commands import UsageError, parse_run_arguments
+        from nbpipe.configuration import ConfigError
 
         try:
             return parse_run_arguments(argv)
@@ -162,7 +162,7 @@ class PipelineMagics(Magics):
     # -- %%pipeline -------------------------------------------------------------------------------
 
     def _define(self, cell: str):
-        from ..registry import Register
+        from nbpipe.task_register import Register
 
         before = dict(Register._by_family)
         result = self.shell.run_cell(cell, store_history=False, silent=False)
@@ -192,11 +192,11 @@ class PipelineMagics(Magics):
             nb_logger.removeFilter(quiet)
 
     def _run_plan(self, plan):
-        from ..executors import ExecutorUnavailable
-        from ..store import StateStoreError
+        from nbpipe.executors import ExecutorUnavailable
+        from nbpipe.state.store import StateStoreError
 
         if _widgets_available():
-            from .widget import DagWidget
+            from nbpipe.notebook.widget import DagWidget
 
             try:
                 widget = DagWidget(plan.task, workers=plan.workers, executor=plan.executor, rerun=plan.rerun,
@@ -210,7 +210,7 @@ class PipelineMagics(Magics):
                 return widget
             result = widget.run(background=False, show_summary=False)
         else:
-            from ..runner import execute
+            from nbpipe.engine.run_loop import execute
 
             try:
                 result = execute([plan.task], workers=plan.workers, executor=plan.executor, rerun=plan.rerun,
@@ -220,7 +220,7 @@ class PipelineMagics(Magics):
             if plan.background and not _headless():
                 print("pipeline: --background needs a notebook kernel; ran in the foreground")
         if result is not None:
-            from .display import RunDisplay
+            from nbpipe.notebook.display import RunDisplay
 
             # A graph that cannot be scheduled (a cycle, requires() raising) is
             # a mistake in the pipeline: say it in one line each.
@@ -235,7 +235,7 @@ class PipelineMagics(Magics):
         plan = self._plan("show", argv)
         if plan is None:
             return None
-        from .widget import DagWidget
+        from nbpipe.notebook.widget import DagWidget
 
         widget = DagWidget(plan.task, workers=plan.workers, executor=plan.executor)
         display(widget)
@@ -244,8 +244,8 @@ class PipelineMagics(Magics):
     # -- the rest ----------------------------------------------------------------------------------
 
     def _invalidate(self, argv: list[str]):
-        from ..registry import TaskClassNotFoundException, get_task_cls
-        from ..state import invalidate
+        from nbpipe.task_register import TaskClassNotFoundException, get_task_cls
+        from nbpipe.state.staleness import invalidate
 
         plan = self._plan("invalidate", argv)
         if plan is None:
@@ -280,8 +280,8 @@ class PipelineMagics(Magics):
         plan = self._plan("status", argv)
         if plan is None:
             return None
-        from ..state import status
-        from .graph import graph_data, static_text
+        from nbpipe.state.staleness import status
+        from nbpipe.notebook.graph import graph_data, static_text
 
         entries = status(plan.task)
         nodes, _ = graph_data(entries)
@@ -289,7 +289,7 @@ class PipelineMagics(Magics):
         return _Printed(entries)
 
     def _history(self, argv: list[str]):
-        from ..state import history
+        from nbpipe.state.staleness import history
 
         rows = history(argv[0] if argv else None, limit=20)
         for row in rows:

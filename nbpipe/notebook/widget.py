@@ -18,9 +18,9 @@ import time
 import ipywidgets as widgets
 from traitlets import Bool, Dict, List, Unicode
 
-from ..events import Kind, RunEvent
-from ..task import flatten
-from .graph import dot_source, graph_data, static_html, static_text
+from nbpipe.engine.events import Kind, RunEvent
+from nbpipe.task import flatten
+from nbpipe.notebook.graph import dot_source, graph_data, static_html, static_text
 
 __all__ = ["DagWidget"]
 
@@ -86,7 +86,7 @@ class DagWidget(widgets.DOMWidget):
 
     def refresh(self) -> None:
         """Recompute every node's state (complete / stale / ...) from the outputs and the history."""
-        from ..state import graph_status
+        from nbpipe.state.staleness import graph_status
 
         statuses = list(graph_status(self.roots).values())
         self._tasks = {st.task_id: st.task for st in statuses}
@@ -125,7 +125,7 @@ class DagWidget(widgets.DOMWidget):
         """Build ``tasks`` (default: the roots) with this widget updating live.
 
         In the background (default) it returns the thread at once; otherwise
-        it returns the :class:`~nbpipe.summary.RunResult`.  ``show_summary``
+        it returns the :class:`~nbpipe.engine.summary.RunResult`.  ``show_summary``
         puts the run's HTML summary in the widget (the magics show it as an
         output of its own instead, with Luigi's text as the plain form).
         """
@@ -143,8 +143,8 @@ class DagWidget(widgets.DOMWidget):
         return self._thread
 
     def _run(self, targets, show_summary: bool = True):
-        from ..runner import execute
-        from .display import summary_html
+        from nbpipe.engine.run_loop import execute
+        from nbpipe.notebook.display import summary_html
 
         self.last_result = None  # the finally clause below must not use an earlier run's
         try:
@@ -197,7 +197,7 @@ class DagWidget(widgets.DOMWidget):
         self.send({"event": "refused", "task_id": task_id, "reason": reason})
 
     def _act(self, action: str, task_id: str | None) -> None:
-        from ..state import invalidate
+        from nbpipe.state.staleness import invalidate
 
         try:
             if action == "stop":

@@ -162,7 +162,7 @@ def project_roots() -> list[str]:
         roots.append(os.getcwd())
     except OSError:  # the working directory was removed
         pass
-    from .config import get_config
+    from nbpipe.configuration import get_config
 
     value = get_config().get("core", "project_roots")
     items: list[Any]
@@ -220,7 +220,7 @@ def _is_pseudo_file(filename: Any) -> bool:
 
 
 def _is_task_class(obj: Any) -> bool:
-    from .task import Task
+    from nbpipe.task import Task
 
     try:
         return isinstance(obj, type) and issubclass(obj, Task)
@@ -583,7 +583,7 @@ class _Walker:
     """Collects the components of one task class's code fingerprint."""
 
     def __init__(self, roots: Iterable[str]):
-        from .parameter import Parameter
+        from nbpipe.parameter import Parameter
 
         self.Parameter = Parameter
         self.project = _Project(roots)
@@ -881,7 +881,7 @@ class _NotPinned:
 
 
 def _pinned_version(task_cls: type) -> Any:
-    from .parameter import Parameter
+    from nbpipe.parameter import Parameter
 
     for klass in task_cls.__mro__:
         if "version" in vars(klass):
@@ -963,7 +963,7 @@ def describe_code_change(old: dict[str, str], new: dict[str, str]) -> list[str]:
 
 
 # Target fingerprints live in their own module; re-exported for callers of this one.
-from .target_fingerprint import (  # noqa: E402, F401
+from nbpipe.state.fingerprints.outputs import (  # noqa: E402, F401
     _ADDRESS,
     _CHUNK,
     _qualified,

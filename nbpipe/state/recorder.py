@@ -15,10 +15,10 @@ import time
 from stat import S_ISDIR
 from typing import Any
 
-from .events import Kind, RunEvent
-from .store import StateStore
-from .target import LocalTarget
-from .task import Task, flatten
+from nbpipe.engine.events import Kind, RunEvent
+from nbpipe.state.store import StateStore
+from nbpipe.target import LocalTarget
+from nbpipe.task import Task, flatten
 
 __all__ = ["HistoryRecorder", "OutputDigests"]
 
@@ -75,7 +75,7 @@ class OutputDigests:
                 return {path: None}
             if not S_ISDIR(st.st_mode):
                 return {path: f"size={st.st_size};mtime_ns={st.st_mtime_ns}"}
-        from .target_fingerprint import _target_name, target_fingerprint
+        from nbpipe.state.fingerprints.outputs import _target_name, target_fingerprint
 
         result: dict = {}
         for index, target in enumerate(flatten(outputs)):
@@ -151,7 +151,7 @@ class HistoryRecorder:
 
     def __init__(self, store: StateStore, run_id: str, content_hash: bool = False,
                  batch_size: int = 2000, batch_seconds: float = 1.0, marked: set | frozenset = frozenset()):
-        from .fingerprint import code_fingerprint
+        from nbpipe.state.fingerprints.code import code_fingerprint
 
         self.store = store
         self.run_id = run_id
@@ -205,7 +205,7 @@ class HistoryRecorder:
         """(family, code digest, parameter spec) of a task class, computed once per run."""
         info = self._per_class.get(cls)
         if info is None:
-            from .parameter import ParameterVisibility
+            from nbpipe.parameter import ParameterVisibility
 
             try:
                 components = _encode(self._code_fingerprint(cls))

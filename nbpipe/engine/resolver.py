@@ -22,8 +22,8 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .scheduler import State
-from .task import Task, flatten, is_external
+from nbpipe.engine.scheduling import State
+from nbpipe.task import Task, flatten, is_external
 
 __all__ = ["Resolver", "Resolved", "find_cycle"]
 

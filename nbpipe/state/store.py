@@ -435,7 +435,7 @@ def open_store(state_dir: str | os.PathLike, timeout: float | None = None) -> St
         store = _stores.get(key)
         if store is None:
             if timeout is None:
-                from .config import get_config
+                from nbpipe.configuration import get_config
 
                 timeout = get_config().get_float("core", "state_timeout", 30.0)
             store = StateStore(state_dir, timeout=timeout)

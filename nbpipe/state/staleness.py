@@ -1,7 +1,7 @@
 """Task state across runs: status and staleness, invalidation, re-enabling, history.
 
 A complete task is **stale** when, since it last ran successfully here,
-its code changed (see :mod:`nbpipe.fingerprint`), an input it read changed
+its code changed (see :mod:`nbpipe.state.fingerprints.code`), an input it read changed
 (an upstream task re-ran, or a file was edited), or its own output was
 modified outside nbpipe.  Each reason is kept in words.  An **invalidated**
 task was marked by :func:`invalidate` to be rerun; its output stays in
@@ -15,11 +15,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from .recorder import OutputDigests
-from .resolver import Resolver
-from .scheduler import State
-from .store import FingerprintRow, StateStore, open_store
-from .task import Task, flatten
+from nbpipe.state.recorder import OutputDigests
+from nbpipe.engine.resolver import Resolver
+from nbpipe.engine.scheduling import State
+from nbpipe.state.store import FingerprintRow, StateStore, open_store
+from nbpipe.task import Task, flatten
 
 __all__ = ["TaskStatus", "status", "graph_status", "estimate_seconds", "invalidate", "clear_invalidations", "enable", "history",
            "stale_reasons", "store_for_config"]
@@ -57,7 +57,7 @@ class TaskStatus:
 
 
 def store_for_config() -> StateStore:
-    from .runtime import state_dir
+    from nbpipe.engine.run_context import state_dir
 
     return open_store(state_dir())
 
@@ -80,7 +80,7 @@ def stale_reasons(task: Task, record: FingerprintRow | None, code_now: dict, dig
     """
     if record is None:
         return []  # never ran here (or before history existed): nothing to compare
-    from .fingerprint import describe_code_change
+    from nbpipe.state.fingerprints.code import describe_code_change
 
     reasons = []
     code_then = components.get(record.code)
@@ -106,8 +106,8 @@ def stale_reasons(task: Task, record: FingerprintRow | None, code_now: dict, dig
 def graph_status(roots, store: StateStore | None = None, content_hash: bool | None = None,
                  check_threads: int = 16) -> dict[str, TaskStatus]:
     """The status of every task in the graphs of ``roots``, in discovery order."""
-    from .config import get_config
-    from .fingerprint import code_fingerprint
+    from nbpipe.configuration import get_config
+    from nbpipe.state.fingerprints.code import code_fingerprint
 
     if store is None:
         store = store_for_config()

@@ -6,8 +6,8 @@ import datetime
 import re
 import warnings
 from typing import Any
-from . import date_interval
-from .parameter import (  # noqa: F401 - the shared base
+from nbpipe import date_interval
+from nbpipe.parameter import (  # noqa: F401 - the shared base
     Parameter,
     _DATE,
     _DATETIME,

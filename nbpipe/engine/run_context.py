@@ -56,7 +56,7 @@ def state_dir() -> str:
     env = os.environ.get(ENV_STATE_DIR)
     if env:
         return str(Path(env).absolute())
-    from .config import get_config
+    from nbpipe.configuration import get_config
 
     configured = get_config().get("core", "state_dir")
     return str(Path(configured or ".nbpipe").absolute())

@@ -95,7 +95,7 @@ class Register(abc.ABCMeta):
         super().__setattr__(name, value)
         if name.endswith("_cache"):
             return
-        from .parameter import Parameter
+        from nbpipe.parameter import Parameter
 
         if isinstance(value, Parameter):
             # A parameter added after class creation (util.inherits): every

@@ -1,6 +1,6 @@
 """Which runs share a state directory, so a run locks tasks only when it must.
 
-Per-task locks (:mod:`nbpipe.locks`) cost a few system calls per task.  A
+Per-task locks (:mod:`nbpipe.state.task_locks`) cost a few system calls per task.  A
 run alone on its state directory — the usual case — does not need them, so
 it takes them only from the moment another run appears:
 

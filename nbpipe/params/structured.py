@@ -9,8 +9,8 @@ import json
 from ast import literal_eval
 import warnings
 from typing import Any, Iterable
-from .freezing import FrozenOrderedDict, recursively_freeze, recursively_unfreeze
-from .parameter import (  # noqa: F401 - the shared base
+from nbpipe.params.freezing import FrozenOrderedDict, recursively_freeze, recursively_unfreeze
+from nbpipe.parameter import (  # noqa: F401 - the shared base
     OptionalParameter,
     OptionalParameterMixin,
     Parameter,
@@ -26,7 +26,7 @@ class TaskParameter(Parameter):
     """A task class; written as its task family (``my_namespace.MyTask``)."""
 
     def parse(self, x: Any) -> type:
-        from nbpipe.registry import get_task_cls
+        from nbpipe.task_register import get_task_cls
 
         try:
             return get_task_cls(x)

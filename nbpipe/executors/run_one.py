@@ -13,7 +13,7 @@ import traceback
 import types
 from dataclasses import dataclass, field
 
-from .task import DynamicRequirements, Task
+from nbpipe.task import DynamicRequirements, Task
 
 __all__ = ["Outcome", "run_task", "DONE", "FAILED", "SUSPENDED"]
 

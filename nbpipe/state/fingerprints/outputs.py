@@ -3,7 +3,7 @@
 A local file gives its size and modification time (or a content hash with
 ``[core] content_hash = true``); a directory, the same over its files; any
 target with a ``fingerprint()`` method, what that returns.  Used by the run
-history (:mod:`nbpipe.recorder`) and staleness (:mod:`nbpipe.state`).
+history (:mod:`nbpipe.state.recorder`) and staleness (:mod:`nbpipe.state.staleness`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ __all__ = ["target_fingerprint", "output_fingerprints"]
 
 
 def _local_path(target: Any) -> str | None:
-    from .target import FileSystemTarget, LocalFileSystem
+    from nbpipe.target import FileSystemTarget, LocalFileSystem
 
     fs = getattr(target, "fs", None)
     local = isinstance(fs, LocalFileSystem) or type(fs).__name__ == "LocalFileSystem"
@@ -56,7 +56,7 @@ def _file_sha256(path: str) -> str:
 
 
 def _directory_fingerprint(path: str, content_hash: bool) -> str | None:
-    from .target import TEMP_MARK
+    from nbpipe.target import TEMP_MARK
 
     digest = hashlib.sha256()
     for directory, dirnames, filenames in os.walk(path):
@@ -130,7 +130,7 @@ def _target_name(target: Any, index: int) -> str:
 def output_fingerprints(task: Any, content_hash: bool = False) -> dict[str, str | None]:
     """:func:`target_fingerprint` of each flattened output of ``task``, keyed
     by the target's path (or its repr when it has none)."""
-    from .task import flatten
+    from nbpipe.task import flatten
 
     result: dict[str, str | None] = {}
     for index, target in enumerate(flatten(task.output())):

@@ -20,7 +20,7 @@ State kept (all of it; :meth:`Scheduler.snapshot` returns it as data):
                  full; they return to ``ready`` when it is released.
 ``used``         resource name -> amount held by RUNNING tasks.
 
-Transitions (each emits one :class:`~nbpipe.events.RunEvent`)::
+Transitions (each emits one :class:`~nbpipe.engine.events.RunEvent`)::
 
     PENDING -> RUNNING              next_ready()
     RUNNING -> DONE                 done()
@@ -48,7 +48,7 @@ import heapq
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from .events import Kind, RunEvent
+from nbpipe.engine.events import Kind, RunEvent
 
 __all__ = ["Scheduler", "Node", "State", "SchedulerError"]
 

@@ -1,6 +1,6 @@
 """The execution summary printed at the end of a run, built from run events.
 
-:func:`summarize` reads a sequence of :class:`~nbpipe.events.RunEvent` (and
+:func:`summarize` reads a sequence of :class:`~nbpipe.engine.events.RunEvent` (and
 nothing else), sorts the tasks into Luigi's categories and renders Luigi's
 summary text, so code and people used to Luigi's report find the same report
 here.  The only intended difference is the title line,
@@ -36,8 +36,8 @@ import enum
 import re
 from typing import Any, Iterable
 
-from .events import Kind, RunEvent
-from .retcodes import RetCodes
+from nbpipe.engine.events import Kind, RunEvent
+from nbpipe.retcodes import RetCodes
 
 __all__ = [
     "StatusCode",
@@ -491,7 +491,7 @@ def summarize(events: Iterable[RunEvent], summary_length: int | None = None) -> 
     ``[execution_summary] summary_length`` (5).
     """
     if summary_length is None:
-        from .config import get_config
+        from nbpipe.configuration import get_config
 
         summary_length = get_config().get_int("execution_summary", "summary_length", 5)
 
@@ -690,6 +690,6 @@ class RunResult:
             return
         from IPython.display import display  # only ever called inside IPython
 
-        from .notebook.display import RunDisplay
+        from nbpipe.notebook.display import RunDisplay
 
         display(RunDisplay(self))

@@ -14,7 +14,7 @@ import sys
 import time
 from typing import Callable, TextIO
 
-from .events import Kind, RunEvent
+from nbpipe.engine.events import Kind, RunEvent
 
 __all__ = ["ProgressDisplay"]
 

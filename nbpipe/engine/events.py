@@ -1,41 +1,22 @@
 """Events: what happened during a run, as plain data.
 
-Two vocabularies live here:
-
-* :class:`Event` — Luigi's event names, for ``@Task.event_handler(...)``
-  callbacks.  Handlers run in the driver process (where the notebook or the
-  CLI lives), whatever executor ran the task, so they may touch driver state.
-* :class:`RunEvent` — one record per scheduling transition.  Every consumer
-  (the execution summary, progress display, widget, run history) is built
-  from a sequence of these and nothing else, so each can be tested by feeding
-  it a hand-made list.
+:class:`RunEvent` is one record per scheduling transition, of a
+:class:`Kind`.  Every consumer (the execution summary, progress display,
+widget, run history) is built from a sequence of these and nothing else, so
+each can be tested by feeding it a hand-made list.  Luigi's event names for
+``@Task.event_handler(...)`` are :class:`nbpipe.event.Event`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from enum import StrEnum
+from typing import Any, Callable
 
-__all__ = ["Event", "RunEvent", "Kind", "EventBus"]
-
-
-class Event:
-    """Luigi-compatible event names (``nbpipe.Event.SUCCESS`` etc.)."""
-
-    DEPENDENCY_DISCOVERED = "event.core.dependency.discovered"
-    DEPENDENCY_MISSING = "event.core.dependency.missing"
-    DEPENDENCY_PRESENT = "event.core.dependency.present"
-    BROKEN_TASK = "event.core.task.broken"
-    START = "event.core.start"
-    PROGRESS = "event.core.progress"
-    FAILURE = "event.core.failure"
-    SUCCESS = "event.core.success"
-    PROCESSING_TIME = "event.core.processing_time"
-    TIMEOUT = "event.core.timeout"
-    PROCESS_FAILURE = "event.core.process_failure"
+__all__ = ["RunEvent", "Kind", "EventBus"]
 
 
-class Kind:
+class Kind(StrEnum):
     """Kinds of :class:`RunEvent`.
 
     Per task, in the order they can occur::
@@ -112,6 +93,3 @@ class EventBus:
 
                 logging.getLogger("nbpipe").exception("event subscriber %r failed on %s", fn, event.kind)
 
-    def emit_all(self, events: Iterable[RunEvent]) -> None:
-        for event in events:
-            self.emit(event)

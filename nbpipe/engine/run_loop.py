@@ -13,15 +13,16 @@ import threading
 import time
 from typing import Any, Callable, Iterable
 
-from . import runtime
-from .config import get_config
-from .events import Event, EventBus, Kind, RunEvent
-from .execution import DONE, SUSPENDED, Outcome
-from .executors import Executor, make_executor
-from .resolver import Resolved, Resolver, find_cycle
-from .scheduler import Scheduler, State
-from .summary import RunResult
-from .task import Task, flatten
+from nbpipe.engine import run_context as runtime
+from nbpipe.configuration import get_config
+from nbpipe.engine.events import EventBus, Kind, RunEvent
+from nbpipe.event import Event
+from nbpipe.executors.run_one import DONE, SUSPENDED, Outcome
+from nbpipe.executors import Executor, make_executor
+from nbpipe.engine.resolver import Resolved, Resolver, find_cycle
+from nbpipe.engine.scheduling import Scheduler, State
+from nbpipe.engine.summary import RunResult
+from nbpipe.task import Task, flatten
 
 __all__ = ["execute"]
 
@@ -417,7 +418,7 @@ def execute(
     roots = flatten(tasks)
     for root in roots:
         if not isinstance(root, Task):
-            from .resolver import _describe
+            from nbpipe.engine.resolver import _describe
 
             raise TypeError(f"build() needs tasks; got {_describe(root)}")
     if check_threads is None:
@@ -447,12 +448,12 @@ def execute(
     force: dict[str, str] = {}
     walk_complete = False
     if cfg.get_bool("core", "state", True):
-        from .store import open_store
+        from nbpipe.state.store import open_store
 
         store = open_store(context.state_dir)  # raises StateStoreError before anything runs
         marks = store.invalidations()
         if rerun == "stale":
-            from .state import graph_status
+            from nbpipe.state.staleness import graph_status
 
             statuses = graph_status(roots, store, check_threads=check_threads)
             force = {tid: "; ".join(st.reasons) for tid, st in statuses.items()
@@ -462,8 +463,8 @@ def execute(
             force = {tid: mark["reason"] for tid, mark in marks.items()}
             walk_complete = True
         if cfg.get_bool("core", "task_locks", True) and not hasattr(executor, "task_locks"):
-            from .locks import TaskLocks
-            from .run_registry import RunRegistry
+            from nbpipe.state.task_locks import TaskLocks
+            from nbpipe.state.live_runs import RunRegistry
 
             locks = TaskLocks(context.state_dir, context.run_id)
             registry = RunRegistry(context.state_dir, context.run_id, locks)
@@ -472,7 +473,7 @@ def execute(
     run = _Run(roots, executor, bus, check_threads, force, walk_complete, store, locks, registry)
     run.stop = stop
     if store is not None:
-        from .recorder import HistoryRecorder
+        from nbpipe.state.recorder import HistoryRecorder
 
         bus.subscribe(HistoryRecorder(store, context.run_id,
                                       content_hash=cfg.get_bool("core", "content_hash", False),
@@ -490,7 +491,7 @@ def execute(
             executor.start(context)
             if hasattr(executor, "task_locks") and cfg.get_bool("core", "task_locks", True):
                 # A cluster executor brings locks every driver of the cluster sees.
-                from .executors.dask_locks import ClusterLockPolicy
+                from nbpipe.executors.dask_locks import ClusterLockPolicy
 
                 run.locks, run.registry = executor.task_locks(), ClusterLockPolicy()
             with _FewerCollections():

@@ -37,8 +37,8 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-from . import format as _format
-from .target import (
+from nbpipe import format as _format
+from nbpipe.target import (
     TEMP_MARK,
     CommitOnCleanExit,
     FileSystemTarget,

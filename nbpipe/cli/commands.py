@@ -15,9 +15,9 @@ import os
 import sys
 from dataclasses import dataclass
 
-from . import retcodes
-from .executors import EXECUTOR_KINDS, ExecutorUnavailable
-from .store import StateStoreError
+from nbpipe import retcodes
+from nbpipe.executors import EXECUTOR_KINDS, ExecutorUnavailable
+from nbpipe.state.store import StateStoreError
 
 __all__ = ["main", "parse_run_arguments", "UsageError"]
 
@@ -89,7 +89,7 @@ def _option_name(param_name: str) -> str:
 
 
 def _task_help(task_cls) -> str:
-    from .parameter import BoolParameter
+    from nbpipe.parameter import BoolParameter
 
     lines = [f"usage: nbpipe run {task_cls.get_task_family()} [--param value ...]", ""]
     doc = (task_cls.__doc__ or "").strip()
@@ -101,7 +101,7 @@ def _task_help(task_cls) -> str:
     else:
         lines.append("parameters:")
     defaults = task_cls._defaults()
-    from .parameter import _no_value
+    from nbpipe.parameter import _no_value
 
     for name, param in params:
         form = param.expected_form() if hasattr(param, "expected_form") else "a value"
@@ -125,9 +125,9 @@ def _task_help(task_cls) -> str:
 
 def _parse_task_params(task_cls, args: list[str]) -> dict:
     """``--name value`` pairs for the task's parameters (and ``--Family-name`` config)."""
-    from . import config
-    from .parameter import BoolParameter
-    from .registry import Register
+    from nbpipe import configuration as config
+    from nbpipe.parameter import BoolParameter
+    from nbpipe.task_register import Register
 
     params = dict(task_cls.get_params())
     by_option = {_option_name(n): n for n in params}
@@ -197,7 +197,7 @@ def parse_run_arguments(argv: list[str]) -> RunPlan:
     # `nbpipe run NOTEBOOK.ipynb TASK`: the notebook's %%pipeline cells are the module.
     notebooks = [a for a in rest if a.endswith(".ipynb") and not a.startswith("-")]
     if notebooks:
-        from .headless.notebook_module import NotebookLoadError, load_pipeline_cells
+        from nbpipe.headless.notebook_module import NotebookLoadError, load_pipeline_cells
 
         try:
             load_pipeline_cells(notebooks[0])
@@ -218,8 +218,8 @@ def parse_run_arguments(argv: list[str]) -> RunPlan:
         unknown = [a for a in rest if a.startswith("-")]
         raise UsageError("no task given: nbpipe run [--module MOD] TASK [--param value ...]"
                          + (f" (unknown option {unknown[0]})" if unknown else ""))
-    from .parameter import MissingParameterException, ParameterException
-    from .registry import TaskClassNotFoundException, get_task_cls
+    from nbpipe.parameter import MissingParameterException, ParameterException
+    from nbpipe.task_register import TaskClassNotFoundException, get_task_cls
 
     try:
         task_cls = get_task_cls(task_name)
@@ -241,7 +241,7 @@ def parse_run_arguments(argv: list[str]) -> RunPlan:
         raise UsageError(f"{task_cls.get_task_family()}: {exc}") from None
     workers = general.workers
     if workers is None:
-        from .config import get_config
+        from nbpipe.configuration import get_config
 
         workers = get_config().get_int("core", "workers", 1)
     try:
@@ -265,14 +265,14 @@ def parse_run_arguments(argv: list[str]) -> RunPlan:
 
 
 def _no_value():
-    from .parameter import _no_value as sentinel
+    from nbpipe.parameter import _no_value as sentinel
 
     return sentinel
 
 
 def _run_command(argv: list[str]) -> int:
-    from .config import ConfigError
-    from .interface import setup_logging
+    from nbpipe.configuration import ConfigError
+    from nbpipe.interface import setup_logging
 
     try:
         plan = parse_run_arguments(argv)
@@ -280,15 +280,15 @@ def _run_command(argv: list[str]) -> int:
         print(f"nbpipe run: error: {exc}", file=sys.stderr)
         return retcodes.USAGE_ERROR
     setup_logging(plan.log_level)
-    from .runner import execute
+    from nbpipe.engine.run_loop import execute
 
-    from .config import get_config
-    from .progress import ProgressDisplay
+    from nbpipe.configuration import get_config
+    from nbpipe.cli.progress import ProgressDisplay
 
     typical = None
     if get_config().get_bool("core", "state", True):
-        from .runtime import state_dir
-        from .store import open_store
+        from nbpipe.engine.run_context import state_dir
+        from nbpipe.state.store import open_store
 
         def typical(families):
             return open_store(state_dir()).typical_durations(families)
@@ -313,7 +313,7 @@ def _run_command(argv: list[str]) -> int:
 
 
 def _plan_or_error(command: str, argv: list[str]):
-    from .config import ConfigError
+    from nbpipe.configuration import ConfigError
 
     try:
         return parse_run_arguments(argv)
@@ -323,7 +323,7 @@ def _plan_or_error(command: str, argv: list[str]):
 
 
 def _status_command(argv: list[str]) -> int:
-    from .state import status
+    from nbpipe.state.staleness import status
 
     plan = _plan_or_error("status", argv)
     if plan is None:
@@ -338,7 +338,7 @@ def _status_command(argv: list[str]) -> int:
     for entry in entries:
         why = f"  ({'; '.join(entry.reasons)})" if entry.reasons else ""
         print(f"{entry.state:<{width}}  {entry.task}{why}")
-    from .state import estimate_seconds
+    from nbpipe.state.staleness import estimate_seconds
 
     to_run = [e.task for e in entries if e.state in ("missing", "failed", "invalidated")]
     if to_run:
@@ -351,8 +351,8 @@ def _status_command(argv: list[str]) -> int:
 
 
 def _invalidate_command(argv: list[str]) -> int:
-    from .registry import TaskClassNotFoundException, get_task_cls
-    from .state import invalidate
+    from nbpipe.task_register import TaskClassNotFoundException, get_task_cls
+    from nbpipe.state.staleness import invalidate
 
     plan = _plan_or_error("invalidate", argv)
     if plan is None:
@@ -380,7 +380,7 @@ def _invalidate_command(argv: list[str]) -> int:
 
 
 def _clear_command(argv: list[str]) -> int:
-    from .state import clear_invalidations
+    from nbpipe.state.staleness import clear_invalidations
 
     if argv:
         plan = _plan_or_error("invalidate --clear", argv)
@@ -394,7 +394,7 @@ def _clear_command(argv: list[str]) -> int:
 
 
 def _enable_command(argv: list[str]) -> int:
-    from .state import enable
+    from nbpipe.state.staleness import enable
 
     plan = _plan_or_error("enable", argv)
     if plan is None:
@@ -405,7 +405,7 @@ def _enable_command(argv: list[str]) -> int:
 
 
 def _execute_command(argv: list[str]) -> int:
-    from .headless.execute import execute_notebook, parse_value
+    from nbpipe.headless.execute import execute_notebook, parse_value
 
     parser = argparse.ArgumentParser(prog="nbpipe execute", description="Run every cell of a notebook in a fresh "
                                      "kernel; print each pipeline run's summary; exit non-zero on failure.")
@@ -434,7 +434,7 @@ def _history_command(argv: list[str]) -> int:
     import json
     import time as _time
 
-    from .state import history
+    from nbpipe.state.staleness import history
 
     parser = argparse.ArgumentParser(prog="nbpipe history", description="recent runs, or a task's attempts")
     parser.add_argument("task", nargs="?", help="a task id or a task family")

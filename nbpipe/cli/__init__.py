@@ -1,0 +1,1 @@
+"""The ``nbpipe`` command: argparse subcommands (``commands``) and terminal progress (``progress``)."""

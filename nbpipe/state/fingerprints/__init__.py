@@ -1,0 +1,1 @@
+"""Fingerprints: a digest of a task's code (``code``) and of its outputs (``outputs``)."""

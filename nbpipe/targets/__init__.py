@@ -1,0 +1,1 @@
+"""Targets beyond :mod:`nbpipe.target`: ``fsspec_target`` for any fsspec URL."""

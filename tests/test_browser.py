@@ -107,7 +107,7 @@ def test_quickstart_in_jupyterlab(server, page):
     dags = page.locator(".nbpipe-dag")
     # The first run's graph: every task ran.
     first = dags.nth(0)
-    first.locator("g.node.nbpipe-state-done").nth(6).wait_for(timeout=120_000)
+    first.locator("g.node.nbpipe-state-ran").nth(6).wait_for(timeout=120_000)
     assert first.locator("g.node").count() == 7
     # The failing run's graph (the last cell, the fourth %pipeline run): Validate failed, the rest was complete.
     last = dags.nth(3)
@@ -132,7 +132,7 @@ def test_quickstart_in_jupyterlab(server, page):
     node(first, REPORT).click()
     panel.locator('button[data-action="run"]').click()
     for task_id in (DOWNLOAD_1, CLEAN_1, REPORT):
-        first.locator(f'g.node.nbpipe-state-done[id="{task_id}"]').wait_for(timeout=120_000)
+        first.locator(f'g.node.nbpipe-state-ran[id="{task_id}"]').wait_for(timeout=120_000)
     assert first.locator("g.node.nbpipe-state-invalidated").count() == 0
     shot(page, "04-rerun-done")
 

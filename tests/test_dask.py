@@ -518,9 +518,9 @@ def test_pipeline_magic_and_the_widget_run_on_dask(cluster, tmp_path, capsys):
     for n in range(6):
         (tmp_path / "cubes" / f"{n}.txt").unlink()
     widget = DagWidget(shell.user_ns["Cubes"](), workers=2, executor="dask", dask_address=cluster.scheduler_address)
-    assert {widget.states[shell.user_ns["Cube"](n=n).task_id] for n in range(6)} == {"missing"}
+    assert {widget.states[shell.user_ns["Cube"](n=n).task_id] for n in range(6)} == {"not_built"}
     widget.run(background=False)
-    assert {widget.states[shell.user_ns["Cube"](n=n).task_id] for n in range(6)} == {"done"}
+    assert {widget.states[shell.user_ns["Cube"](n=n).task_id] for n in range(6)} == {"ran"}
     assert widget.pushes >= 1
 
 

@@ -117,14 +117,14 @@ def test_widget_sends_the_graph_and_batches_live_updates():
 
     widget = DagWidget(Fan(), max_updates_per_second=10)
     assert len(widget.nodes) == 301 and len(widget.edges) == 300
-    assert f'id={Leaf(7).task_id}' in widget.dot and widget.states[Leaf(7).task_id] == "missing"
+    assert f'id={Leaf(7).task_id}' in widget.dot and widget.states[Leaf(7).task_id] == "not_built"
     started = time.monotonic()
     result = widget.run(background=False)
     elapsed = time.monotonic() - started
     assert result.status.name == "SUCCESS"
     # ~1 200 state changes reach the browser in at most 10 batches a second (+ the final one).
     assert widget.pushes <= int(elapsed * 10) + 2
-    assert widget.states[Leaf(7).task_id] == "done"
+    assert widget.states[Leaf(7).task_id] == "ran"
     assert "ran successfully" in widget.summary_html
 
 
@@ -149,7 +149,7 @@ def test_widget_without_front_end_shows_text_and_html():
     from nbpipe.notebook.widget import DagWidget
 
     bundle = DagWidget(Leaf(3))._repr_mimebundle_()
-    assert "missing  Leaf(i=3)" in bundle["text/plain"]
+    assert "not_built  Leaf(i=3)" in bundle["text/plain"]
     assert "<table" in bundle["text/html"] and "Leaf(i=3)" in bundle["text/html"]
 
 
@@ -185,7 +185,7 @@ class Ouro(nbpipe.Task):
     capfd.readouterr()
     shell.run_cell("%pipeline show Both")  # terminal IPython: the static text view, nothing raises
     out, err = capfd.readouterr()
-    assert "missing  Greet(name=ada)" in out and "Traceback" not in err
+    assert "not_built  Greet(name=ada)" in out and "Traceback" not in err
 
 
 def test_widget_shows_run_anyway_tasks_as_done_after_they_ran(tmp_path):
@@ -200,8 +200,8 @@ def test_widget_shows_run_anyway_tasks_as_done_after_they_ran(tmp_path):
             self.output().done()
 
     widget = DagWidget(Every(), executor="inline")
-    assert widget.states[Every().task_id] == "missing"
+    assert widget.states[Every().task_id] == "not_built"
     result = widget.run(background=False)
     assert result.exit_code == 0
     # Outside a run a RunAnywayTarget never exists; the task still ran.
-    assert widget.states[Every().task_id] == "done"
+    assert widget.states[Every().task_id] == "ran"

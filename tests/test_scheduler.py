@@ -279,3 +279,10 @@ def test_dispatch_cost_does_not_grow_with_pending_tasks():
         heapq.heappop = real_pop
     assert pops == n  # one pop per dispatch, no stale entries
     assert s.next_ready(0) == "root"
+
+
+def test_every_scheduler_state_is_the_kind_of_the_event_that_enters_it():
+    from nbpipe.engine.events import Kind
+
+    for state in State:
+        assert Kind(state.value) == state

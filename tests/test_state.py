@@ -160,7 +160,7 @@ def test_changed_significant_parameter_is_another_task_not_stale(tmp_path):
     m = load(tmp_path)
     assert nbpipe.build([m.Clean(1)])
     got = states(m.Clean(3))
-    assert got == {"Clean(station=3)": ("missing", []), "Download(station=3)": ("missing", [])}
+    assert got == {"Clean(station=3)": ("not_built", []), "Download(station=3)": ("not_built", [])}
     assert states(m.Clean(1))["Clean(station=1)"] == ("complete", [])
 
 

@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass
 
 from nbpipe import retcodes
+from nbpipe.engine.shown_state import ShownState
 from nbpipe.executors import EXECUTOR_KINDS, ExecutorUnavailable
 from nbpipe.state.store import StateStoreError
 
@@ -340,7 +341,7 @@ def _status_command(argv: list[str]) -> int:
         print(f"{entry.state:<{width}}  {entry.task}{why}")
     from nbpipe.state.staleness import estimate_seconds
 
-    to_run = [e.task for e in entries if e.state in ("missing", "failed", "invalidated")]
+    to_run = [e.task for e in entries if e.state in (ShownState.NOT_BUILT, ShownState.FAILED, ShownState.INVALIDATED)]
     if to_run:
         seconds, unknown = estimate_seconds(to_run)
         line = f"{len(to_run)} task(s) would run (stale ones too with --rerun-stale); typical time {seconds:.1f} s"

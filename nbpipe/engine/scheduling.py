@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Iterable
 
 from nbpipe.engine.events import Kind, RunEvent
@@ -53,18 +54,24 @@ from nbpipe.engine.events import Kind, RunEvent
 __all__ = ["Scheduler", "Node", "State", "SchedulerError"]
 
 
-class State:
-    PENDING = Kind.PENDING
-    RUNNING = Kind.RUNNING
-    DONE = Kind.DONE
-    FAILED = Kind.FAILED
-    DISABLED = Kind.DISABLED
-    UPSTREAM_FAILED = Kind.UPSTREAM_FAILED
-    RETRY_WAIT = Kind.RETRY_WAIT
-    COMPLETE = Kind.COMPLETE
-    MISSING = Kind.MISSING
-    SCHEDULING_FAILED = Kind.SCHEDULING_FAILED
-    RUN_BY_OTHER = Kind.RUN_BY_OTHER
+class State(StrEnum):
+    """Where the scheduler holds a task.
+
+    Each value is the :class:`~nbpipe.engine.events.Kind` of the event that
+    puts a task in that state, so an event's kind names the state it enters.
+    """
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    DISABLED = "disabled"
+    UPSTREAM_FAILED = "upstream_failed"
+    RETRY_WAIT = "retry_wait"
+    COMPLETE = "complete"
+    MISSING = "missing"
+    SCHEDULING_FAILED = "scheduling_failed"
+    RUN_BY_OTHER = "run_by_other"
 
 
 #: States in which a dependency counts as met.

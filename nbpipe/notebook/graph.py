@@ -9,25 +9,13 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from nbpipe.engine.shown_state import STYLES
 from nbpipe.state.staleness import TaskStatus
 
 __all__ = ["STATE_COLOURS", "graph_data", "dot_source", "static_html"]
 
-#: Fill colours per state (the front end uses the same table).
-STATE_COLOURS = {
-    "pending": "#e0e0e0",
-    "missing": "#ffffff",
-    "complete": "#c8e6c9",
-    "running": "#90caf9",
-    "done": "#66bb6a",
-    "failed": "#ef5350",
-    "upstream_failed": "#ffb74d",
-    "disabled": "#757575",
-    "stale": "#fff176",
-    "invalidated": "#ce93d8",
-    "external": "#b0bec5",
-    "broken": "#e57373",
-}
+#: Fill colour per shown state (the front end's table is generated from the same source).
+STATE_COLOURS = {state.value: style.fill for state, style in STYLES.items()}
 
 
 def _label(task) -> str:
@@ -50,7 +38,7 @@ def graph_data(statuses: Iterable[TaskStatus]) -> tuple[dict, list]:
             "label": _label(task),
             "family": task.get_task_family(),
             "params": task.to_str_params(only_significant=True),
-            "state": st.state,
+            "state": st.state.value,
             "reasons": list(st.reasons),
             "outputs": [str(o) for o in outputs],
             "duration": last.get("duration") if last.get("duration") is not None else (

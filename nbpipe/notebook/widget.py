@@ -19,6 +19,7 @@ import ipywidgets as widgets
 from traitlets import Bool, Dict, List, Unicode
 
 from nbpipe.engine.events import Kind, RunEvent
+from nbpipe.engine.shown_state import ShownState, shown_for_event
 from nbpipe.task import flatten
 from nbpipe.notebook.graph import dot_source, graph_data, static_html, static_text
 
@@ -27,19 +28,6 @@ __all__ = ["DagWidget"]
 logger = logging.getLogger("nbpipe")
 
 #: Run-event kinds and the node state each one shows.
-_EVENT_STATES = {
-    Kind.PENDING: "pending",
-    Kind.RUNNING: "running",
-    Kind.DONE: "done",
-    Kind.FAILED: "failed",
-    Kind.RETRY_WAIT: "pending",
-    Kind.DISABLED: "disabled",
-    Kind.UPSTREAM_FAILED: "upstream_failed",
-    Kind.COMPLETE: "complete",
-    Kind.MISSING: "external",
-    Kind.SCHEDULING_FAILED: "broken",
-    Kind.RUN_BY_OTHER: "running",
-}
 
 _ACTIONS = ("run", "invalidate", "invalidate_downstream", "run_all", "stop")
 
@@ -101,10 +89,10 @@ class DagWidget(widgets.DOMWidget):
 
     def on_run_event(self, event: RunEvent) -> None:
         """A run observer: collects state changes and sends them in batches."""
-        state = _EVENT_STATES.get(event.kind)
+        state = shown_for_event(event.kind)
         if state is not None and event.task_id:
             with self._lock:
-                self._pending[event.task_id] = state
+                self._pending[event.task_id] = state.value
         if event.kind == Kind.RUN_FINISHED or time.monotonic() - self._last_push >= self.min_interval:
             self.flush()
 
@@ -167,7 +155,7 @@ class DagWidget(widgets.DOMWidget):
                     # "done this run" stays visible until the next refresh, also
                     # for a RunAnywayTarget, which is "missing" once its run is over.
                     ran = {t.task_id for t in self.last_result.summary.categories["completed"]}
-                    self.states = {tid: ("done" if tid in ran else state) for tid, state in self.states.items()}
+                    self.states = {tid: (ShownState.RAN.value if tid in ran else state) for tid, state in self.states.items()}
             except Exception:  # noqa: BLE001
                 logger.exception("refreshing the DAG widget failed")
 

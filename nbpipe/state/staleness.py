@@ -18,6 +18,7 @@ from typing import Iterable
 from nbpipe.state.recorder import OutputDigests
 from nbpipe.engine.resolver import Resolver
 from nbpipe.engine.scheduling import State
+from nbpipe.engine.shown_state import ShownState
 from nbpipe.state.store import FingerprintRow, StateStore, open_store
 from nbpipe.task import Task, flatten
 
@@ -29,14 +30,13 @@ __all__ = ["TaskStatus", "status", "graph_status", "estimate_seconds", "invalida
 class TaskStatus:
     """One task of a graph as the state store sees it.
 
-    ``state`` is one of: ``complete``, ``stale``, ``invalidated``,
-    ``missing`` (not complete; will run), ``failed`` (not complete; its last
-    attempt failed), ``external`` (an external task whose data is absent),
-    ``disabled``, ``broken`` (requires()/complete() raised).
+    ``state`` is a :class:`~nbpipe.engine.shown_state.ShownState`; across
+    runs a task is not built, complete, stale, invalidated, failed (its last
+    attempt failed), external input missing, disabled or unschedulable.
     """
 
     task: Task
-    state: str
+    state: ShownState
     reasons: list[str] = field(default_factory=list)
     deps: list[str] = field(default_factory=list)
     last_attempt: dict | None = None
@@ -127,11 +127,11 @@ def graph_status(roots, store: StateStore | None = None, content_hash: bool | No
     # Dependencies first, so a task can see whether what it reads will change.
     for r in reversed(_topological(found)):
         tid = r.task_id
-        entry = TaskStatus(r.task, "missing", [], list(r.deps), last.get(tid),
+        entry = TaskStatus(r.task, ShownState.NOT_BUILT, [], list(r.deps), last.get(tid),
                            records[tid].completed if tid in records else None)
         statuses[tid] = entry
         if tid in marks:
-            entry.state = "invalidated"
+            entry.state = ShownState.INVALIDATED
             entry.reasons = [marks[tid]["reason"]]
         elif r.state == State.COMPLETE:
             cls = type(r.task)
@@ -144,21 +144,21 @@ def graph_status(roots, store: StateStore | None = None, content_hash: bool | No
                                     r.deps)
             for dep_id in r.deps:
                 dep_status = statuses.get(dep_id)
-                if dep_status is not None and dep_status.state in ("stale", "invalidated"):
+                if dep_status is not None and dep_status.state in (ShownState.STALE, ShownState.INVALIDATED):
                     reasons.append(f"upstream {dep_status.task} is {dep_status.state}")
-            entry.state = "stale" if reasons else "complete"
+            entry.state = ShownState.STALE if reasons else ShownState.COMPLETE
             entry.reasons = reasons
         elif r.state == State.MISSING:
-            entry.state = "external"
+            entry.state = ShownState.EXTERNAL_MISSING
             entry.reasons = [r.reason]
         elif r.state == State.SCHEDULING_FAILED:
-            entry.state = "broken"
+            entry.state = ShownState.UNSCHEDULABLE
             entry.reasons = [r.reason]
         elif r.state == State.DISABLED:
-            entry.state = "disabled"
+            entry.state = ShownState.DISABLED
             entry.reasons = [r.reason]
         elif entry.last_attempt and entry.last_attempt["status"] in ("failed", "disabled"):
-            entry.state = "failed"
+            entry.state = ShownState.FAILED
             entry.reasons = [entry.last_attempt["error"] or "failed in its last run"]
     return {r.task_id: statuses[r.task_id] for r in found}
 

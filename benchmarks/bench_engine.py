@@ -23,8 +23,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-# Measure the nbpipe of this checkout, whatever `pip install -e` points at.
-REPO = HERE.parent
+# Measure the nbpipe of this checkout, whatever `pip install -e` points at
+# (bench_versus.py points a child at another checkout with NBPIPE_BENCH_CHECKOUT).
+REPO = Path(os.environ.get("NBPIPE_BENCH_CHECKOUT") or HERE.parent)
 sys.path.insert(1, str(REPO))
 SCRATCH_PARENT = "/dev/shm" if os.path.isdir("/dev/shm") else None
 CHILD_TIMEOUT = {"nbpipe": 300.0, "luigi": 180.0}  # seconds; Luigi's 3 000 cases stop at 3 min

@@ -49,7 +49,7 @@ def kernel_side(n: int = 100_000) -> dict:
 
     import nbpipe
     from nbpipe.notebook.widget import DagWidget
-    from nbpipe.engine.run_loop import execute
+    from nbpipe.driver.run import execute
 
     nbpipe.configuration.set_option("core", "state", False)
     root = bt.root("layered", "noop", n)

@@ -50,7 +50,7 @@ from nbpipe.targets.fsspec_target import FsspecTarget
 from nbpipe.target import FileSystemTarget, LocalTarget, Target
 from nbpipe.task import Config, DynamicRequirements, ExternalTask, Task, WrapperTask, auto_namespace, namespace
 
-__version__ = "0.1.0"
+from nbpipe._version import __version__
 
 # Run-state functions load the state store (sqlite3) on first use only.
 _STATE_API = ("status", "invalidate", "clear_invalidations", "enable", "history")

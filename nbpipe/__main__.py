@@ -1,5 +1,5 @@
 import sys
 
-from nbpipe.cli.commands import main
+from nbpipe.cli.main import main
 
 sys.exit(main())

@@ -10,10 +10,18 @@ Sources, later ones overriding earlier ones:
 4. values set in code with :func:`set_option` (notebooks, tests).
 
 A section is a task family (``[MyTask]``, ``[examples.Bar]``) or an engine
-section (``[core]``, ``[scheduler]``, ``[resources]``, ``[retcode]``,
-``[worker]``).  Option names accept ``-`` and ``_`` interchangeably, as in
-Luigi.  TOML values keep their type (``5``, ``true``, ``2024-01-01``); INI
-values are strings and are parsed by the parameter they feed.
+section (``[core]``, ``[scheduler]``, ``[worker]``, ``[resources]``,
+``[retcode]``, ``[dask]``, ``[execution_summary]``).  Option names accept
+``-`` and ``_`` interchangeably, as in Luigi.  TOML values keep their type
+(``5``, ``true``, ``2024-01-01``); INI values are strings, parsed by the
+parameter they feed or converted by the engine option's declared type.
+
+Engine options are declared once, with type, default and meaning, in
+:mod:`nbpipe.options`; read them with :func:`option_value` (or
+:meth:`Config.value`), which converts by the declared type and falls back on
+the declared default.  An ill-typed value raises one :class:`ConfigError`
+naming the option, the value, the expected type and where it was set.
+``[resources]`` capacities are read with :meth:`Config.resources`.
 """
 
 from __future__ import annotations
@@ -22,15 +30,31 @@ import configparser
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["Config", "get_config", "set_option", "reload_config", "ConfigError"]
+from nbpipe.options import BOOL, FLOAT, INT, RESOURCES_SECTION, Option, OptionType, UndeclaredOptionError, declared
+from nbpipe.exceptions import ConfigError
+
+__all__ = ["Config", "get_config", "set_option", "reload_config", "ConfigError", "option_value"]
 
 ENV_CONFIG_PATH = "NBPIPE_CONFIG_PATH"
 
 
-class ConfigError(ValueError):
-    """A configuration file is unreadable or malformed."""
+class _Source(NamedTuple):
+    """Where a value was set, for messages: "[core] x = 'y' {where}: expected ...; {fix}, or {drop} ..."."""
+
+    where: str
+    fix: str
+    drop: str
+
+
+def _file_source(path: Path) -> _Source:
+    return _Source(f"in {path}", f"fix it in {path}", "remove it")
+
+
+_SET_OPTION = _Source("set in code with set_option", "pass set_option() a valid value", "do not set it")
+_GIVEN_TO_CONFIG = _Source("given to Config()", "pass Config() a valid value", "leave it out")
+_UNSET = _Source("", "", "remove it")
 
 
 def _load_toml(path: Path) -> dict:
@@ -83,18 +107,23 @@ class Config:
 
     ``version`` changes whenever the content changes, so callers may cache
     values derived from it (task classes cache their parameter defaults).
+    Each value remembers where it was set (a file, ``set_option``), so an
+    error about it can say where to fix it.
     """
 
     def __init__(self, sections: dict[str, dict[str, Any]] | None = None, files: list[Path] | None = None):
         self._sections: dict[str, dict[str, Any]] = {}
+        self._sources: dict[tuple[str, str], _Source] = {}
         self.files: list[Path] = list(files or [])
         self.version = 0
         for section, options in (sections or {}).items():
             for option, value in options.items():
-                self._set(section, option, value)
+                self._set(section, option, value, _GIVEN_TO_CONFIG)
 
-    def _set(self, section: str, option: str, value: Any) -> None:
-        self._sections.setdefault(section, {})[_normalise_option(option)] = value
+    def _set(self, section: str, option: str, value: Any, source: _Source = _SET_OPTION) -> None:
+        name = _normalise_option(option)
+        self._sections.setdefault(section, {})[name] = value
+        self._sources[(section, name)] = source
         self.version += 1
 
     def get(self, section: str, option: str, default: Any = None) -> Any:
@@ -103,6 +132,47 @@ class Config:
         if opts is None:
             return default
         return opts.get(_normalise_option(option), default)
+
+    def source_of(self, section: str, option: str) -> str:
+        """Where ``[section] option`` was set, for messages: "in FILE", "set in code with set_option", or ""."""
+        return self._sources.get((section, _normalise_option(option)), _UNSET).where
+
+    # -- declared engine options ------------------------------------------------------------------------------
+
+    def value(self, section: str, option: str) -> Any:
+        """The typed value of the declared engine option ``[section] option``, or its declared default.
+
+        Raises :class:`~nbpipe.options.UndeclaredOptionError` for an option
+        :data:`nbpipe.options.OPTIONS` does not declare, and
+        :class:`ConfigError` for an ill-typed value.
+        """
+        return self.option_value(declared(section, option))
+
+    def option_value(self, option: Option) -> Any:
+        """The typed value of ``option`` (a declaration from :mod:`nbpipe.options`), or its default."""
+        if declared(option.section, option.name) is not option:
+            raise ValueError(f"{option} is not the declaration in nbpipe.options.OPTIONS")
+        return self._convert(option.section, option.name, option.type, option.default)
+
+    def resources(self) -> dict[str, int]:
+        """The ``[resources]`` capacities, each an integer; ConfigError names a capacity that is not."""
+        out = {}
+        for name in self._sections.get(RESOURCES_SECTION, {}):
+            value = self._convert(RESOURCES_SECTION, name, INT, None, what="a resource capacity")
+            if value is not None:  # an empty value: the resource keeps the default capacity, 1
+                out[name] = value
+        return out
+
+    def _convert(self, section: str, option: str, kind: OptionType, default: Any, what: str = "") -> Any:
+        # An empty value (`timeout =` in an INI file) means the default, as an unset one does.
+        raw = self.get(section, option)
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            return default
+        try:
+            return kind.convert(raw)
+        except (TypeError, ValueError):
+            source = self._sources.get((section, _normalise_option(option)), _UNSET)
+            raise _invalid(section, option, raw, kind, default, source, what) from None
 
     # Luigi's LuigiConfigParser names, for code that reads its own settings.
     def set(self, section: str, option: str, value: Any) -> None:
@@ -128,57 +198,89 @@ class Config:
         """A copy of the options of ``section`` (empty when absent)."""
         return dict(self._sections.get(section, {}))
 
-    def get_float(self, section: str, option: str, default: float) -> float:
-        value = self.get(section, option, default)
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"[{section}] {option} = {value!r}: expected a number") from None
+    # Free-form typed reads (a task's own settings, Luigi code).  Engine code reads declared
+    # options with value()/option_value() instead, so that no default is repeated at a call site.
+    def get_float(self, section: str, option: str, default: float | None) -> float:
+        return self._free_form(section, option, FLOAT, default)
 
-    def get_int(self, section: str, option: str, default: int) -> int:
-        value = self.get(section, option, default)
-        try:
-            return int(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"[{section}] {option} = {value!r}: expected an integer") from None
+    def get_int(self, section: str, option: str, default: int | None) -> int:
+        return self._free_form(section, option, INT, default)
 
-    def get_bool(self, section: str, option: str, default: bool) -> bool:
-        value = self.get(section, option, default)
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in ("1", "true", "yes", "on"):
-            return True
-        if text in ("0", "false", "no", "off"):
-            return False
-        raise ConfigError(f"[{section}] {option} = {value!r}: expected true or false")
+    def get_bool(self, section: str, option: str, default: bool | None) -> bool:
+        return self._free_form(section, option, BOOL, default)
+
+    def _free_form(self, section: str, option: str, kind: OptionType, default: Any) -> Any:
+        raw = self.get(section, option)
+        if isinstance(raw, str) and not raw.strip():
+            raw = None  # empty means the default, as for declared options
+        if raw is None and default is None:
+            where = ", ".join(str(p) for p in self.files) or "no configuration file"
+            raise ConfigError(f"[{section}] {option} is not set and has no default (read: {where}); "
+                              f"set it to {kind.expected}")
+        if raw is None:
+            return kind.convert(default)  # the caller's own default; a wrong one is a bug, not a config error
+        try:
+            return kind.convert(raw)
+        except (TypeError, ValueError):
+            source = self._sources.get((section, _normalise_option(option)), _UNSET)
+            raise _invalid(section, option, raw, kind, default, source) from None
+
+
+def _invalid(section: str, option: str, raw: Any, kind: OptionType, default: Any, source: _Source,
+             what: str = "") -> ConfigError:
+    """The one-line error for an ill-typed value: option, value, expected type, where it was set, the fix."""
+    where = f" {source.where}" if source.where else ""
+    expected = f"{kind.expected} ({what})" if what else kind.expected
+    if section == RESOURCES_SECTION:
+        fallback = f"or {source.drop} to give {option!r} capacity 1"
+    elif default is None:
+        fallback = f"or {source.drop} to leave it unset"
+    else:
+        fallback = f"or {source.drop} to use the default ({_shown(default)})"
+    fix = f"{source.fix}, {fallback}" if source.fix else fallback
+    return ConfigError(f"[{section}] {option} = {raw!r}{where}: expected {expected}; {fix}")
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return f"{value:g}" if isinstance(value, float) else repr(value) if isinstance(value, str) else str(value)
+
+
+def option_value(option: Option) -> Any:
+    """The typed value of a declared engine option in the process-wide configuration.
+
+    ``option`` is a declaration from :mod:`nbpipe.options` (``CORE_STATE``,
+    ...); the value is converted by its type, and is its default when unset
+    or empty.  Raises :class:`ConfigError` for an ill-typed value.
+    """
+    return get_config().option_value(option)
 
 
 def _read_files(cwd: Path) -> Config:
-    sections: dict[str, dict[str, Any]] = {}
-    files: list[Path] = []
+    cfg = Config()
 
-    def merge(new: dict[str, dict[str, Any]]) -> None:
+    def merge(new: dict[str, dict[str, Any]], path: Path) -> None:
+        source = _file_source(path)
         for sec, opts in new.items():
-            sections.setdefault(sec, {}).update({_normalise_option(k): v for k, v in opts.items()})
+            for option, value in opts.items():
+                cfg._set(sec, option, value, source)
+        cfg.files.append(path)
 
     pyproject = cwd / "pyproject.toml"
     if pyproject.is_file():
         tool = _load_toml(pyproject).get("tool", {}).get("nbpipe")
         if isinstance(tool, dict):
-            merge(_flatten_sections(tool))
-            files.append(pyproject)
+            merge(_flatten_sections(tool), pyproject)
     own = cwd / "nbpipe.toml"
     if own.is_file():
-        merge(_flatten_sections(_load_toml(own)))
-        files.append(own)
+        merge(_flatten_sections(_load_toml(own)), own)
     for entry in filter(None, os.environ.get(ENV_CONFIG_PATH, "").split(os.pathsep)):
         path = Path(entry)
         if not path.is_file():
             raise ConfigError(f"{ENV_CONFIG_PATH} names {path}, which is not a file")
-        merge(_flatten_sections(_load_toml(path)) if path.suffix == ".toml" else _load_ini(path))
-        files.append(path)
-    return Config(sections, files)
+        merge(_flatten_sections(_load_toml(path)) if path.suffix == ".toml" else _load_ini(path), path)
+    return cfg
 
 
 _lock = threading.Lock()
@@ -202,11 +304,37 @@ def get_config() -> Config:
 
 
 def set_option(section: str, option: str, value: Any) -> None:
-    """Set ``[section] option = value`` for this process (kept across reloads)."""
+    """Set ``[section] option = value`` for this process (kept across reloads).
+
+    A value for a declared engine option or a ``[resources]`` capacity is
+    checked here, so an ill-typed one raises :class:`ConfigError` at the
+    call that set it (and is not kept); task-family values are checked by
+    the parameter that reads them.
+    """
+    _check_set_value(section, option, value)
     with _lock:
         _overrides.append((section, option, value))
     get_config()._set(section, option, value)
     _bump_generation()
+
+
+def _check_set_value(section: str, option: str, value: Any) -> None:
+    """Raise ConfigError if ``value`` cannot be a declared engine option's or a resource capacity's value."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return
+    if section == RESOURCES_SECTION:
+        kind, default, what = INT, None, "a resource capacity"
+    else:
+        try:
+            declaration = declared(section, option)
+        except UndeclaredOptionError:
+            return  # a task family's section, or an engine option nbpipe does not read (Luigi's)
+        kind, default, what = declaration.type, declaration.default, ""
+        option = declaration.name  # the spelling the documentation uses
+    try:
+        kind.convert(value)
+    except (TypeError, ValueError):
+        raise _invalid(section, option, value, kind, default, _SET_OPTION, what) from None
 
 
 def reload_config(clear_overrides: bool = False) -> Config:

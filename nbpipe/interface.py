@@ -76,7 +76,7 @@ def build(
     if workers < 1:
         raise ValueError(f"build(workers={workers}): workers must be at least 1")
     setup_logging(options.get("log_level") or logging.INFO)
-    from nbpipe.engine.run_loop import execute
+    from nbpipe.driver.run import execute
 
     result: RunResult = execute(tasks, workers=workers, executor=executor, rerun=rerun, dask_address=dask_address)
     logger.info("%s", result.summary_text)
@@ -87,21 +87,24 @@ def run(argv: list[str] | None = None, main_task_cls: type | None = None, detail
     """Luigi's ``luigi.run``: parse command-line style arguments and build.
 
     ``argv`` is like the command line after ``nbpipe run`` (``["Task",
-    "--param", "v", "--workers", "2"]``); defaults to ``sys.argv[1:]``.
-    Returns a bool as :func:`build` does (the result with
-    ``detailed_summary``).
+    "--param", "v", "--workers", "2"]``); defaults to ``sys.argv[1:]``.  It is
+    parsed by :func:`nbpipe.cmdline_parser.parse_run_arguments`, the parser of
+    ``nbpipe run``: a mistake raises :class:`~nbpipe.cmdline_parser.UsageError`
+    (one line), ``--help`` prints and raises ``SystemExit(0)``.  Returns a
+    bool as :func:`build` does (the result with ``detailed_summary``).
     """
-    from nbpipe.cli.commands import parse_run_arguments
+    from nbpipe.cmdline_parser import parse_run_arguments
 
     if argv is None:
         argv = sys.argv[1:]
     argv = list(argv)
     if main_task_cls is not None:
         argv = [main_task_cls.get_task_family()] + argv
-    plan = parse_run_arguments(argv)
+    plan = parse_run_arguments(argv, prog=None)  # help names the script, as argparse does
     setup_logging(plan.log_level)
-    from nbpipe.engine.run_loop import execute
+    from nbpipe.driver.run import execute
 
-    result = execute([plan.task], workers=plan.workers, executor=plan.executor, dask_address=plan.dask_address)
+    result = execute([plan.task], workers=plan.workers, executor=plan.executor, rerun=plan.rerun,
+                     dask_address=plan.dask_address)
     logger.info("%s", result.summary_text)
     return result if detailed_summary else result.scheduling_succeeded

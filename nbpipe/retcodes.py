@@ -67,12 +67,15 @@ class RetCodes:
 
     @classmethod
     def from_config(cls, config: Any = None) -> "RetCodes":
-        """The codes of the ``[retcode]`` section, defaults for absent options."""
+        """The codes of the ``[retcode]`` section of ``config`` (a :class:`~nbpipe.configuration.Config`).
+
+        Absent options get their declared defaults (:mod:`nbpipe.options`), which equal this class's.
+        """
         if config is None:
             from nbpipe.configuration import get_config
 
             config = get_config()
-        return cls(**{f.name: config.get_int(SECTION, f.name, f.default) for f in fields(cls)})
+        return cls(**{f.name: config.value(SECTION, f.name) for f in fields(cls)})
 
     def for_categories(self, categories: Mapping[str, Any], root_task_id: str | None) -> int:
         """The exit code for a summary's categories (lists of tasks or task ids)."""

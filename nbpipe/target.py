@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from nbpipe import format as _format
+from nbpipe.exceptions import FileSystemException, FileAlreadyExists, MissingParentDirectory, NotADirectory  # noqa: F401 - their home in Luigi's API
 
 __all__ = [
     "Target",
@@ -34,22 +35,6 @@ __all__ = [
 ]
 
 TEMP_MARK = ".nbpipe-tmp-"
-
-
-class FileSystemException(Exception):
-    """Base of file system errors."""
-
-
-class FileAlreadyExists(FileSystemException):
-    pass
-
-
-class MissingParentDirectory(FileSystemException):
-    pass
-
-
-class NotADirectory(FileSystemException):
-    pass
 
 
 class Target:
@@ -150,7 +135,6 @@ class AtomicLocalFile(CommitOnCleanExit, io.BufferedWriter):
 
     def move_to_final_destination(self) -> None:  # Luigi's hook name
         os.replace(self.tmp_path, self.path)
-
 
 
 class _StreamProxy:
@@ -397,9 +381,10 @@ class LocalTarget(FileSystemTarget):
         fmt = self._format_for(mode)
         if rw == "w":
             self.makedirs()
-            from nbpipe.configuration import get_config
+            from nbpipe.configuration import option_value
+            from nbpipe.options import CORE_FSYNC_OUTPUTS
 
-            raw = AtomicLocalFile(self.path, fsync=get_config().get_bool("core", "fsync_outputs", False))
+            raw = AtomicLocalFile(self.path, fsync=option_value(CORE_FSYNC_OUTPUTS))
             return atomic_writer(fmt, raw)
         if rw == "r":
             raw = io.FileIO(self.path, "r")

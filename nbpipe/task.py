@@ -88,6 +88,13 @@ class Task(metaclass=Register):
     _event_callbacks: dict[type, dict[str, dict[tuple, Callable]]] = {}
     _warned_no_output: set = set()
 
+    # Set on each instance when it is made (Register.__call__ and __init__).
+    task_id: str
+    param_kwargs: dict[str, Any]
+    _Task__hash: int
+    # Set on each class by the Register metaclass.
+    _namespace_at_class_time: str
+
     # -- events ---------------------------------------------------------------
 
     @classmethod
@@ -206,7 +213,8 @@ class Task(metaclass=Register):
                     hint = f"; did you mean {close[0]!r}?" if close else f"; its parameters are: {', '.join(sorted(names)) or 'none'}"
                     raise UnknownParameterException(f"{family}: unknown parameter {name!r}{hint}")
                 values[name] = arg
-        defaults = cls._defaults() if len(values) < len(params) else None
+        # Defaults (config lookups) are computed only when a parameter was left out.
+        defaults = cls._defaults() if len(values) < len(params) else {}
         result = []
         for name, param in params:
             if name in values:
@@ -278,7 +286,7 @@ class Task(metaclass=Register):
         return cls(**new_kwargs)
 
     def __hash__(self) -> int:
-        return self.__hash
+        return self._Task__hash
 
     def __eq__(self, other) -> bool:
         return self.__class__ is other.__class__ and self.task_id == other.task_id

@@ -16,6 +16,7 @@ import abc
 import difflib
 import logging
 from typing import Any
+from nbpipe.exceptions import TaskClassException, TaskClassNotFoundException, TaskClassAmbigiousException  # noqa: F401 - their home in Luigi's API
 
 __all__ = [
     "Register",
@@ -30,18 +31,6 @@ __all__ = [
 logger = logging.getLogger("nbpipe")
 
 SAME_AS_PYTHON_MODULE = "_same_as_python_module"
-
-
-class TaskClassException(Exception):
-    """A task class could not be found or is not a task."""
-
-
-class TaskClassNotFoundException(TaskClassException):
-    """No task class of that family is registered."""
-
-
-# Luigi spells it this way; keep the alias for code that catches it.
-TaskClassAmbigiousException = TaskClassException
 
 
 class Register(abc.ABCMeta):
@@ -95,7 +84,7 @@ class Register(abc.ABCMeta):
         super().__setattr__(name, value)
         if name.endswith("_cache"):
             return
-        from nbpipe.parameter import Parameter
+        from nbpipe.params.base import Parameter
 
         if isinstance(value, Parameter):
             # A parameter added after class creation (util.inherits): every

@@ -17,6 +17,8 @@ import pytest
 
 from nbpipe.task import task_id_str
 
+pytestmark = pytest.mark.slow  # every test here starts processes, kernels or a browser
+
 playwright = pytest.importorskip("playwright.sync_api")
 
 REPO = Path(__file__).resolve().parent.parent

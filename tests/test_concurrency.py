@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+pytestmark = pytest.mark.slow  # every test here starts processes, kernels or a browser
+
 GRAPH = textwrap.dedent('''
     import os, sys, time
     import nbpipe

@@ -38,9 +38,35 @@ def test_bad_files_and_values_give_one_clear_error(tmp_path, monkeypatch):
     with pytest.raises(config.ConfigError, match="nbpipe.toml: not valid TOML"):
         config.reload_config()
     (tmp_path / "nbpipe.toml").write_text("[scheduler]\nretry_count = 'many'\n")
-    with pytest.raises(config.ConfigError, match=r"\[scheduler\] retry_count = 'many': expected an integer"):
+    with pytest.raises(config.ConfigError) as err:
         config.reload_config().get_int("scheduler", "retry_count", 0)
+    toml = tmp_path / "nbpipe.toml"
+    assert str(err.value) == (f"[scheduler] retry_count = 'many' in {toml}: expected an integer; "
+                              f"fix it in {toml}, or remove it to use the default (0)")
     (tmp_path / "nbpipe.toml").unlink()
     monkeypatch.setenv("NBPIPE_CONFIG_PATH", str(tmp_path / "nope.toml"))
     with pytest.raises(config.ConfigError, match="NBPIPE_CONFIG_PATH names .*nope.toml, which is not a file"):
         config.reload_config()
+
+
+def test_free_form_reads_name_a_missing_option_instead_of_none():
+    with pytest.raises(config.ConfigError) as err:
+        config.get_config().getint("core", "missing")
+    assert str(err.value) == ("[core] missing is not set and has no default (read: no configuration file); "
+                              "set it to an integer")
+    assert config.get_config().get_float("mysection", "x", 1) == 1.0
+
+
+def test_every_value_remembers_where_it_was_set(tmp_path, monkeypatch):
+    (tmp_path / "pyproject.toml").write_text("[tool.nbpipe.scheduler]\nretry_count = 1\nretry_delay = 2\n")
+    ini = tmp_path / "luigi.cfg"
+    ini.write_text("[scheduler]\nretry-delay = 9\n")
+    monkeypatch.setenv("NBPIPE_CONFIG_PATH", str(ini))
+    cfg = config.reload_config()
+    assert cfg.source_of("scheduler", "retry_count") == f"in {tmp_path / 'pyproject.toml'}"
+    assert cfg.source_of("scheduler", "retry-delay") == f"in {ini}"  # the later file wins, and is named
+    config.set_option("scheduler", "retry_delay", 1)
+    assert config.get_config().source_of("scheduler", "retry_delay") == "set in code with set_option"
+    assert config.reload_config().source_of("scheduler", "retry_delay") == "set in code with set_option"
+    assert cfg.source_of("scheduler", "unset") == ""
+    assert config.Config({"retcode": {"not_run": 1}}).source_of("retcode", "not_run") == "given to Config()"

@@ -375,7 +375,7 @@ def test_progress_events_and_the_summary_match_local_executors(cluster, tmp_path
             with self.output().open("w") as f:
                 f.write("x")
 
-    from nbpipe.engine.run_loop import execute
+    from nbpipe.driver.run import execute
 
     events = []
     result = execute([Counting(n=n) for n in range(3)], workers=2, executor="dask", observers=[events.append])
@@ -424,7 +424,7 @@ def test_task_resources_map_to_dask_worker_resources(tmp_path):
                     return False
 
             config.set_option("resources", "gpu", 2)
-            from nbpipe.engine.run_loop import execute
+            from nbpipe.driver.run import execute
 
             result = execute([OnGpu(n=n) for n in range(4)] + [TooBig()], workers=2, executor="dask",
                              dask_address=small.scheduler_address)
@@ -556,7 +556,7 @@ def test_fsspec_targets_on_s3_shared_by_dask_workers(cluster, tmp_path):
                 with self.output().open("w") as f:
                     f.write(str(total))
 
-        from nbpipe.engine.run_loop import execute
+        from nbpipe.driver.run import execute
 
         result = execute([Total()], workers=2, executor="dask", dask_address=cluster.scheduler_address)
         assert result.exit_code == 0, result.summary_text

@@ -16,6 +16,8 @@ import time
 
 import pytest
 
+pytestmark = pytest.mark.slow  # every test here starts processes, kernels or a browser
+
 PIPELINE = textwrap.dedent('''
     import os, signal, time
     import nbpipe

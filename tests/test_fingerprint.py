@@ -1,4 +1,4 @@
-"""Code and target fingerprints (nbpipe.state.fingerprints.code).
+"""Code and target fingerprints (the nbpipe.state.fingerprints package).
 
 Most tests write real modules into tmp_path (the working directory, hence a
 project root), import them, fingerprint a task class, write an edited copy
@@ -20,8 +20,8 @@ import pytest
 
 import nbpipe
 from nbpipe import configuration as config
-from nbpipe.state.fingerprints import code as fp
-from nbpipe.state.fingerprints.code import (
+import nbpipe.state.fingerprints as fp
+from nbpipe.state.fingerprints import (
     clear_cache,
     code_fingerprint,
     code_version,
@@ -267,7 +267,7 @@ def test_edit_table(tmp_path, edits, expected):
 
 
 def code_version_of(fingerprint):
-    return fp._digest("\n".join(f"{k}={v}" for k, v in sorted(fingerprint.items())))
+    return fp.short_digest("\n".join(f"{k}={v}" for k, v in sorted(fingerprint.items())))
 
 
 def test_components_of_the_base_pipeline(tmp_path):
@@ -314,7 +314,7 @@ def test_pinned_version_ignores_code_edits(tmp_path):
         base,
         edited(base, [("fp_tasks", "cells[:LIMIT]", "cells[:LIMIT - 1]"), ("fp_helpers", 'split(",")', 'split(";")')]),
     )
-    assert old == new == {"Clean.version": fp._digest("2")}
+    assert old == new == {"Clean.version": fp.short_digest("2")}
 
 
 def test_changing_the_pinned_version_is_a_change(tmp_path):
@@ -340,7 +340,7 @@ def test_version_pinned_on_an_ancestor_and_unpinned_below():
         def run(self):
             return 2
 
-    assert code_fingerprint(Child) == {"Child.version": fp._digest("1")}
+    assert code_fingerprint(Child) == {"Child.version": fp.short_digest("1")}
     assert "Unpinned.run" in code_fingerprint(Unpinned)
 
 
@@ -555,7 +555,7 @@ DETERMINISM_SCRIPT = r'''
 import json, sys
 sys.path.insert(0, ".")
 import fp_det
-from nbpipe.state.fingerprints.code import code_fingerprint
+from nbpipe.state.fingerprints import code_fingerprint
 ns = {"__name__": "__main__"}
 exec(compile(open("fp_det.py").read(), "<no-source>", "exec"), ns)
 print(json.dumps({"file": code_fingerprint(fp_det.Clean), "exec": code_fingerprint(ns["Clean"])}, sort_keys=True))
@@ -638,16 +638,16 @@ def test_file_target_size_and_mtime(tmp_path):
 
 def test_content_hash_ignores_touches_and_sees_content(tmp_path):
     path = tmp_path / "out.bin"
-    path.write_bytes(b"x" * (3 * fp._CHUNK + 7))
+    path.write_bytes(b"x" * (3 * fp.READ_CHUNK + 7))
     target = nbpipe.LocalTarget(str(path))
     first = target_fingerprint(target, content_hash=True)
     import hashlib
 
-    assert first == "sha256=" + hashlib.sha256(b"x" * (3 * fp._CHUNK + 7)).hexdigest()
+    assert first == "sha256=" + hashlib.sha256(b"x" * (3 * fp.READ_CHUNK + 7)).hexdigest()
     os.utime(path, ns=(5, 5))
     assert target_fingerprint(target, content_hash=True) == first
     assert target_fingerprint(target) != target_fingerprint(target, content_hash=True)
-    path.write_bytes(b"x" * (3 * fp._CHUNK + 6) + b"y")
+    path.write_bytes(b"x" * (3 * fp.READ_CHUNK + 6) + b"y")
     assert target_fingerprint(target, content_hash=True) != first
 
 

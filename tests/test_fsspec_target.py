@@ -19,12 +19,11 @@ import pytest
 from s3_server import s3_server
 
 import nbpipe
-import nbpipe.state.fingerprints.code  # before nbpipe.state.fingerprints.outputs, which alone is a circular import
 from nbpipe import format as fmt
 from nbpipe.engine.events import Kind
 from nbpipe.targets.fsspec_target import FsspecTarget, MissingBackendError
 from nbpipe.target import TEMP_MARK
-from nbpipe.state.fingerprints.outputs import target_fingerprint
+from nbpipe.state.fingerprints import target_fingerprint
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUCKET = "nbpipe-test"

@@ -4,6 +4,8 @@ import textwrap
 
 import pytest
 
+pytestmark = pytest.mark.slow  # every test here starts processes, kernels or a browser
+
 jupyter_client = pytest.importorskip("jupyter_client")
 
 CELL = textwrap.dedent('''\
@@ -76,4 +78,4 @@ def test_background_run_keeps_the_kernel_responsive(kernel, tmp_path):
     assert execute(kernel, "print(1 + 1)")[1].strip() == "2"
     (tmp_path / "release").touch()
     status, out, _ = execute(kernel, "w.wait(60); print(w.running, sorted(w.states.values()))")
-    assert out.strip() == "False ['done', 'done', 'done', 'done']"
+    assert out.strip() == "False ['ran', 'ran', 'ran', 'ran']"

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from nbpipe.state.task_locks import LockError, LockHolder, TaskLocks, lock_file_name, prune_lock_files
-from nbpipe.state.task_locks import _parse_holder
+from nbpipe.state.lock_files import parse_holder as _parse_holder
 
 REPO = str(Path(__file__).resolve().parents[1])
 HOST = socket.gethostname()
@@ -404,33 +404,43 @@ def test_lock_held_by_another_process_then_taken_over_after_kill9(spawn, state):
 
 
 def test_forked_child_does_not_keep_the_lock_of_a_killed_parent(spawn, state):
+    # The forked process reports on a pipe of its own: two processes printing to one
+    # stdout interleave (with PYTHONUNBUFFERED, print writes text and newline apart).
     script = """
         import os, sys
         from nbpipe.state.task_locks import TaskLocks
+        report = int(sys.argv[2])
         locks = TaskLocks(sys.argv[1], "forking-run")
         assert locks.try_acquire("T_fork") is None
         pid = os.fork()
         if pid == 0:
-            print("grandchild", os.getpid(), locks.held(), flush=True)
+            os.write(report, f"{os.getpid()} {locks.held()}\\n".encode())  # one write: one whole line
+            os.close(report)
             sys.stdin.read()
             os._exit(0)
+        os.close(report)  # the forked process holds the only writer: its death is EOF, not a hang
         print("ready", os.getpid(), flush=True)
         sys.stdin.read()
     """
-    child = spawn(script, state)
-    try:
-        lines = dict(read_line(child).split(maxsplit=1) for _ in range(2))
-        grandchild = int(lines["grandchild"].split()[0])
-        assert lines["grandchild"].endswith(" []")  # the forked copy holds nothing
-        assert lines["ready"] == str(child.pid)
-        with TaskLocks(state, "parent-run") as locks:
-            assert locks.try_acquire("T_fork").pid == child.pid  # the fork did not release it
-            child.send_signal(signal.SIGKILL)
-            child.wait()
-            os.kill(grandchild, 0)  # the forked process is still alive ...
-            assert locks.try_acquire("T_fork") is None  # ... yet the lock went with its parent
-    finally:
-        child.stdin.close()  # lets the grandchild finish
+    report_read, report_write = os.pipe()
+    child = spawn(script, state, report_write, pass_fds=(report_write,))
+    os.close(report_write)
+    with os.fdopen(report_read) as report:
+        try:
+            assert read_line(child) == f"ready {child.pid}"
+            line = report.readline()
+            assert line, "the forked process exited before reporting"
+            grandchild, held = line.split(maxsplit=1)
+            grandchild = int(grandchild)
+            assert held.strip() == "[]"  # the forked copy holds nothing
+            with TaskLocks(state, "parent-run") as locks:
+                assert locks.try_acquire("T_fork").pid == child.pid  # the fork did not release it
+                child.send_signal(signal.SIGKILL)
+                child.wait()
+                os.kill(grandchild, 0)  # the forked process is still alive ...
+                assert locks.try_acquire("T_fork") is None  # ... yet the lock went with its parent
+        finally:
+            child.stdin.close()  # lets the grandchild finish
 
 
 RACE_WORKER = """

@@ -89,6 +89,52 @@ def test_invalidate_status_and_history(shell, capsys):
     assert [r["status"] for r in shell.user_ns["rows"]] == ["done", "done"]
 
 
+def test_invalidate_status_and_history_are_the_cli_commands(shell, capsys, monkeypatch):
+    """The magics parse with the CLI's parsers and call the CLI's command functions: same data, same text."""
+    from nbpipe.cli import actions
+    from nbpipe.cli.main import main
+
+    called = []
+    for name in ("invalidate", "status", "history"):
+        real = getattr(actions, name)
+        monkeypatch.setattr(actions, name,
+                            lambda *a, _real=real, _name=name, **k: called.append(_name) or _real(*a, **k))
+    shell.run_cell(PIPELINE_CELL)
+    shell.run_cell("%pipeline run Both")
+    capsys.readouterr()
+    shell.run_cell("marked = %pipeline invalidate Greet --name=ada --downstream --within Both")
+    assert capsys.readouterr().out == "marked 2 task(s) to be rerun: Greet(name=ada), Both()\n"
+    assert main(["invalidate", "Greet", "--name", "ada", "--downstream", "--within", "Both"]) == 0
+    cli_out = capsys.readouterr().out
+    assert cli_out.splitlines()[1:] == [f"  {t}" for t in shell.user_ns["marked"]]
+    for magic_line, argv in [("%pipeline status Both", ["status", "Both"]),
+                             ("%pipeline status Both --json", ["status", "Both", "--json"]),
+                             ("%pipeline history Greet --limit 5", ["history", "Greet", "--limit", "5"])]:
+        shell.run_cell(f"data = {magic_line}")
+        magic_out = capsys.readouterr().out
+        assert main(argv) == 0
+        assert capsys.readouterr().out == magic_out, magic_line
+    assert [r["status"] for r in shell.user_ns["data"]] == ["done", "done"]
+    assert called == ["invalidate", "invalidate", "status", "status", "status", "status", "history", "history"]
+
+
+def test_magic_help_and_mistakes_come_from_the_cli_parsers(shell, capsys):
+    shell.run_cell(PIPELINE_CELL)
+    capsys.readouterr()
+    shell.run_cell("%pipeline status --help")
+    assert capsys.readouterr().out.startswith("usage: %pipeline status [--module MOD] [--json] TASK")
+    shell.run_cell("%pipeline run Greet --help")
+    out = capsys.readouterr().out
+    assert out.startswith("usage: %pipeline run [options] Greet --name VALUE") and "Greet parameters:" in out
+    for line, message in [("%pipeline history --limit many", "pipeline: error: --limit many: expected an integer"),
+                          ("%pipeline status Greet --nmae x", "pipeline: error: unknown option --nmae; did you mean "
+                                                              "--name?"),
+                          ("%pipeline invalidate", "pipeline: error: no task given: %pipeline invalidate")]:
+        shell.run_cell(line)
+        err = capsys.readouterr().err
+        assert err.startswith(message) and len(err.strip().splitlines()) == 1, (line, err)
+
+
 # -- the widget, without a browser -----------------------------------------------------------------
 
 
@@ -157,7 +203,7 @@ def test_core_import_pulls_in_nothing_from_jupyter():
     import subprocess
     import sys
 
-    code = ("import sys, nbpipe, nbpipe.engine.run_loop, nbpipe.state.staleness; "
+    code = ("import sys, nbpipe, nbpipe.driver.run, nbpipe.state.staleness; "
             "bad = [m for m in sys.modules if m.split('.')[0] in "
             "('IPython', 'ipywidgets', 'graphviz', 'nbclient', 'ipykernel', 'traitlets')]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -4,6 +4,8 @@ import sys
 import threading
 import time
 
+import pytest
+
 import nbpipe
 from nbpipe.engine.resolver import Resolver, find_cycle
 from nbpipe.engine.scheduling import State
@@ -16,6 +18,7 @@ class Link(nbpipe.Task):
         return Link(self.n - 1) if self.n > 0 else []
 
 
+@pytest.mark.slow
 def test_hundred_thousand_chain_does_not_recurse():
     with Resolver() as resolver:
         found = resolver.resolve([Link(100_000)])

@@ -7,7 +7,7 @@ import pytest
 import nbpipe
 from nbpipe import configuration as config
 from nbpipe.engine.events import Kind
-from nbpipe.engine.run_loop import execute
+from nbpipe.driver.run import execute
 from nbpipe.engine.summary import StatusCode
 
 

@@ -279,6 +279,7 @@ def test_state_can_be_turned_off(tmp_path):
         nbpipe.build([m.Clean(1)], rerun="stale")
 
 
+@pytest.mark.slow
 def test_cli_status_invalidate_history(tmp_path, run_cli):
     (tmp_path / "pipe.py").write_text(PIPE.format(**BASE))
     assert run_cli("run", "--module", "pipe", "Report").returncode == 0

@@ -6,19 +6,21 @@
  * unchanged in plain node for the unit tests.
  */
 
-/** Task states the kernel reports in the `states` trait. */
-export type TaskState =
-  | 'pending'
-  | 'complete'
-  | 'running'
-  | 'done'
-  | 'failed'
-  | 'upstream_failed'
-  | 'disabled'
-  | 'stale'
-  | 'invalidated'
-  | 'missing'
-  | 'external';
+import {
+  IStateStyle,
+  STATE_PRIORITY,
+  STATE_STYLES,
+  STATES,
+  TaskState
+} from './states.generated.js';
+
+// The state vocabulary is generated from the Python side
+// (nbpipe/engine/shown_state.py); re-exported so callers need one import.
+export { STATE_PRIORITY, STATE_STYLES, STATES };
+export type { IStateStyle, TaskState };
+
+/** The state of a task found neither in `states` nor in `nodes`. */
+export const DEFAULT_STATE: TaskState = 'not_built';
 
 /** One entry of the `nodes` trait. Every field may be absent in practice. */
 export interface ITaskInfo {
@@ -38,125 +40,27 @@ export type StateMap = { [taskId: string]: string };
 export type Edge = [string, string];
 export type StateCounts = { [state: string]: number };
 
-export interface IStateStyle {
-  /** Node fill colour. */
-  fill: string;
-  /** Node outline colour. */
-  stroke: string;
-  /** Short human description, used in the legend's tooltip. */
-  description: string;
-}
-
-/**
- * Colours for each state. The fills are mid-light so that the (dark) node
- * text stays legible on both the light and the dark JupyterLab themes.
- */
-export const STATE_STYLES: { readonly [S in TaskState]: IStateStyle } = {
-  pending: {
-    fill: '#e0e0e0',
-    stroke: '#757575',
-    description: 'will run: outputs are not there yet'
-  },
-  complete: {
-    fill: '#c8e6c9',
-    stroke: '#388e3c',
-    description: 'already complete before this run'
-  },
-  running: {
-    fill: '#90caf9',
-    stroke: '#1565c0',
-    description: 'running now'
-  },
-  done: {
-    fill: '#66bb6a',
-    stroke: '#1b5e20',
-    description: 'ran successfully in this run'
-  },
-  failed: {
-    fill: '#ef5350',
-    stroke: '#b71c1c',
-    description: 'raised an error'
-  },
-  upstream_failed: {
-    fill: '#ffab91',
-    stroke: '#d84315',
-    description: 'not run because a requirement failed'
-  },
-  disabled: {
-    fill: '#f5f5f5',
-    stroke: '#9e9e9e',
-    description: 'disabled: will not run'
-  },
-  stale: {
-    fill: '#ffe082',
-    stroke: '#ff8f00',
-    description: 'outputs exist but are out of date'
-  },
-  invalidated: {
-    fill: '#ce93d8',
-    stroke: '#6a1b9a',
-    description: 'outputs were invalidated by hand'
-  },
-  missing: {
-    fill: '#f8bbd0',
-    stroke: '#ad1457',
-    description: 'external input is missing'
-  },
-  external: {
-    fill: '#cfd8dc',
-    stroke: '#455a64',
-    description: 'external input, present'
-  }
-};
-
 /** Style for a state name this front end does not know (protocol drift). */
 export const UNKNOWN_STATE_STYLE: IStateStyle = {
+  label: 'unknown state',
   fill: '#ffffff',
   stroke: '#616161',
-  description: 'unknown state'
+  description: 'a state this version of the front end does not know'
 };
 
-/** All known states, in legend order. */
-export const STATES: readonly TaskState[] = [
-  'pending',
-  'running',
-  'done',
-  'complete',
-  'failed',
-  'upstream_failed',
-  'stale',
-  'invalidated',
-  'missing',
-  'external',
-  'disabled'
-];
-
 /**
- * Which state a collapsed family node shows: the first of these that any
- * member is in. Problems first, then activity, then settled states.
+ * States whose reasons are shown first ("why:") in a tooltip: every state
+ * that is not settled-and-fine explains itself.
  */
-export const STATE_PRIORITY: readonly TaskState[] = [
-  'failed',
-  'running',
-  'upstream_failed',
-  'missing',
-  'invalidated',
+const EXPLAINED_STATES: ReadonlySet<string> = new Set<TaskState>([
+  'not_built',
   'stale',
-  'pending',
-  'done',
-  'complete',
-  'external',
+  'failed',
+  'upstream_failed',
+  'invalidated',
+  'external_missing',
+  'unschedulable',
   'disabled'
-];
-
-/** States whose reasons are worth showing first in a tooltip. */
-const EXPLAINED_STATES: ReadonlySet<string> = new Set([
-  'stale',
-  'failed',
-  'upstream_failed',
-  'invalidated',
-  'missing',
-  'pending'
 ]);
 
 export function isKnownState(state: string): state is TaskState {
@@ -167,6 +71,16 @@ export function stateStyle(state: string): IStateStyle {
   return isKnownState(state) ? STATE_STYLES[state] : UNKNOWN_STATE_STYLE;
 }
 
+/** A state's name for people: its legend label, or the raw name made readable. */
+export function stateLabel(state: string): string {
+  return isKnownState(state) ? STATE_STYLES[state].label : state.replace(/_/g, ' ');
+}
+
+/** What a state says about a task (empty for an unknown state). */
+export function stateMeaning(state: string): string {
+  return isKnownState(state) ? STATE_STYLES[state].description : '';
+}
+
 /** Fill colour for a state. */
 export function stateColour(state: string): string {
   return stateStyle(state).fill;
@@ -174,7 +88,7 @@ export function stateColour(state: string): string {
 
 /**
  * The state to show for a task: the live `states` trait wins over the
- * snapshot in `nodes`; a task found in neither is `pending`.
+ * snapshot in `nodes`; a task found in neither is `not_built`.
  */
 export function effectiveState(
   taskId: string,
@@ -186,7 +100,7 @@ export function effectiveState(
     return live;
   }
   const snap = nodes[taskId]?.state;
-  return typeof snap === 'string' && snap ? snap : 'pending';
+  return typeof snap === 'string' && snap ? snap : DEFAULT_STATE;
 }
 
 /** How many of `taskIds` are in each state. */
@@ -203,19 +117,22 @@ export function countStates(
   return counts;
 }
 
-/** Counts as text in legend order, e.g. `"2 running, 5 done"`. */
+/**
+ * Counts as text in legend order, with the states' labels, e.g.
+ * `"2 running, 5 ran, 1 upstream failed"`.
+ */
 export function formatCounts(counts: StateCounts): string {
   const parts: string[] = [];
   const seen = new Set<string>();
   for (const s of STATES) {
     seen.add(s);
     if (counts[s]) {
-      parts.push(`${counts[s]} ${s}`);
+      parts.push(`${counts[s]} ${stateLabel(s)}`);
     }
   }
   for (const s of Object.keys(counts).sort()) {
     if (!seen.has(s) && counts[s]) {
-      parts.push(`${counts[s]} ${s}`);
+      parts.push(`${counts[s]} ${stateLabel(s)}`);
     }
   }
   return parts.join(', ');
@@ -229,7 +146,7 @@ export function dominantState(counts: StateCounts): string {
     }
   }
   const other = Object.keys(counts).find(s => counts[s] > 0);
-  return other ?? 'pending';
+  return other ?? DEFAULT_STATE;
 }
 
 export function familyOf(taskId: string, info: ITaskInfo | undefined): string {
@@ -244,15 +161,16 @@ export function familyOf(taskId: string, info: ITaskInfo | undefined): string {
 const MAX_TOOLTIP_REASONS = 8;
 
 /**
- * Tooltip text of a task node: id, state, then the reasons (and the first
- * line of the error for a failed task).
+ * Tooltip text of a task node: id, state (label and meaning), then the
+ * reasons (and the first line of the error for a failed task).
  */
 export function tooltipText(
   taskId: string,
   info: ITaskInfo | undefined,
   state: string
 ): string {
-  const lines = [taskId, `state: ${state.replace(/_/g, ' ')}`];
+  const meaning = stateMeaning(state);
+  const lines = [taskId, `state: ${stateLabel(state)}${meaning ? ` — ${meaning}` : ''}`];
   const reasons = Array.isArray(info?.reasons) ? info!.reasons : [];
   if (reasons.length && (EXPLAINED_STATES.has(state) || !isKnownState(state))) {
     lines.push('why:');

@@ -41,7 +41,7 @@ export function makePipeline(n: number, families = 12, seed = 42): IPipeline {
       label: `${fam}\npart=${i}`,
       family: fam,
       params: { date: `2024-01-${String((i % 28) + 1).padStart(2, '0')}`, part: i },
-      state: 'pending',
+      state: 'not_built',
       reasons: ['output missing'],
       outputs: [`/data/${fam}/${i}.parquet`],
       duration: null,

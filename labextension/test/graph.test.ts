@@ -19,40 +19,67 @@ import {
   formatCounts,
   formatDuration,
   formatParam,
+  isKnownState,
   matchTasks,
   parseEdgeTitle,
   stateColour,
+  stateLabel,
+  stateMeaning,
   stateStyle,
   tooltipText
 } from '../src/graph.js';
 import { makePipeline } from './fixtures.js';
 
+/** The states the kernel sends (ShownState in nbpipe/engine/shown_state.py). */
 const PROTOCOL_STATES = [
-  'pending',
-  'complete',
+  'not_built',
   'running',
-  'done',
+  'ran',
+  'complete',
   'failed',
   'upstream_failed',
-  'disabled',
-  'stale',
+  'external_missing',
   'invalidated',
-  'missing',
-  'external'
+  'stale',
+  'disabled',
+  'unschedulable'
 ];
 
 test('every protocol state has its own colour, in the legend and the priority list', () => {
   assert.deepEqual([...STATES].sort(), [...PROTOCOL_STATES].sort());
   assert.deepEqual([...STATE_PRIORITY].sort(), [...PROTOCOL_STATES].sort());
+  assert.deepEqual(Object.keys(STATE_STYLES).sort(), [...PROTOCOL_STATES].sort());
   const fills = PROTOCOL_STATES.map(stateColour);
   assert.equal(new Set(fills).size, fills.length, 'fills are distinct');
   for (const s of PROTOCOL_STATES) {
     assert.match(stateColour(s), /^#[0-9a-f]{6}$/);
     assert.equal(stateStyle(s), STATE_STYLES[s as keyof typeof STATE_STYLES]);
+    assert.ok(isKnownState(s));
   }
   assert.equal(stateColour('failed'), '#ef5350');
-  assert.equal(stateColour('done'), '#66bb6a');
+  assert.equal(stateColour('ran'), '#66bb6a');
   assert.equal(stateColour('running'), '#90caf9');
+});
+
+test('the old state names are gone', () => {
+  for (const s of ['pending', 'done', 'missing', 'external', 'broken']) {
+    assert.ok(!isKnownState(s), s);
+    assert.equal(stateStyle(s), UNKNOWN_STATE_STYLE);
+  }
+});
+
+test('states have a label and a meaning for people', () => {
+  for (const s of PROTOCOL_STATES) {
+    assert.ok(stateLabel(s).length > 0, s);
+    assert.ok(!stateLabel(s).includes('_'), `${s}: label is not the identifier`);
+    assert.ok(stateMeaning(s).length > 0, s);
+  }
+  assert.equal(stateLabel('not_built'), 'not built');
+  assert.equal(stateLabel('external_missing'), 'external input missing');
+  assert.equal(stateLabel('unschedulable'), 'could not be scheduled');
+  assert.equal(stateLabel('some_new_state'), 'some new state', 'unknown: readable raw name');
+  assert.equal(stateMeaning('some_new_state'), '');
+  assert.ok(UNKNOWN_STATE_STYLE.label && UNKNOWN_STATE_STYLE.description);
 });
 
 test('unknown states get the fallback colour, not a crash', () => {
@@ -72,33 +99,40 @@ test('fills are light enough for the dark node text', () => {
   }
 });
 
-test('live states win over the nodes snapshot; unknown tasks are pending', () => {
+test('live states win over the nodes snapshot; unknown tasks are not built', () => {
   const nodes: NodeMap = { a: { state: 'stale' }, b: {} };
   assert.equal(effectiveState('a', nodes, {}), 'stale');
   assert.equal(effectiveState('a', nodes, { a: 'running' }), 'running');
-  assert.equal(effectiveState('b', nodes, {}), 'pending');
-  assert.equal(effectiveState('zzz', nodes, {}), 'pending');
+  assert.equal(effectiveState('b', nodes, {}), 'not_built');
+  assert.equal(effectiveState('zzz', nodes, {}), 'not_built');
 });
 
 test('counts, their text and the dominant state of a group', () => {
-  const nodes: NodeMap = { a: {}, b: {}, c: {}, d: {} };
-  const counts = countStates(['a', 'b', 'c', 'd'], nodes, {
-    a: 'done',
-    b: 'done',
+  const nodes: NodeMap = { a: {}, b: {}, c: {}, d: {}, e: {} };
+  const counts = countStates(['a', 'b', 'c', 'd', 'e'], nodes, {
+    a: 'ran',
+    b: 'ran',
     c: 'running',
-    d: 'weird'
+    d: 'weird_state',
+    e: 'upstream_failed'
   });
-  assert.deepEqual(counts, { done: 2, running: 1, weird: 1 });
-  assert.equal(formatCounts(counts), '1 running, 2 done, 1 weird');
+  assert.deepEqual(counts, { ran: 2, running: 1, weird_state: 1, upstream_failed: 1 });
+  assert.equal(formatCounts(counts), '1 running, 2 ran, 1 upstream failed, 1 weird state');
   assert.equal(dominantState(counts), 'running');
-  assert.equal(dominantState({ done: 3, failed: 1 }), 'failed');
-  assert.equal(dominantState({ done: 3, complete: 2 }), 'done');
-  assert.equal(dominantState({ disabled: 3, external: 1 }), 'external');
+  assert.equal(dominantState({ ran: 3, failed: 1 }), 'failed');
+  assert.equal(dominantState({ ran: 3, unschedulable: 1, running: 2 }), 'unschedulable');
+  assert.equal(dominantState({ ran: 3, complete: 2 }), 'ran');
+  assert.equal(dominantState({ disabled: 3, complete: 1 }), 'complete');
   assert.equal(dominantState({ weird: 2 }), 'weird');
-  assert.equal(dominantState({}), 'pending');
+  assert.equal(dominantState({}), 'not_built');
+  // The order comes from the generated vocabulary.
+  for (let i = 0; i < STATE_PRIORITY.length - 1; i++) {
+    const [hi, lo] = [STATE_PRIORITY[i], STATE_PRIORITY[i + 1]];
+    assert.equal(dominantState({ [lo]: 5, [hi]: 1 }), hi);
+  }
 });
 
-test('tooltips carry the reasons of stale and failed tasks', () => {
+test('tooltips carry the state label, its meaning and the reasons', () => {
   const stale = tooltipText(
     'Clean(day=1)',
     { reasons: ['code of Clean changed', 'input Extract(day=1) is newer'] },
@@ -106,17 +140,30 @@ test('tooltips carry the reasons of stale and failed tasks', () => {
   );
   assert.equal(
     stale,
-    'Clean(day=1)\nstate: stale\nwhy:\n  - code of Clean changed\n  - input Extract(day=1) is newer'
+    `Clean(day=1)\nstate: stale — ${stateMeaning('stale')}\nwhy:\n  - code of Clean changed\n  - input Extract(day=1) is newer`
   );
   const failed = tooltipText(
     'Load',
     { reasons: ['raised ValueError'], error: 'ValueError: bad row 17\nmore' },
     'failed'
   );
-  assert.match(failed, /state: failed\nwhy:\n {2}- raised ValueError\nerror: ValueError: bad row 17$/);
-  assert.equal(tooltipText('X', undefined, 'upstream_failed'), 'X\nstate: upstream failed');
+  assert.match(failed, /state: failed — .*\nwhy:\n {2}- raised ValueError\nerror: ValueError: bad row 17$/);
+  assert.equal(
+    tooltipText('X', undefined, 'upstream_failed'),
+    `X\nstate: upstream failed — ${stateMeaning('upstream_failed')}`
+  );
+  assert.match(tooltipText('E', undefined, 'external_missing'), /^E\nstate: external input missing — /);
+  assert.equal(tooltipText('U', { reasons: ['r'] }, 'from_the_future'), 'U\nstate: from the future\nwhy:\n  - r');
   const many = tooltipText('Y', { reasons: Array.from({ length: 12 }, (_, i) => `r${i}`) }, 'stale');
   assert.match(many, /- r7\n {2}\.\.\. 4 more$/);
+});
+
+test('every state that is not done explains why; done states only take notes', () => {
+  const why = ['not_built', 'stale', 'failed', 'upstream_failed', 'invalidated', 'external_missing', 'unschedulable', 'disabled'];
+  for (const s of PROTOCOL_STATES) {
+    const text = tooltipText('T', { reasons: ['because'] }, s);
+    assert.match(text, why.includes(s) ? /\nwhy:\n/ : /\nnotes:\n/, s);
+  }
 });
 
 test('search matches id, label and family, every word, case-insensitively', () => {
@@ -159,7 +206,7 @@ test('collapse by family: one node per family, counts per state, deduplicated ed
     ['B(1)', 'C(1)'],
     ['ghost', 'C(1)'] // unknown end: dropped
   ];
-  const states = { 'A(1)': 'done', 'A(2)': 'failed', 'B(1)': 'upstream_failed' };
+  const states = { 'A(1)': 'ran', 'A(2)': 'failed', 'B(1)': 'upstream_failed' };
   const c = collapseByFamily(nodes, edges, { rankdir: 'TB', states });
   assert.deepEqual([...c.families.entries()], [
     ['A', ['A(1)', 'A(2)']],
@@ -174,10 +221,10 @@ test('collapse by family: one node per family, counts per state, deduplicated ed
   assert.match(c.dot, /rankdir="TB";/);
   assert.match(
     c.dot,
-    /"nbpipe-family:A" \[id="nbpipe-family:A", label="A\\n2 tasks\\n1 done, 1 failed"/
+    /"nbpipe-family:A" \[id="nbpipe-family:A", label="A\\n2 tasks\\n1 ran, 1 failed"/
   );
-  assert.match(c.dot, /label="B\\n2 tasks\\n1 pending, 1 upstream_failed"/);
-  assert.match(c.dot, /label="C\\n1 task\\n1 pending"/);
+  assert.match(c.dot, /label="B\\n2 tasks\\n1 not built, 1 upstream failed"/);
+  assert.match(c.dot, /label="C\\n1 task\\n1 not built"/);
   assert.match(c.dot, /"nbpipe-family:A" -> "nbpipe-family:B";/);
   assert.equal((c.dot.match(/->/g) ?? []).length, 2);
 });
@@ -185,7 +232,7 @@ test('collapse by family: one node per family, counts per state, deduplicated ed
 test('collapse key ignores states, so state changes recolour without re-layout', () => {
   const p = makePipeline(200, 7);
   const before = collapseByFamily(p.nodes, p.edges, { rankdir: 'LR' });
-  const states = Object.fromEntries(p.ids.map((id, i) => [id, i % 3 ? 'done' : 'running']));
+  const states = Object.fromEntries(p.ids.map((id, i) => [id, i % 3 ? 'ran' : 'running']));
   const after = collapseByFamily(p.nodes, p.edges, { rankdir: 'LR', states });
   assert.equal(before.key, after.key);
   assert.notEqual(before.dot, after.dot);

@@ -9,7 +9,14 @@ import assert from 'node:assert/strict';
 import { register } from 'node:module';
 import { Window } from 'happy-dom';
 
-import { NodeMap, stateColour, familyNodeId } from '../src/graph.js';
+import {
+  NodeMap,
+  STATES,
+  STATE_STYLES,
+  UNKNOWN_STATE_STYLE,
+  familyNodeId,
+  stateColour
+} from '../src/graph.js';
 import { makePipeline } from './fixtures.js';
 
 register('./support/resolve-hooks.js', import.meta.url);
@@ -66,7 +73,7 @@ const NODES: NodeMap = {
     label: 'Report',
     family: 'Report',
     params: {},
-    state: 'pending',
+    state: 'not_built',
     reasons: ['output missing'],
     outputs: [],
     duration: null,
@@ -141,10 +148,11 @@ test('renders the graph coloured by state, and recolours in place', async () => 
   const svg = await waitFor(() => el.querySelector('svg'), 'svg');
   const report = nodeGroup(el, 'Report')!;
   assert.ok(report, 'g.node carries the task id');
-  assert.equal(fillOf(report), stateColour('pending'));
+  assert.equal(fillOf(report), stateColour('not_built'));
+  assert.ok(report.classList.contains('nbpipe-state-not_built'));
   assert.equal(fillOf(nodeGroup(el, 'Extract(day=2)')!), stateColour('stale'));
   const staleTitle = nodeGroup(el, 'Extract(day=2)')!.querySelector('title')!.textContent!;
-  assert.match(staleTitle, /state: stale\nwhy:\n {2}- code of Extract changed/);
+  assert.match(staleTitle, /state: stale — complete, but .*\nwhy:\n {2}- code of Extract changed/);
   const legendCount = (s: string): string =>
     el.querySelector(`.nbpipe-legend-item.nbpipe-state-${s} .nbpipe-legend-count`)!.textContent!;
   assert.equal(legendCount('stale'), '1');
@@ -154,7 +162,7 @@ test('renders the graph coloured by state, and recolours in place', async () => 
   assert.equal(nodeGroup(el, 'Report'), report, 'same node element');
   assert.equal(fillOf(report), stateColour('running'));
   assert.ok(report.classList.contains('nbpipe-state-running'));
-  assert.ok(!report.classList.contains('nbpipe-state-pending'));
+  assert.ok(!report.classList.contains('nbpipe-state-not_built'));
   assert.equal(legendCount('failed'), '1');
   assert.equal(legendCount('stale'), '0');
 
@@ -216,9 +224,9 @@ test('clicking a node shows its details; buttons send the protocol messages', as
   ]);
 
   // Listeners are bound once: after re-layouts and state updates, one click is one message.
-  model.set({ running: false, states: { Report: 'done' } });
+  model.set({ running: false, states: { Report: 'ran' } });
   model.set({ dot: DOT + '\n' });
-  await waitFor(() => nodeGroup(el, 'Report')?.classList.contains('nbpipe-state-done'), 'relayout');
+  await waitFor(() => nodeGroup(el, 'Report')?.classList.contains('nbpipe-state-ran'), 'relayout');
   model.sent.length = 0;
   buttons(el, 'run_all')[0].click();
   assert.deepEqual(model.sent, [{ action: 'run_all' }]);
@@ -252,9 +260,9 @@ test('kernel "refused" and "error" messages show in the message line', async () 
 });
 
 test('summary HTML is shown below the graph', () => {
-  const { model, view, el } = setUp({ summary_html: '<b>3 done</b>' });
+  const { model, view, el } = setUp({ summary_html: '<b>3 ran</b>' });
   const summary = el.querySelector<HTMLElement>('.nbpipe-summary')!;
-  assert.equal(summary.innerHTML, '<b>3 done</b>');
+  assert.equal(summary.innerHTML, '<b>3 ran</b>');
   assert.ok(!summary.hidden);
   model.set({ summary_html: '' });
   assert.ok(summary.hidden);
@@ -294,9 +302,9 @@ test('collapse by family: one node per family, counts recoloured in place', asyn
   assert.deepEqual(texts(), ['Extract', '2 tasks', '1 complete, 1 stale']);
   assert.equal(fillOf(extract), stateColour('stale'));
 
-  model.set({ states: { 'Extract(day=1)': 'running', 'Extract(day=2)': 'done' } });
+  model.set({ states: { 'Extract(day=1)': 'running', 'Extract(day=2)': 'ran' } });
   assert.equal(el.querySelector('svg'), svg, 'no re-layout for a state change');
-  assert.deepEqual(texts(), ['Extract', '2 tasks', '1 running, 1 done']);
+  assert.deepEqual(texts(), ['Extract', '2 tasks', '1 running, 1 ran']);
   assert.equal(fillOf(extract), stateColour('running'));
 
   // Clicking a family lists its tasks; picking one selects the task.
@@ -328,5 +336,88 @@ test('an invalid DOT is reported, not thrown', async () => {
   const line = el.querySelector<HTMLElement>('.nbpipe-message')!;
   await waitFor(() => !line.hidden, 'message');
   assert.match(line.textContent!, /Could not lay out the graph: syntax error/);
+  view.remove();
+});
+
+test('the legend shows each state by its label, in legend order, with its meaning', async () => {
+  const { view, el } = setUp();
+  const items = Array.from(el.querySelectorAll<HTMLElement>('.nbpipe-legend-item'));
+  assert.deepEqual(
+    items.map(i => i.className.replace('nbpipe-legend-item ', '').replace(/ nbpipe-legend-zero$/, '')),
+    STATES.map(s => `nbpipe-state-${s}`)
+  );
+  const item = el.querySelector<HTMLElement>('.nbpipe-legend-item.nbpipe-state-external_missing')!;
+  assert.equal(item.querySelector('.nbpipe-legend-name')!.textContent, 'external input missing');
+  assert.equal(item.title, `external input missing: ${STATE_STYLES.external_missing.description}`);
+  assert.equal(
+    el.querySelector('.nbpipe-legend-item.nbpipe-state-unschedulable .nbpipe-legend-name')!.textContent,
+    'could not be scheduled'
+  );
+  await waitFor(() => el.querySelector('svg'), 'svg');
+  view.remove();
+});
+
+test('the detail panel names the state by its label and says what it means', async () => {
+  const { model, view, el } = setUp();
+  await waitFor(() => el.querySelector('svg'), 'svg');
+  model.set({ states: { Report: 'external_missing' } });
+  nodeGroup(el, 'Report')!.dispatchEvent(new happy.MouseEvent('click', { bubbles: true }) as unknown as Event);
+  const cell = el.querySelector<HTMLElement>('.nbpipe-detail .nbpipe-state')!;
+  assert.ok(cell.classList.contains('nbpipe-state-external_missing'));
+  assert.equal(cell.textContent, 'external input missing');
+  assert.equal(cell.title, STATE_STYLES.external_missing.description);
+  assert.equal(
+    el.querySelector('.nbpipe-detail .nbpipe-meaning')!.textContent,
+    STATE_STYLES.external_missing.description
+  );
+  // The panel follows the live state.
+  model.set({ states: { Report: 'unschedulable' } });
+  assert.equal(el.querySelector('.nbpipe-detail .nbpipe-state')!.textContent, 'could not be scheduled');
+  view.remove();
+});
+
+test('a state the front end does not know is drawn with the fallback style', async () => {
+  const { model, view, el } = setUp();
+  await waitFor(() => el.querySelector('svg'), 'svg');
+  model.set({ states: { Report: 'from_the_future' } });
+  const report = nodeGroup(el, 'Report')!;
+  assert.equal(fillOf(report), UNKNOWN_STATE_STYLE.fill);
+  assert.ok(report.classList.contains('nbpipe-state-from_the_future'));
+  assert.match(report.querySelector('title')!.textContent!, /state: from the future\nwhy:/);
+  view.remove();
+});
+
+test('a drag pans the graph and its closing click selects nothing', async () => {
+  const { view, el } = setUp();
+  await waitFor(() => el.querySelector('svg'), 'svg');
+  const box = el.querySelector<HTMLElement>('.nbpipe-graph')!;
+  Object.defineProperty(box, 'clientWidth', { value: 400 });
+  Object.defineProperty(box, 'clientHeight', { value: 300 });
+  const report = nodeGroup(el, 'Report')!;
+  const pointer = (type: string, x: number): void => {
+    const ev = new happy.PointerEvent(type, { bubbles: true, button: 0, pointerId: 1, pointerType: 'mouse', clientX: x, clientY: 10 });
+    report.dispatchEvent(ev as unknown as Event);
+  };
+  pointer('pointerdown', 10);
+  pointer('pointermove', 60);
+  assert.ok(box.classList.contains('nbpipe-panning'));
+  pointer('pointerup', 60);
+  assert.ok(!box.classList.contains('nbpipe-panning'));
+  report.dispatchEvent(new happy.MouseEvent('click', { bubbles: true }) as unknown as Event);
+  assert.ok(el.querySelector<HTMLElement>('.nbpipe-detail')!.hidden, 'the drag is not a click');
+  report.dispatchEvent(new happy.MouseEvent('click', { bubbles: true }) as unknown as Event);
+  assert.ok(!el.querySelector<HTMLElement>('.nbpipe-detail')!.hidden, 'the next click selects');
+  view.remove();
+});
+
+test('"Fit width" toggles the fit class on the graph box', () => {
+  const { view, el } = setUp();
+  const fit = el.querySelectorAll<HTMLInputElement>('.nbpipe-toggle input')[1];
+  fit.checked = true;
+  fit.dispatchEvent(new happy.Event('change') as unknown as Event);
+  assert.ok(el.querySelector('.nbpipe-graph')!.classList.contains('nbpipe-fit'));
+  fit.checked = false;
+  fit.dispatchEvent(new happy.Event('change') as unknown as Event);
+  assert.ok(!el.querySelector('.nbpipe-graph')!.classList.contains('nbpipe-fit'));
   view.remove();
 });

@@ -1,1 +1,1 @@
-"""The ``nbpipe`` command: argparse subcommands (``commands``) and terminal progress (``progress``)."""
+"""The ``nbpipe`` command: ``main`` (entry point), ``subcommands`` (parsers), ``actions`` (command functions), ``progress``."""

@@ -56,7 +56,7 @@ def state_dir() -> str:
     env = os.environ.get(ENV_STATE_DIR)
     if env:
         return str(Path(env).absolute())
-    from nbpipe.configuration import get_config
+    from nbpipe.configuration import option_value
+    from nbpipe.options import CORE_STATE_DIR
 
-    configured = get_config().get("core", "state_dir")
-    return str(Path(configured or ".nbpipe").absolute())
+    return str(Path(option_value(CORE_STATE_DIR)).absolute())

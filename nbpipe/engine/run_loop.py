@@ -15,33 +15,21 @@ from typing import Any, Callable, Iterable
 
 from nbpipe.engine import run_context as runtime
 from nbpipe.configuration import get_config
+from nbpipe.options import (CORE_LOCK_POLL_INTERVAL, CORE_ON_LOCKED, SCHEDULER_DISABLE_PERSIST,
+                            SCHEDULER_DISABLE_WINDOW, SCHEDULER_RETRY_COUNT, SCHEDULER_RETRY_DELAY)
 from nbpipe.engine.events import EventBus, Kind, RunEvent
 from nbpipe.event import Event
-from nbpipe.executors.run_one import DONE, SUSPENDED, Outcome
-from nbpipe.executors import Executor, make_executor
+from nbpipe.engine.executor import DONE, SUSPENDED, Executor, Outcome
 from nbpipe.engine.resolver import Resolved, Resolver, find_cycle
 from nbpipe.engine.scheduling import Scheduler, State
-from nbpipe.engine.summary import RunResult
 from nbpipe.task import Task, flatten
 
-__all__ = ["execute"]
+__all__ = ["RunLoop", "Stopped", "FewerCollections", "close_locks"]
 
 logger = logging.getLogger("nbpipe")
 
-RERUN_CHOICES = ("missing",)
 
-
-def _int_resources(section: dict[str, Any]) -> dict[str, int]:
-    out = {}
-    for name, value in section.items():
-        try:
-            out[name] = int(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"[resources] {name} = {value!r}: a resource capacity must be an integer") from None
-    return out
-
-
-class _Run:
+class RunLoop:
     """The state of one run; see :func:`execute`."""
 
     def __init__(self, roots: list[Task], executor: Executor, bus: EventBus, check_threads: int,
@@ -56,20 +44,17 @@ class _Run:
         self.store = store
         self.locks = locks
         self.registry = registry
-        self.on_locked = str(cfg.get("core", "on_locked", "wait"))
-        if self.on_locked not in ("wait", "skip"):
-            raise ValueError(f"[core] on_locked = {self.on_locked!r}: choose 'wait' or 'skip'")
-        self.lock_poll = cfg.get_float("core", "lock_poll_interval", 0.2)
+        self.on_locked = cfg.option_value(CORE_ON_LOCKED)  # 'wait' or 'skip': the declared type checks it
+        self.lock_poll = cfg.option_value(CORE_LOCK_POLL_INTERVAL)
         self.lock_waits: dict[str, Any] = {}
-        self.stop = None
-        self.disable_persist = cfg.get_float("scheduler", "disable_persist", 86400.0)
+        self.stop: threading.Event | None = None
+        self.disable_persist = cfg.option_value(SCHEDULER_DISABLE_PERSIST)
         self.started = time.time()
-        retry_count = cfg.get("scheduler", "retry_count")
         self.scheduler = Scheduler(
-            resources=_int_resources(cfg.section("resources")),
-            retry_count=int(retry_count) if retry_count is not None else None,
-            retry_delay=cfg.get_float("scheduler", "retry_delay", 0.0),
-            disable_window=cfg.get_float("scheduler", "disable_window", 3600.0),
+            resources=cfg.resources(),
+            retry_count=cfg.option_value(SCHEDULER_RETRY_COUNT),
+            retry_delay=cfg.option_value(SCHEDULER_RETRY_DELAY),
+            disable_window=cfg.option_value(SCHEDULER_DISABLE_WINDOW),
         )
         self.fire = bool(Task._event_callbacks)
 
@@ -178,9 +163,9 @@ class _Run:
         elif outcome.status == SUSPENDED:
             self._suspend(task, outcome, now)
         else:
-            data = {"traceback": outcome.traceback, "explanation": outcome.explanation, "worker": outcome.worker,
-                    "failure_kind": outcome.kind, "elapsed": outcome.elapsed}
-            sched.failed(task.task_id, now, outcome.reason, **data)
+            sched.failed(task.task_id, now, outcome.reason, traceback=outcome.traceback,
+                         explanation=outcome.explanation, worker=outcome.worker, failure_kind=outcome.kind,
+                         elapsed=outcome.elapsed)
             logger.error("%s failed: %s", task, outcome.reason)
             if outcome.traceback:
                 logger.debug("%s", outcome.traceback)
@@ -242,7 +227,7 @@ class _Run:
         stop = self.stop
         while True:
             if stop is not None and stop.is_set():
-                raise _Stopped
+                raise Stopped
             now = clock()
             if self.lock_waits:
                 self._retry_locked(now)
@@ -350,7 +335,7 @@ class _Run:
         self.flush()
 
 
-class _FewerCollections:
+class FewerCollections:
     """Collect cyclic garbage less often while a run builds its large graph.
 
     A run allocates a few objects per task and frees almost none until it
@@ -366,21 +351,21 @@ class _FewerCollections:
     def __enter__(self):
         import gc
 
-        if _FewerCollections._depth == 0:
-            _FewerCollections._saved = gc.get_threshold()
-            first, *rest = _FewerCollections._saved
+        if FewerCollections._depth == 0:
+            FewerCollections._saved = gc.get_threshold()
+            first, *rest = FewerCollections._saved
             gc.set_threshold(max(first, 50_000), max(rest[0], 50), max(rest[1], 100))
-        _FewerCollections._depth += 1
+        FewerCollections._depth += 1
 
     def __exit__(self, *exc):
         import gc
 
-        _FewerCollections._depth -= 1
-        if _FewerCollections._depth == 0 and _FewerCollections._saved is not None:
-            gc.set_threshold(*_FewerCollections._saved)
+        FewerCollections._depth -= 1
+        if FewerCollections._depth == 0 and FewerCollections._saved is not None:
+            gc.set_threshold(*FewerCollections._saved)
 
 
-def _close_locks(run: _Run) -> None:
+def close_locks(run: RunLoop) -> None:
     """Release what the run still holds; idempotent."""
     if run.registry is not None:
         run.registry.close()
@@ -392,136 +377,5 @@ def _holder_text(holder) -> str:
     return holder.describe() if hasattr(holder, "describe") else "another process"
 
 
-def execute(
-    tasks,
-    workers: int = 1,
-    executor: str | Executor | None = None,
-    *,
-    observers: Iterable[Callable[[RunEvent], None]] = (),
-    check_threads: int | None = None,
-    rerun: str = "missing",
-    stop: "threading.Event | None" = None,
-    dask_address: str | None = None,
-) -> RunResult:
-    """Run ``tasks`` and everything they need; return a :class:`RunResult`.
-
-    ``executor`` is ``"inline"``, ``"thread"``, ``"process"``, ``"dask"``
-    or an :class:`Executor`; by default inline for one worker, process for
-    more.  ``dask_address`` is the Dask scheduler to use with ``"dask"``
-    (default: ``[dask] address``, ``$NBPIPE_DASK_ADDRESS``, or a local cluster).
-    ``observers`` receive every :class:`RunEvent` as it happens.  A
-    KeyboardInterrupt stops every worker, then propagates after the result
-    is recorded on the exception as ``exc.result``.  Setting ``stop`` (from
-    another thread) stops the run the same way, but returns the result.
-    """
-    cfg = get_config()
-    roots = flatten(tasks)
-    for root in roots:
-        if not isinstance(root, Task):
-            from nbpipe.engine.resolver import _describe
-
-            raise TypeError(f"build() needs tasks; got {_describe(root)}")
-    if check_threads is None:
-        check_threads = cfg.get_int("core", "completeness_check_threads", 16)
-    bus = EventBus()
-    for observer in observers:
-        bus.subscribe(observer)
-
-    def on_progress(task_id: str, kind: str, value: Any) -> None:
-        bus.emit(RunEvent(Kind.PROGRESS, task_id, time.time(), run.tasks.get(task_id), (), "", {kind: value}))
-
-    if not isinstance(executor, Executor):
-        timeout = cfg.get("worker", "timeout")
-        executor = make_executor(
-            executor,
-            workers,
-            check_unfulfilled_deps=cfg.get_bool("worker", "check_unfulfilled_deps", True),
-            on_progress=on_progress,
-            default_timeout=float(timeout) if timeout not in (None, "", 0, "0") else None,
-            address=dask_address,
-        )
-    if rerun not in ("missing", "stale"):
-        raise ValueError(f"rerun={rerun!r}: choose 'missing' (Luigi's rule) or 'stale'")
-    context = runtime.RunContext(runtime.new_run_id(), runtime.state_dir())
-    store = locks = registry = None
-    marks: dict = {}
-    force: dict[str, str] = {}
-    walk_complete = False
-    if cfg.get_bool("core", "state", True):
-        from nbpipe.state.store import open_store
-
-        store = open_store(context.state_dir)  # raises StateStoreError before anything runs
-        marks = store.invalidations()
-        if rerun == "stale":
-            from nbpipe.state.staleness import graph_status
-
-            statuses = graph_status(roots, store, check_threads=check_threads)
-            force = {tid: "; ".join(st.reasons) for tid, st in statuses.items()
-                     if st.state in ("stale", "invalidated")}
-            walk_complete = True
-        elif marks:
-            force = {tid: mark["reason"] for tid, mark in marks.items()}
-            walk_complete = True
-        if cfg.get_bool("core", "task_locks", True) and not hasattr(executor, "task_locks"):
-            from nbpipe.state.task_locks import TaskLocks
-            from nbpipe.state.live_runs import RunRegistry
-
-            locks = TaskLocks(context.state_dir, context.run_id)
-            registry = RunRegistry(context.state_dir, context.run_id, locks)
-    elif rerun == "stale":
-        raise ValueError("rerun='stale' needs the state store; remove [core] state = false")
-    run = _Run(roots, executor, bus, check_threads, force, walk_complete, store, locks, registry)
-    run.stop = stop
-    if store is not None:
-        from nbpipe.state.recorder import HistoryRecorder
-
-        bus.subscribe(HistoryRecorder(store, context.run_id,
-                                      content_hash=cfg.get_bool("core", "content_hash", False),
-                                      marked=frozenset(marks)))
-        store.start_run(context.run_id, time.time(), [t.task_id for t in roots],
-                        {"workers": workers, "executor": executor.kind, "rerun": rerun})
-    bus.emit(RunEvent(Kind.RUN_STARTED, "", time.time(), None, (), "",
-                      {"roots": [t.task_id for t in roots], "run_id": context.run_id,
-                       "executor": executor.kind, "workers": workers}))
-    previous_context = runtime.current()
-    runtime.set_current(context)
-    interrupted: KeyboardInterrupt | None = None
-    try:
-        try:
-            executor.start(context)
-            if hasattr(executor, "task_locks") and cfg.get_bool("core", "task_locks", True):
-                # A cluster executor brings locks every driver of the cluster sees.
-                from nbpipe.executors.dask_locks import ClusterLockPolicy
-
-                run.locks, run.registry = executor.task_locks(), ClusterLockPolicy()
-            with _FewerCollections():
-                run.run()
-        except (KeyboardInterrupt, _Stopped) as exc:
-            interrupted = exc
-            executor.shutdown(kill=True)
-            run.interrupt()
-        finally:
-            if interrupted is None:
-                executor.shutdown()
-    except BaseException:
-        if store is not None and interrupted is None:
-            store.finish_run(context.run_id, time.time(), "error")
-        raise
-    finally:
-        run.resolver.close()
-        _close_locks(run)
-        runtime.set_current(previous_context)
-    bus.emit(RunEvent(Kind.RUN_FINISHED, "", time.time(), None, (), "", {"interrupted": interrupted is not None}))
-    result = RunResult(bus.events)
-    if store is not None:
-        store.finish_run(context.run_id, time.time(), "interrupted" if interrupted is not None else result.status.name)
-    result.run_id = context.run_id
-    result.interrupted = interrupted is not None
-    if isinstance(interrupted, KeyboardInterrupt):
-        interrupted.result = result
-        raise interrupted
-    return result
-
-
-class _Stopped(Exception):
+class Stopped(Exception):
     """The run's stop event was set."""

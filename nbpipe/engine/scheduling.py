@@ -50,6 +50,7 @@ from enum import StrEnum
 from typing import Iterable
 
 from nbpipe.engine.events import Kind, RunEvent
+from nbpipe.exceptions import SchedulerError
 
 __all__ = ["Scheduler", "Node", "State", "SchedulerError"]
 
@@ -79,10 +80,6 @@ _MET = frozenset({State.DONE, State.COMPLETE})
 #: States after which dependents can never run.
 _DEAD = frozenset({State.FAILED, State.DISABLED, State.UPSTREAM_FAILED})
 _INITIAL = frozenset({State.PENDING, State.COMPLETE, State.MISSING, State.SCHEDULING_FAILED, State.DISABLED})
-
-
-class SchedulerError(RuntimeError):
-    """The caller broke the protocol (unknown task, wrong state, ...)."""
 
 
 @dataclass(slots=True, eq=False)

@@ -152,15 +152,15 @@ def typescript_source() -> str:
         "}",
         "",
         "export const STATE_STYLES: { readonly [S in TaskState]: IStateStyle } = "
-        + json.dumps(styles, indent=2).replace('"', "'") + ";",
+        + json.dumps(styles, indent=2) + ";",
         "",
         "/** All states, in legend order. */",
-        "export const STATES: readonly TaskState[] = " + json.dumps([s.value for s in LEGEND_ORDER]).replace('"', "'")
+        "export const STATES: readonly TaskState[] = " + json.dumps([s.value for s in LEGEND_ORDER])
         + ";",
         "",
         "/** Which state a collapsed family shows: the first of these any member is in. */",
         "export const STATE_PRIORITY: readonly TaskState[] = "
-        + json.dumps([s.value for s in GROUP_PRIORITY]).replace('"', "'") + ";",
+        + json.dumps([s.value for s in GROUP_PRIORITY]) + ";",
         "",
     ]
     return "\n".join(lines)

@@ -11,7 +11,7 @@ The run loop hands a task to :meth:`Executor.submit` and collects
 
 from __future__ import annotations
 
-from nbpipe.executors.base import Executor, ExecutorUnavailable, ProgressCallback
+from nbpipe.engine.executor import Executor, ExecutorUnavailable, ProgressCallback
 
 __all__ = ["Executor", "ExecutorUnavailable", "ProgressCallback", "make_executor", "EXECUTOR_KINDS"]
 

@@ -46,9 +46,10 @@ from typing import Any
 
 import cloudpickle
 
-from nbpipe.executors.run_one import FAILED, Outcome, _one_line
+from nbpipe.engine.executor import FAILED, Executor, ExecutorUnavailable, Outcome
+from nbpipe.executors.run_one import one_line_error
 from nbpipe.task import Task
-from nbpipe.executors.base import Executor, ExecutorUnavailable, remove_task_temp_files
+from nbpipe.executors.base import remove_task_temp_files
 
 logger = logging.getLogger("nbpipe")
 
@@ -72,11 +73,12 @@ def cluster_address(explicit: str | None = None) -> tuple[str | None, str]:
     """The scheduler address to use and where it came from (None: start a local cluster)."""
     if explicit:
         return explicit, "the call"
-    from nbpipe.configuration import get_config
+    from nbpipe.configuration import option_value
+    from nbpipe.options import DASK_ADDRESS
 
-    configured = get_config().get("dask", "address")
+    configured = option_value(DASK_ADDRESS)
     if configured:
-        return str(configured), "[dask] address"
+        return configured, "[dask] address"
     if os.environ.get(ENV_ADDRESS):
         return os.environ[ENV_ADDRESS], ENV_ADDRESS
     import dask
@@ -91,6 +93,7 @@ class DaskExecutor(Executor):
     """Ready tasks become Dask futures; see the module docstring."""
 
     kind = "dask"
+    shares_a_cluster = True
 
     def __init__(self, workers: int, address: str | None = None, client: Any = None, **options):
         super().__init__(**options)
@@ -130,7 +133,7 @@ class DaskExecutor(Executor):
                     self.client = Client(address, set_as_default=False, timeout=_connect_timeout())
                 except (OSError, TimeoutError) as exc:
                     raise ExecutorUnavailable(
-                        f"cannot reach the Dask scheduler at {address} (from {source}): {_one_line(exc)}; "
+                        f"cannot reach the Dask scheduler at {address} (from {source}): {one_line_error(exc)}; "
                         f"start one (`dask scheduler`, then `dask worker {address}`), or unset it to run on "
                         "a local cluster") from None
             self.address = address
@@ -139,12 +142,12 @@ class DaskExecutor(Executor):
         self.client.subscribe_topic(_progress_topic(), self._on_progress_event)
         self.client.subscribe_topic("all", self._on_cluster_event)
 
-    def task_locks(self):
-        """Locks that hold across every driver of this cluster (Dask's distributed lock)."""
-        from nbpipe.executors.dask_locks import DaskTaskLocks
+    def cluster_task_locks(self):
+        """Locks that hold across every driver of this cluster (Dask's distributed lock), always taken."""
+        from nbpipe.executors.dask_locks import ClusterLockPolicy, DaskTaskLocks
 
         self._locks = DaskTaskLocks(self.client)
-        return self._locks
+        return self._locks, ClusterLockPolicy()
 
     def shutdown(self, kill: bool = False) -> list[str]:
         killed = [s.task.task_id for s in self._submitted.values()]
@@ -272,9 +275,9 @@ class DaskExecutor(Executor):
         exc = item.exception()
         if type(exc).__name__ == "KilledWorker":
             _remove_temp_files(task)
-            reason = f"worker died: every Dask worker that ran it died ({_one_line(exc)})"
+            reason = f"worker died: every Dask worker that ran it died ({one_line_error(exc)})"
             return Outcome(task.task_id, FAILED, elapsed, reason=reason, explanation=reason, kind="worker_died")
-        reason = f"the Dask cluster could not run it: {_one_line(exc)}"
+        reason = f"the Dask cluster could not run it: {one_line_error(exc)}"
         return Outcome(task.task_id, FAILED, elapsed, reason=reason, explanation=reason, kind="error",
                        exception=exc)
 
@@ -287,7 +290,7 @@ class DaskExecutor(Executor):
                 self.client.restart_workers([worker], raise_for_error=True)
             except Exception as exc:  # noqa: BLE001 - e.g. a worker without a nanny
                 logger.warning("could not restart Dask worker %s to stop %s (%s); the task may finish there, "
-                               "its outputs are written atomically", worker, submitted.task, _one_line(exc))
+                               "its outputs are written atomically", worker, submitted.task, one_line_error(exc))
         _remove_temp_files(submitted.task)
         reason = f"timed out after {submitted.timeout:g} s (worker_timeout); Dask worker restarted"
         return Outcome(submitted.task.task_id, FAILED, time.monotonic() - submitted.started, reason=reason,
@@ -330,12 +333,13 @@ class DaskExecutor(Executor):
         threads than ``workers``: then still at most ``workers`` tasks run
         at once, as with every executor.
         """
-        from nbpipe.configuration import get_config
+        from nbpipe.configuration import option_value
+        from nbpipe.options import DASK_TASKS_IN_FLIGHT_PER_WORKER
 
         threads = sum(w.get("nthreads", 1) for w in self.client.scheduler_info().get("workers", {}).values())
         if threads == 0 or threads > self.workers:
             return self.workers
-        return self.workers * max(1, get_config().get_int("dask", "tasks_in_flight_per_worker", 4))
+        return self.workers * max(1, option_value(DASK_TASKS_IN_FLIGHT_PER_WORKER))
 
     def _refresh_resources(self) -> None:
         """The largest amount of each resource any worker offers."""
@@ -373,9 +377,10 @@ def _digest(task_id: str) -> str:
 
 
 def _connect_timeout() -> float:
-    from nbpipe.configuration import get_config
+    from nbpipe.configuration import option_value
+    from nbpipe.options import DASK_CONNECT_TIMEOUT
 
-    return get_config().get_float("dask", "connect_timeout", 10.0)
+    return option_value(DASK_CONNECT_TIMEOUT)
 
 
 def _write_tagged(task: Task, output: str) -> None:

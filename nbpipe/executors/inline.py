@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from nbpipe import task as _task
 from nbpipe.engine import run_context as runtime
-from nbpipe.executors.run_one import Outcome, run_task
-from nbpipe.executors.base import Executor
+from nbpipe.engine.executor import Executor, Outcome
+from nbpipe.executors.run_one import run_task
 
 
 class InlineExecutor(Executor):

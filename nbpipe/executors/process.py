@@ -32,9 +32,9 @@ from multiprocessing.connection import Connection, wait as wait_for
 
 import cloudpickle
 
-from nbpipe.executors.run_one import FAILED, Outcome
+from nbpipe.engine.executor import FAILED, Executor, Outcome
 from nbpipe.task import Task
-from nbpipe.executors.base import Executor, remove_task_temp_files
+from nbpipe.executors.base import remove_task_temp_files
 
 logger = logging.getLogger("nbpipe")
 

@@ -11,42 +11,13 @@ from __future__ import annotations
 import time
 import traceback
 import types
-from dataclasses import dataclass, field
 
+from nbpipe.engine.executor import DONE, FAILED, SUSPENDED, Outcome
 from nbpipe.task import DynamicRequirements, Task
 
-__all__ = ["Outcome", "run_task", "DONE", "FAILED", "SUSPENDED"]
+__all__ = ["run_task"]
 
-DONE = "done"
-FAILED = "failed"
-SUSPENDED = "suspended"
-
-
-@dataclass(slots=True)
-class Outcome:
-    """What happened when a task ran.
-
-    ``status`` is DONE, FAILED or SUSPENDED (run() yielded requirements that
-    are not complete yet; they are in ``new_deps``).  For failures,
-    ``reason`` is one line for summaries and ``explanation`` what the
-    task's ``on_failure`` returned (Luigi's failure message, with the
-    traceback).
-    """
-
-    task_id: str
-    status: str
-    elapsed: float = 0.0
-    reason: str = ""
-    explanation: str = ""
-    traceback: str = ""
-    exception: BaseException | None = None
-    new_deps: list = field(default_factory=list)
-    message: str = ""
-    worker: str = ""
-    kind: str = ""  # "error", "timeout", "worker_died", "unfulfilled", "interrupted"
-
-
-def _one_line(exc: BaseException) -> str:
+def one_line_error(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     first = text[0] if text else ""
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
@@ -82,12 +53,12 @@ def run_task(task: Task, check_unfulfilled_deps: bool = True, worker: str = "", 
         try:
             explanation = task.on_failure(exc) or ""
         except Exception as hook_exc:  # noqa: BLE001
-            explanation = f"on_failure() itself raised {_one_line(hook_exc)}"
+            explanation = f"on_failure() itself raised {one_line_error(hook_exc)}"
         return Outcome(
             task_id,
             FAILED,
             elapsed,
-            reason=_one_line(exc),
+            reason=one_line_error(exc),
             explanation=explanation,
             traceback=tb,
             exception=exc,

@@ -1,10 +1,10 @@
 """``nbpipe execute NOTEBOOK.ipynb``: run every cell in a fresh kernel with nbclient, for CI.
 
-The kernel runs with ``NBPIPE_HEADLESS=1`` (the magics then show text, and
-``--background`` runs are awaited) and ``NBPIPE_REPORT=<file>``: each
-``%pipeline run`` appends its outcome there as one JSON line, which this
-module prints as it happens and turns into the exit code and the JUnit
-report.
+The kernel runs in a headless environment (:mod:`nbpipe.headless.protocol`:
+the magics then show text, ``--background`` runs are awaited, and each
+``%pipeline run`` appends its outcome to a report file as one JSON line),
+which this module prints as it happens and turns into the exit code and the
+JUnit report.
 
 Exit codes (see also :mod:`nbpipe.retcodes`):
 
@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from nbpipe import retcodes
+from nbpipe.headless.protocol import kernel_environment, read_runs
 
 __all__ = ["execute_notebook", "CELL_ERROR", "TIMEOUT", "parse_value"]
 
@@ -66,13 +67,6 @@ class _Outcome:
     timed_out: str = ""
 
 
-def _read_new_runs(report: Path, seen: int) -> list[dict]:
-    if not report.exists():
-        return []
-    lines = report.read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines[seen:] if line.strip()]
-
-
 def execute_notebook(path: str | Path, parameters: dict[str, Any] | None = None, output: str | Path | None = None,
                      junit: str | Path | None = None, timeout: float | None = None, kernel: str | None = None,
                      cwd: str | Path | None = None, out: TextIO | None = None) -> int:
@@ -105,7 +99,7 @@ def execute_notebook(path: str | Path, parameters: dict[str, Any] | None = None,
         report = Path(scratch) / "runs.jsonl"
 
         def after_cell(cell, cell_index, execute_reply):
-            for run in _read_new_runs(report, len(outcome.runs)):
+            for run in read_runs(report, len(outcome.runs)):
                 outcome.runs.append(run)
                 out.write(run["summary_text"] + "\n")
                 out.flush()
@@ -117,11 +111,8 @@ def execute_notebook(path: str | Path, parameters: dict[str, Any] | None = None,
             extra = ["--IPKernelApp.log_level=ERROR"]
         client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, extra_arguments=extra,
                                 resources={"metadata": {"path": str(workdir)}}, on_cell_executed=after_cell)
-        saved = {k: os.environ.get(k) for k in ("NBPIPE_HEADLESS", "NBPIPE_REPORT")}
-        os.environ["NBPIPE_HEADLESS"] = "1"
-        os.environ["NBPIPE_REPORT"] = str(report)
         try:
-            client.execute()
+            client.execute(env=kernel_environment(report))
         except CellTimeoutError as exc:
             outcome.timed_out = f"a cell ran longer than --timeout {timeout:g} s" if timeout else str(exc)
         except DeadKernelError as exc:
@@ -135,12 +126,6 @@ def execute_notebook(path: str | Path, parameters: dict[str, Any] | None = None,
                       file=sys.stderr)
                 return retcodes.USAGE_ERROR
             raise
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
         after_cell(None, None, None)
     elapsed = time.monotonic() - started
     target = Path(output) if output else path.with_name(path.stem + ".executed.ipynb")

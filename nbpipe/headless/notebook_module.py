@@ -12,12 +12,9 @@ import sys
 import traceback
 import types
 from pathlib import Path
+from nbpipe.exceptions import NotebookLoadError
 
 __all__ = ["load_pipeline_cells", "NotebookLoadError", "pipeline_cells"]
-
-
-class NotebookLoadError(Exception):
-    """The notebook cannot be read, or one of its %%pipeline cells failed; the message says where."""
 
 
 def pipeline_cells(path: Path) -> list[tuple[int, str]]:

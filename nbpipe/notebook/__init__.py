@@ -9,9 +9,11 @@ __all__ = ["load_ipython_extension", "unload_ipython_extension"]
 
 
 def load_ipython_extension(ipython) -> None:
+    from nbpipe.notebook.display import register_formatters
     from nbpipe.notebook.magics import PipelineMagics
 
     ipython.register_magics(PipelineMagics)
+    register_formatters(ipython)
 
 
 def unload_ipython_extension(ipython) -> None:

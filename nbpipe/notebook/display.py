@@ -1,4 +1,9 @@
-"""Inline HTML for run results: counts per category, failures with their error, durations."""
+"""How a notebook shows run results: inline HTML (counts per category, failures with their error,
+durations) with Luigi's summary text as the plain form.
+
+The engine's :class:`~nbpipe.engine.summary.RunResult` knows nothing of notebooks;
+:func:`register_formatters`, called when the extension loads, teaches IPython to show it.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import html
 
 from nbpipe.engine.summary import RunResult
 
-__all__ = ["summary_html"]
+__all__ = ["summary_html", "RunDisplay", "register_formatters"]
 
 _LABELS = {
     "completed": "ran successfully",
@@ -24,7 +29,6 @@ _LABELS = {
 def summary_html(result: RunResult) -> str:
     """A compact HTML summary of ``result`` (the Luigi text stays the plain-text form)."""
     summary = result.summary
-    smiley, _ = result.status.value
     parts = [f'<div class="nbpipe-summary"><b>{html.escape(result.one_line_summary)}</b><ul>']
     for category, label in _LABELS.items():
         tasks = summary.categories.get(category, [])
@@ -55,3 +59,26 @@ class RunDisplay:
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         return {"text/plain": self.result.summary_text, "text/html": summary_html(self.result)}
+
+
+def _display_run_result(result: RunResult) -> None:
+    """IPython's display of a RunResult: the inline summary, unless ``%pipeline run`` has just shown it.
+
+    The magic marks the result it shows and returns (``shown_by_magic``); the mark is
+    dropped here, so that displaying the same result again later shows it.
+    """
+    if result.__dict__.pop("shown_by_magic", False):
+        return
+    from IPython.display import display
+
+    display(RunDisplay(result))
+
+
+def register_formatters(ipython) -> None:
+    """Make ``ipython`` display every :class:`RunResult` as :class:`RunDisplay` (HTML and Luigi's text).
+
+    Registered with IPython's ``ipython_display_formatter``, which takes over the whole
+    display of a RunResult (the Out[] value included) as RunResult's own
+    ``_ipython_display_`` used to.  Idempotent.
+    """
+    ipython.display_formatter.ipython_display_formatter.for_type(RunResult, _display_run_result)

@@ -4,13 +4,16 @@
     %pipeline run TASK [--param value ...] [--workers N] [--executor KIND] [--dask-address ADDR]
                   [--rerun-stale] [--background]
     %pipeline show TASK [--param value ...]
-    %pipeline invalidate TASK [--param value ...] [--downstream [--within ROOT]]
+    %pipeline invalidate TASK [--param value ...] [--downstream [--within ROOT]] | --clear [TASK ...]
     %pipeline stop
-    %pipeline status [TASK ...]
-    %pipeline history [TASK_ID | FAMILY]
+    %pipeline status [TASK [--param value ...] [--json]]
+    %pipeline history [TASK_ID | FAMILY] [--limit N] [--json]
 
-Task parameters parse as on the command line (IPython expands ``{var}``
-first).  Mistakes print one line, never a traceback.
+Each takes what the ``nbpipe`` command of that name takes, parsed by the same
+parser (IPython expands ``{var}`` first); ``%pipeline COMMAND --help`` lists
+it.  invalidate, status and history call the CLI's command functions
+(:mod:`nbpipe.cli.actions`) and return their data.  Mistakes print one line,
+never a traceback.
 """
 
 from __future__ import annotations
@@ -22,56 +25,15 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
+from nbpipe.headless.protocol import in_headless_run, report_run
+
 __all__ = ["PipelineMagics"]
 
 _COMMANDS = ("run", "show", "invalidate", "stop", "status", "history")
 
 
-def _headless() -> bool:
-    """Inside ``nbpipe execute``: show text, and wait for background runs."""
-    import os
-
-    return os.environ.get("NBPIPE_HEADLESS") == "1"
-
-
-def _report(result) -> None:
-    """Inside ``nbpipe execute``: hand the run's outcome to it (one JSON line)."""
-    import json
-    import os
-
-    path = os.environ.get("NBPIPE_REPORT")
-    if not path:
-        return
-    summary = result.summary
-    objects = {t.task_id: t for tasks in summary.categories.values() for t in tasks}
-    category_of = {}
-    for category, tasks in summary.categories.items():
-        if category in ("ever_failed", "disabled", "still_pending_not_ext"):
-            continue  # aggregates: each task also sits in a more precise category
-        for t in tasks:
-            category_of.setdefault(t.task_id, category)
-    tasks = []
-    for task_id, task in objects.items():
-        status = category_of.get(task_id, "not_run")
-        entry = {"task_id": task_id, "name": str(task), "family": task.get_task_family(), "status": status,
-                 "duration": summary.durations.get(task_id)}
-        if status == "failed":
-            text = summary.failures.get(task_id, "")
-            entry["message"] = text.splitlines()[0] if text else "failed"
-            entry["details"] = text
-        elif status == "scheduling_error":
-            text = summary.scheduling_errors.get(task_id, "")
-            entry["message"] = text.splitlines()[0] if text else ""
-            entry["details"] = text
-        tasks.append(entry)
-    record = {"summary_text": result.summary_text, "status": result.status.name, "exit_code": result.exit_code,
-              "completed": summary.task_ids("completed"), "failed": summary.task_ids("failed"), "tasks": tasks}
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
-
-
 def _widgets_available() -> bool:
-    if _headless():
+    if in_headless_run():
         return False
     try:
         import ipywidgets  # noqa: F401
@@ -148,16 +110,33 @@ class PipelineMagics(Magics):
         print(f"pipeline: error: {message}", file=sys.stderr)
 
     def _plan(self, command: str, argv: list[str]):
-        from nbpipe.cli.commands import UsageError, parse_run_arguments
+        """``nbpipe run``'s parsing of ``argv``: a RunPlan, or None after printing the mistake (or the help)."""
+        from nbpipe.cli.subcommands import load_notebook
+        from nbpipe.cmdline_parser import parse_run_arguments
         from nbpipe.configuration import ConfigError
+        from nbpipe.exceptions import UsageError
 
         try:
-            return parse_run_arguments(argv)
+            return parse_run_arguments(argv, f"%pipeline {command}", sys.stdout, load_notebook)
         except (UsageError, ConfigError) as exc:
             self._error(str(exc))
         except SystemExit:  # --help printed its text
             pass
         return None
+
+    def _invoke(self, command: str, argv: list[str], one_line: bool = False):
+        """Run CLI subcommand ``command`` (same parser, same command function); its data, or None after a mistake."""
+        from nbpipe.cli.subcommands import invoke
+        from nbpipe.configuration import ConfigError
+        from nbpipe.exceptions import StateStoreError, UsageError
+
+        try:
+            outcome = invoke(command, argv, sys.stdout, sys.stderr, prog=f"%pipeline {command}", one_line=one_line)
+        except (UsageError, ConfigError, StateStoreError) as exc:
+            return self._error(str(exc))
+        except SystemExit:  # --help printed its text
+            return None
+        return _Printed(outcome.data) if isinstance(outcome.data, list) else None
 
     # -- %%pipeline -------------------------------------------------------------------------------
 
@@ -210,14 +189,14 @@ class PipelineMagics(Magics):
                 return widget
             result = widget.run(background=False, show_summary=False)
         else:
-            from nbpipe.engine.run_loop import execute
+            from nbpipe.driver.run import execute
 
             try:
                 result = execute([plan.task], workers=plan.workers, executor=plan.executor, rerun=plan.rerun,
                                  dask_address=plan.dask_address)
             except (StateStoreError, ValueError, ExecutorUnavailable) as exc:
                 return self._error(str(exc))
-            if plan.background and not _headless():
+            if plan.background and not in_headless_run():
                 print("pipeline: --background needs a notebook kernel; ran in the foreground")
         if result is not None:
             from nbpipe.notebook.display import RunDisplay
@@ -226,7 +205,7 @@ class PipelineMagics(Magics):
             # a mistake in the pipeline: say it in one line each.
             for reason in dict.fromkeys(result.summary.scheduling_errors.values()):
                 self._error(reason.splitlines()[0])
-            _report(result)
+            report_run(result)
             display(RunDisplay(result))
             result.shown_by_magic = True  # a bare `%pipeline run` must not show it twice
         return result
@@ -244,26 +223,7 @@ class PipelineMagics(Magics):
     # -- the rest ----------------------------------------------------------------------------------
 
     def _invalidate(self, argv: list[str]):
-        from nbpipe.task_register import TaskClassNotFoundException, get_task_cls
-        from nbpipe.state.staleness import invalidate
-
-        plan = self._plan("invalidate", argv)
-        if plan is None:
-            return None
-        within = None
-        if plan.within:
-            try:
-                within = get_task_cls(plan.within)()
-            except TaskClassNotFoundException as exc:
-                return self._error(f"--within: {exc}")
-            except Exception as exc:  # noqa: BLE001
-                return self._error(f"--within {plan.within}: cannot build it with default parameters ({exc})")
-        try:
-            marked = invalidate(plan.task, downstream=plan.downstream, within=within)
-        except ValueError as exc:
-            return self._error(str(exc))
-        print(f"marked {len(marked)} task(s) to be rerun: {', '.join(str(t) for t in marked)}")
-        return _Printed(marked)
+        return self._invoke("invalidate", argv, one_line=True)
 
     def _stop(self, argv: list[str]):
         running = [w for w in self.background if getattr(w, "running", False)]
@@ -277,27 +237,10 @@ class PipelineMagics(Magics):
             print(f"pipeline: {len(running)} background run(s) in progress; "
                   f"{len(self.pipeline_cells)} %%pipeline cell(s) run")
             return None
-        plan = self._plan("status", argv)
-        if plan is None:
-            return None
-        from nbpipe.state.staleness import status
-        from nbpipe.notebook.graph import graph_data, static_text
-
-        entries = status(plan.task)
-        nodes, _ = graph_data(entries)
-        print(static_text(nodes))
-        return _Printed(entries)
+        return self._invoke("status", argv)
 
     def _history(self, argv: list[str]):
-        from nbpipe.state.staleness import history
-
-        rows = history(argv[0] if argv else None, limit=20)
-        for row in rows:
-            if "run_id" in row and "roots" in row:
-                print(f"{row['run_id']}  {row['outcome'] or 'running'}  {', '.join(row['roots'])}")
-            else:
-                print(f"{row['status']:<16} {row['task_id']}  {row['error'] or ''}".rstrip())
-        return _Printed(rows)
+        return self._invoke("history", argv)
 
 
 class _Printed(list):

@@ -18,6 +18,7 @@ import time
 import ipywidgets as widgets
 from traitlets import Bool, Dict, List, Unicode
 
+from nbpipe._version import __version__
 from nbpipe.engine.events import Kind, RunEvent
 from nbpipe.engine.shown_state import ShownState, shown_for_event
 from nbpipe.task import flatten
@@ -39,8 +40,8 @@ class DagWidget(widgets.DOMWidget):
     _view_name = Unicode("DagView").tag(sync=True)
     _model_module = Unicode("nbpipe").tag(sync=True)
     _view_module = Unicode("nbpipe").tag(sync=True)
-    _model_module_version = Unicode("^0.1.0").tag(sync=True)
-    _view_module_version = Unicode("^0.1.0").tag(sync=True)
+    _model_module_version = Unicode(f"^{__version__}", read_only=True).tag(sync=True)
+    _view_module_version = Unicode(f"^{__version__}", read_only=True).tag(sync=True)
 
     dot = Unicode("", help="Graphviz DOT source of the graph; each node's id is its task id").tag(sync=True)
     nodes = Dict(help="task id -> label, family, params, state, reasons, outputs, duration, error, traceback").tag(
@@ -131,7 +132,7 @@ class DagWidget(widgets.DOMWidget):
         return self._thread
 
     def _run(self, targets, show_summary: bool = True):
-        from nbpipe.engine.run_loop import execute
+        from nbpipe.driver.run import execute
         from nbpipe.notebook.display import summary_html
 
         self.last_result = None  # the finally clause below must not use an earlier run's

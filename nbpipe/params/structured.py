@@ -10,13 +10,7 @@ from ast import literal_eval
 import warnings
 from typing import Any, Iterable
 from nbpipe.params.freezing import FrozenOrderedDict, recursively_freeze, recursively_unfreeze
-from nbpipe.parameter import (  # noqa: F401 - the shared base
-    OptionalParameter,
-    OptionalParameterMixin,
-    Parameter,
-    ParameterException,
-    _no_value,
-)
+from nbpipe.params.base import OptionalParameter, OptionalParameterMixin, Parameter, ParameterException, _no_value
 
 
 # -- tasks, enums, paths --------------------------------------------------------------

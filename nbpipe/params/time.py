@@ -6,15 +6,13 @@ import datetime
 import re
 import warnings
 from typing import Any
+
 from nbpipe import date_interval
-from nbpipe.parameter import (  # noqa: F401 - the shared base
-    Parameter,
-    _DATE,
-    _DATETIME,
-    _EPOCH,
-    _is_number,
-    _no_value,
-)
+from nbpipe.params.base import Parameter, _is_number, _no_value
+
+_EPOCH = datetime.datetime(1970, 1, 1)
+_DATE = datetime.date
+_DATETIME = datetime.datetime
 
 
 # -- dates and times -----------------------------------------------------------------

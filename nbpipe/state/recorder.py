@@ -75,7 +75,7 @@ class OutputDigests:
                 return {path: None}
             if not S_ISDIR(st.st_mode):
                 return {path: f"size={st.st_size};mtime_ns={st.st_mtime_ns}"}
-        from nbpipe.state.fingerprints.outputs import _target_name, target_fingerprint
+        from nbpipe.state.fingerprints import target_fingerprint, target_name as _target_name
 
         result: dict = {}
         for index, target in enumerate(flatten(outputs)):
@@ -151,7 +151,7 @@ class HistoryRecorder:
 
     def __init__(self, store: StateStore, run_id: str, content_hash: bool = False,
                  batch_size: int = 2000, batch_seconds: float = 1.0, marked: set | frozenset = frozenset()):
-        from nbpipe.state.fingerprints.code import code_fingerprint
+        from nbpipe.state.fingerprints import code_fingerprint
 
         self.store = store
         self.run_id = run_id

@@ -80,7 +80,7 @@ def stale_reasons(task: Task, record: FingerprintRow | None, code_now: dict, dig
     """
     if record is None:
         return []  # never ran here (or before history existed): nothing to compare
-    from nbpipe.state.fingerprints.code import describe_code_change
+    from nbpipe.state.fingerprints import describe_code_change
 
     reasons = []
     code_then = components.get(record.code)
@@ -106,13 +106,14 @@ def stale_reasons(task: Task, record: FingerprintRow | None, code_now: dict, dig
 def graph_status(roots, store: StateStore | None = None, content_hash: bool | None = None,
                  check_threads: int = 16) -> dict[str, TaskStatus]:
     """The status of every task in the graphs of ``roots``, in discovery order."""
-    from nbpipe.configuration import get_config
-    from nbpipe.state.fingerprints.code import code_fingerprint
+    from nbpipe.configuration import option_value
+    from nbpipe.options import CORE_CONTENT_HASH
+    from nbpipe.state.fingerprints import code_fingerprint
 
     if store is None:
         store = store_for_config()
     if content_hash is None:
-        content_hash = get_config().get_bool("core", "content_hash", False)
+        content_hash = option_value(CORE_CONTENT_HASH)
     with Resolver(check_threads, walk_complete=True) as resolver:
         found = resolver.resolve(roots)
     tasks = {r.task_id: r.task for r in found}

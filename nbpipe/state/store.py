@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
+from nbpipe.exceptions import StateStoreError
 
 __all__ = ["StateStore", "StateStoreError", "AttemptRow", "FingerprintRow", "SCHEMA_VERSION", "open_store"]
 
@@ -53,10 +54,6 @@ MIGRATIONS: list[str] = [
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-class StateStoreError(RuntimeError):
-    """The state database cannot be used; the message says why and what to do."""
 
 
 @dataclass(slots=True)
@@ -435,9 +432,10 @@ def open_store(state_dir: str | os.PathLike, timeout: float | None = None) -> St
         store = _stores.get(key)
         if store is None:
             if timeout is None:
-                from nbpipe.configuration import get_config
+                from nbpipe.configuration import option_value
+                from nbpipe.options import CORE_STATE_TIMEOUT
 
-                timeout = get_config().get_float("core", "state_timeout", 30.0)
+                timeout = option_value(CORE_STATE_TIMEOUT)
             store = StateStore(state_dir, timeout=timeout)
             _stores[key] = store
         return store

@@ -51,17 +51,27 @@ Limits
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
-import re
-import socket
-import stat
-import sys
 import threading
 import time
 import weakref
-from dataclasses import dataclass
+
+from nbpipe.state.lock_files import (
+    LOCKS_SUBDIR,
+    PROBE_FLAGS,
+    LockError,
+    LockHolder,
+    dir_error,
+    hostname,
+    lock_file_name,
+    parse_holder,
+    pid_alive,
+    read_all,
+    require_flock,
+    unknown_holder,
+)
+from nbpipe.state.lock_pruning import prune_lock_files
 
 try:
     import fcntl
@@ -77,187 +87,15 @@ __all__ = [
     "LOCKS_SUBDIR",
 ]
 
-#: Sub-directory of the state directory that holds the lock files.
-LOCKS_SUBDIR = "locks"
-
-_SUFFIX = ".lock"
-_MAX_NAME_BYTES = 200
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
 _OPEN_FLAGS = os.O_CREAT | os.O_RDWR | getattr(os, "O_CLOEXEC", 0)
-_PROBE_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
 # Attempts when the lock file keeps being replaced under us (by prune_lock_files).
 _MAX_ATTEMPTS = 1000
 # Width of the time fields, so that a heartbeat is one fixed-size overwrite.
 _TIME_WIDTH = 17  # "1732176000.123456"; enough until the year 2286
 
 
-class LockError(RuntimeError):
-    """The lock directory cannot be used (cannot be created or written, no flock)."""
-
-
-@dataclass(frozen=True)
-class LockHolder:
-    """Who holds a task's lock, as written by the holder into the lock file.
-
-    ``pid`` is 0 (and the other fields empty) when the holder has not written
-    its details yet, or when they cannot be read.
-    """
-
-    pid: int
-    host: str
-    run_id: str
-    task_id: str
-    acquired: float  # time.time() when taken
-    heartbeat: float  # last time the holder confirmed it is alive
-
-    def describe(self, now: float | None = None) -> str:
-        """``held by pid 123 on host x (run R) since 12:04:05, alive 3 s ago``."""
-        if not self.pid:
-            return "held by a process that has not written its details yet"
-        now = time.time() if now is None else now
-        text = f"held by pid {self.pid} on host {self.host or '?'}"
-        if self.run_id:
-            text += f" (run {self.run_id})"
-        if self.acquired:
-            text += " since " + time.strftime("%H:%M:%S", time.localtime(self.acquired))
-        if self.heartbeat:
-            text += f", alive {max(0.0, now - self.heartbeat):.0f} s ago"
-        return text
-
-
-def _unknown_holder(task_id: str) -> LockHolder:
-    return LockHolder(0, "", "", task_id, 0.0, 0.0)
-
-
-# -- file names ---------------------------------------------------------------
-
-
-def _escape(match: re.Match) -> str:
-    return "".join(f"%{b:02X}" for b in match.group().encode("utf-8", "surrogatepass"))
-
-
-def lock_file_name(task_id: str) -> str:
-    """The lock file's name for ``task_id``: filesystem-safe, unique, at most 200 bytes.
-
-    Letters, digits, ``_``, ``.`` and ``-`` are kept, other characters are
-    %-escaped (UTF-8 bytes); an id whose name would be too long keeps a
-    readable head followed by ``~`` and its SHA-256 (``~`` never occurs in a
-    name that is not hashed, so names never collide).
-    """
-    if not isinstance(task_id, str) or not task_id:
-        raise ValueError(f"task id must be a non-empty string, not {task_id!r}")
-    name = _UNSAFE.sub(_escape, task_id) if _UNSAFE.search(task_id) else task_id
-    if len(name) + len(_SUFFIX) <= _MAX_NAME_BYTES:
-        return name + _SUFFIX
-    digest = hashlib.sha256(task_id.encode("utf-8", "surrogatepass")).hexdigest()
-    head = name[: _MAX_NAME_BYTES - len(_SUFFIX) - len(digest) - 1]
-    cut = head.find("%", len(head) - 2)  # do not end on half an escape
-    if cut >= 0:
-        head = head[:cut]
-    return f"{head}~{digest}{_SUFFIX}"
-
-
-# -- reading holder details ---------------------------------------------------
-
-_FIELD = re.compile(
-    r'"(pid|host|run_id|task_id|acquired|heartbeat)"\s*:\s*'
-    r'("(?:[^"\\]|\\.)*"|-?[0-9][0-9.eE+\-]*)\s*(?=[,}])'
-)
-
-
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    offset = 0
-    while True:
-        chunk = os.pread(fd, 65536, offset)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        offset += len(chunk)
-        if len(chunk) < 65536:
-            break
-    return b"".join(chunks)
-
-
-def _parse_holder(data: bytes, task_id: str) -> LockHolder:
-    """Holder details from a lock file's bytes; tolerates empty or half-written files."""
-    text = data.decode("utf-8", "replace")
-    fields: dict = {}
-    if text.strip():
-        try:
-            loaded = json.loads(text)
-            if isinstance(loaded, dict):
-                fields = loaded
-        except ValueError:
-            # Half-written: keep the fields that are complete (followed by , or }).
-            for match in _FIELD.finditer(text):
-                try:
-                    fields[match.group(1)] = json.loads(match.group(2))
-                except ValueError:
-                    pass
-
-    def number(key, kind):
-        value = fields.get(key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return kind(0)
-        return kind(value)
-
-    def string(key, default=""):
-        value = fields.get(key)
-        return value if isinstance(value, str) else default
-
-    return LockHolder(
-        pid=number("pid", int),
-        host=string("host"),
-        run_id=string("run_id"),
-        task_id=string("task_id", task_id) or task_id,
-        acquired=number("acquired", float),
-        heartbeat=number("heartbeat", float),
-    )
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # EPERM: exists, owned by someone else
-        return True
-    return True
-
-
-# -- helpers ------------------------------------------------------------------
-
-_host: str | None = None
-
-
-def _hostname() -> str:
-    global _host
-    if _host is None:
-        _host = socket.gethostname()
-    return _host
-
-
-def _require_flock() -> None:
-    if fcntl is None or not hasattr(fcntl, "flock"):
-        raise LockError(
-            f"task locks need fcntl.flock, which this platform ({sys.platform}) does not provide; "
-            "run nbpipe on Linux or macOS (on Windows, use WSL)"
-        )
-
-
 def _fmt_time(t: float) -> str:
     return f"{t:{_TIME_WIDTH}.6f}"
-
-
-def _dir_error(locks_dir: str, action: str, exc: OSError) -> LockError:
-    reason = exc.strerror or str(exc)
-    return LockError(
-        f"cannot {action} in the nbpipe lock directory {locks_dir}: {reason}; make that directory "
-        "writable, or point NBPIPE_STATE_DIR (or [core] state_dir) at a writable directory"
-    )
 
 
 def _raise_fd_limit() -> bool:
@@ -322,7 +160,7 @@ class _State:
     def set_identity(self) -> None:
         self.pid = os.getpid()
         self.head = (
-            f'{{"pid": {self.pid}, "host": {json.dumps(_hostname())}, '
+            f'{{"pid": {self.pid}, "host": {json.dumps(hostname())}, '
             f'"run_id": {json.dumps(self.run_id)}, "task_id": '
         )
 
@@ -410,15 +248,15 @@ class TaskLocks:
     """
 
     def __init__(self, state_dir: str, run_id: str, heartbeat_interval: float = 5.0):
-        _require_flock()
+        require_flock()
         state_dir = os.path.abspath(os.fspath(state_dir))
         locks_dir = os.path.join(state_dir, LOCKS_SUBDIR)
         try:
             os.makedirs(locks_dir, exist_ok=True)
         except OSError as exc:
-            raise _dir_error(locks_dir, "create lock files", exc) from exc
+            raise dir_error(locks_dir, "create lock files", exc) from exc
         if not os.access(locks_dir, os.W_OK | os.X_OK):
-            raise _dir_error(locks_dir, "create lock files", PermissionError(errno.EACCES, "permission denied"))
+            raise dir_error(locks_dir, "create lock files", PermissionError(errno.EACCES, "permission denied"))
         self.state_dir = state_dir
         self.run_id = run_id
         self.heartbeat_interval = heartbeat_interval
@@ -458,7 +296,7 @@ class TaskLocks:
                     try:
                         os.makedirs(state.locks_dir, exist_ok=True)
                     except OSError as exc:
-                        raise _dir_error(state.locks_dir, "create lock files", exc) from exc
+                        raise dir_error(state.locks_dir, "create lock files", exc) from exc
                     continue
                 except OSError as exc:
                     if exc.errno == errno.EMFILE and not fd_limit_raised:
@@ -470,7 +308,7 @@ class TaskLocks:
                             f"too many open files: this process holds {len(state.records)} task locks "
                             "(one file descriptor each); raise the limit with `ulimit -n`"
                         ) from exc
-                    raise _dir_error(state.locks_dir, "create lock files", exc) from exc
+                    raise dir_error(state.locks_dir, "create lock files", exc) from exc
                 try:
                     taken = self._flock_or_holder(fd, task_id)
                 except BaseException:
@@ -522,17 +360,17 @@ class TaskLocks:
                     "[core] state_dir) on a local filesystem that supports flock"
                 ) from exc
             try:
-                holder = _parse_holder(_read_all(fd), task_id)
+                holder = parse_holder(read_all(fd), task_id)
             except OSError:
-                holder = _unknown_holder(task_id)
-            stale = holder.pid and holder.host == _hostname() and not _pid_alive(holder.pid)
+                holder = unknown_holder(task_id)
+            stale = holder.pid and holder.host == hostname() and not pid_alive(holder.pid)
             if not holder.pid or stale:
                 # No live holder wrote these details: the lock is held for an
                 # instant by holder()/prune_lock_files() or by a holder that
                 # has not written yet.  One more try (no waiting).
                 if attempt == 0:
                     continue
-                return _unknown_holder(task_id)
+                return unknown_holder(task_id)
             return holder
         raise AssertionError("unreachable")
 
@@ -573,15 +411,15 @@ class TaskLocks:
         with state.mutex:
             record = state.records.get(task_id)
             if record is not None:
-                return LockHolder(state.pid, _hostname(), state.run_id, task_id, record.acquired, record.heartbeat)
+                return LockHolder(state.pid, hostname(), state.run_id, task_id, record.acquired, record.heartbeat)
         path = state.prefix_dir + lock_file_name(task_id)
         for _ in range(_MAX_ATTEMPTS):
             try:
-                fd = os.open(path, _PROBE_FLAGS)
+                fd = os.open(path, PROBE_FLAGS)
             except FileNotFoundError:
                 return None
             except OSError as exc:
-                raise _dir_error(state.locks_dir, "read lock files", exc) from exc
+                raise dir_error(state.locks_dir, "read lock files", exc) from exc
             try:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -599,10 +437,10 @@ class TaskLocks:
                     continue  # replaced meanwhile: look again
                 if not held:
                     return None
-                return _parse_holder(_read_all(fd), task_id)
+                return parse_holder(read_all(fd), task_id)
             finally:
                 os.close(fd)
-        return _unknown_holder(task_id)
+        return unknown_holder(task_id)
 
     def held(self) -> list[str]:
         """Task ids whose locks this object holds, in the order they were taken."""
@@ -630,125 +468,3 @@ class TaskLocks:
         status = "closed" if state.closed else f"{len(state.records)} held"
         return f"<TaskLocks run={state.run_id} dir={state.locks_dir} {status}>"
 
-
-# -- housekeeping -------------------------------------------------------------
-
-
-def prune_lock_files(state_dir: str, older_than: float) -> int:
-    """Remove lock files not modified for ``older_than`` seconds and not locked.
-
-    Safe while other processes take locks: a file is unlinked only while
-    holding its lock and only if the path still names the locked inode.
-    Returns the number of files removed.
-    """
-    _require_flock()
-    locks_dir = os.path.join(os.path.abspath(os.fspath(state_dir)), LOCKS_SUBDIR)
-    cutoff = time.time() - older_than
-    try:
-        entries = os.scandir(locks_dir)
-    except FileNotFoundError:
-        return 0
-    except OSError as exc:
-        raise _dir_error(locks_dir, "list lock files", exc) from exc
-    removed = 0
-    with entries:
-        for entry in entries:
-            if not entry.name.endswith(_SUFFIX):
-                continue
-            try:
-                info = entry.stat(follow_symlinks=False)
-            except FileNotFoundError:
-                continue
-            if not stat.S_ISREG(info.st_mode) or info.st_mtime > cutoff:
-                continue
-            if _remove_if_unlocked(entry.path, cutoff, locks_dir):
-                removed += 1
-    return removed
-
-
-def _remove_if_unlocked(path: str, cutoff: float, locks_dir: str) -> bool:
-    try:
-        fd = os.open(path, _PROBE_FLAGS)
-    except FileNotFoundError:
-        return False
-    except OSError as exc:
-        raise _dir_error(locks_dir, "open lock files", exc) from exc
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return False  # held (or cannot be locked): keep it
-        mine = os.fstat(fd)
-        try:
-            current = os.stat(path, follow_symlinks=False)
-        except FileNotFoundError:
-            return False
-        if current.st_ino != mine.st_ino or current.st_dev != mine.st_dev:
-            return False  # replaced since we opened it: not ours to judge
-        if mine.st_mtime > cutoff:
-            return False  # used since we listed it
-        try:
-            os.unlink(path)  # while holding the lock: acquirers re-check the inode
-        except FileNotFoundError:
-            return False
-        except OSError as exc:
-            raise _dir_error(locks_dir, "remove lock files", exc) from exc
-        return True
-    finally:
-        os.close(fd)
-
-
-# -- measurement --------------------------------------------------------------
-
-
-def _benchmark(state_dir: str, n: int = 10000, rounds: int = 5) -> dict[str, float]:
-    """Microseconds per lock operation in a fresh directory under ``state_dir``.
-
-    "new file": try_acquire+release of ids never seen (creates the files);
-    "existing file": the same again (best of ``rounds``); "taken": a
-    try_acquire that finds the lock held by another TaskLocks; "hold all":
-    try_acquire of every id, then one release_all (one open fd per lock).
-    The heartbeat thread runs, as in a real run.
-    """
-    import tempfile
-
-    def timed(action) -> float:
-        start = time.perf_counter()
-        action()
-        return (time.perf_counter() - start) / n * 1e6
-
-    def cycle(locks):
-        for task_id in ids:
-            locks.try_acquire(task_id)
-            locks.release(task_id)
-
-    def hold_all(locks):
-        for task_id in ids:
-            locks.try_acquire(task_id)
-        locks.release_all()
-
-    results = {}
-    with tempfile.TemporaryDirectory(dir=state_dir, prefix="nbpipe-lock-bench-") as tmp:
-        ids = [f"Family_param_{i:010d}" for i in range(n)]
-        with TaskLocks(tmp, "bench") as locks, TaskLocks(tmp, "other") as other:
-            results["new file"] = timed(lambda: cycle(locks))
-            results["existing file"] = min(timed(lambda: cycle(locks)) for _ in range(rounds))
-            hold_all(locks)  # grow the fd table once: that is a one-off cost per process
-            results["hold all"] = min(timed(lambda: hold_all(locks)) for _ in range(rounds))
-            for task_id in ids:
-                other.try_acquire(task_id)
-            results["taken"] = min(timed(lambda: [locks.try_acquire(t) for t in ids]) for _ in range(rounds))
-    return results
-
-
-def _main(argv: list[str]) -> int:
-    dirs = argv or ["/dev/shm", os.getcwd()]
-    for directory in dirs:
-        figures = _benchmark(directory)
-        text = ", ".join(f"{name} {value:.1f} µs" for name, value in figures.items())
-        print(f"{directory}: per lock: {text}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1:]))

@@ -38,6 +38,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from nbpipe import format as _format
+from nbpipe.exceptions import MissingBackendError
 from nbpipe.target import (
     TEMP_MARK,
     CommitOnCleanExit,
@@ -54,10 +55,6 @@ logger = logging.getLogger("nbpipe")
 
 #: Protocols whose uploads are atomic by themselves (see the module docstring).
 OBJECT_STORE_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"})
-
-
-class MissingBackendError(ImportError):
-    """No fsspec backend can serve a URL; the message names the URL and what to install."""
 
 
 def _backend_hint(url: str) -> str | None:
@@ -174,7 +171,6 @@ class _PublishOnClose(CommitOnCleanExit, io.BufferedIOBase):
         except Exception as err:  # noqa: BLE001 - must not mask the error that caused the abort
             logger.warning("could not discard an aborted write (%s): %s", self._handle, err)
         super().close()
-
 
 
 class FsspecTarget(FileSystemTarget):

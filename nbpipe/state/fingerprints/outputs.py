@@ -13,19 +13,12 @@ import os
 import stat
 from typing import Any
 
-import re
+from nbpipe.state.fingerprints.digests import ADDRESS, qualified
 
-# Not imported from .fingerprint, which re-exports this module's names.
-_ADDRESS = re.compile(r"\bat 0x[0-9a-fA-F]+|0x[0-9a-fA-F]{6,}")
-_CHUNK = 1 << 20
+__all__ = ["READ_CHUNK", "target_fingerprint", "target_name", "output_fingerprints"]
 
-
-def _qualified(obj: Any) -> str:
-    module = getattr(obj, "__module__", None)
-    name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or type(obj).__qualname__
-    return f"{module}.{name}" if module else str(name)
-
-__all__ = ["target_fingerprint", "output_fingerprints"]
+#: Bytes read at a time when hashing a file's content.
+READ_CHUNK = 1 << 20
 
 
 def _local_path(target: Any) -> str | None:
@@ -48,7 +41,7 @@ def _file_sha256(path: str) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
         while True:
-            chunk = stream.read(_CHUNK)
+            chunk = stream.read(READ_CHUNK)
             if not chunk:
                 break
             digest.update(chunk)
@@ -114,7 +107,9 @@ def target_fingerprint(target: Any, content_hash: bool = False) -> str | None:
     return f"size={st.st_size};mtime_ns={st.st_mtime_ns}"
 
 
-def _target_name(target: Any, index: int) -> str:
+def target_name(target: Any, index: int) -> str:
+    """The name an output is recorded under: its path, else its repr, else
+    ``<module.Class>[index]`` when the repr is empty or holds a memory address."""
     path = getattr(target, "path", None)
     if isinstance(path, (str, os.PathLike)) and os.fspath(path):
         return os.fspath(path)
@@ -122,8 +117,8 @@ def _target_name(target: Any, index: int) -> str:
         text = repr(target)
     except Exception:  # noqa: BLE001
         text = ""
-    if not text or _ADDRESS.search(text):
-        return f"{_qualified(type(target))}[{index}]"
+    if not text or ADDRESS.search(text):
+        return f"{qualified(type(target))}[{index}]"
     return text
 
 
@@ -134,7 +129,7 @@ def output_fingerprints(task: Any, content_hash: bool = False) -> dict[str, str 
 
     result: dict[str, str | None] = {}
     for index, target in enumerate(flatten(task.output())):
-        name = _target_name(target, index)
+        name = target_name(target, index)
         if name in result:
             name = f"{name}[{index}]"
         result[name] = target_fingerprint(target, content_hash=content_hash)

@@ -1,0 +1,217 @@
+/**
+ * The detail panel: what is selected (a task or, collapsed, a family), its
+ * fields, reasons, parameters, outputs and last error, or the family's
+ * members; and the action buttons under it.
+ */
+import {
+  ITaskInfo,
+  NodeMap,
+  StateMap,
+  countStates,
+  effectiveState,
+  familyNodeId,
+  familyOf,
+  formatCounts,
+  formatDuration,
+  formatParam,
+  stateLabel,
+  stateMeaning
+} from './graph.js';
+import { ShownMode } from './canvas.js';
+import { DomListeners, h, stateClass, swatch } from './dom.js';
+
+export type Selection = { kind: 'task'; id: string } | { kind: 'family'; id: string };
+
+/** Tasks listed at most in a family's detail panel. */
+const MAX_FAMILY_MEMBERS_LISTED = 300;
+
+/** The node on screen that shows the selection, if any. */
+export function selectedNodeId(sel: Selection | null, mode: ShownMode, nodes: NodeMap): string | null {
+  if (sel?.kind === 'task') {
+    return mode === 'tasks' ? sel.id : familyNodeId(familyOf(sel.id, nodes[sel.id]));
+  }
+  if (sel?.kind === 'family') {
+    return mode === 'families' ? familyNodeId(sel.id) : null;
+  }
+  return null;
+}
+
+/** What the panel shows, read fresh on every refresh. */
+export interface IPanelData {
+  nodes: NodeMap;
+  states: StateMap;
+  familyMembers(family: string): string[];
+}
+
+export class DetailPanel {
+  readonly el: HTMLDivElement;
+  /** Holds the action buttons (filled by the view). */
+  readonly actions: HTMLDivElement;
+  private readonly title: HTMLSpanElement;
+  private readonly content: HTMLDivElement;
+  /** What the content was built from; unchanged means nothing to rebuild. */
+  private signature = '';
+
+  constructor(
+    listeners: DomListeners,
+    onClose: () => void,
+    onPickTask: (taskId: string) => void
+  ) {
+    this.el = h('div', 'nbpipe-detail');
+    this.el.hidden = true;
+    const header = h('div', 'nbpipe-detail-header');
+    this.title = h('span', 'nbpipe-detail-title');
+    const close = h('button', 'nbpipe-detail-close', '×');
+    close.type = 'button';
+    close.title = 'Close';
+    listeners.bind(close, 'click', () => onClose());
+    header.append(this.title, close);
+    this.content = h('div', 'nbpipe-detail-content');
+    // Member links of a family are rebuilt with the content: one delegated listener.
+    listeners.bind<MouseEvent>(this.content, 'click', e => {
+      const link = (e.target as Element | null)?.closest?.('[data-task-id]');
+      const id = link?.getAttribute('data-task-id');
+      if (id) {
+        onPickTask(id);
+      }
+    });
+    this.actions = h('div', 'nbpipe-actions');
+    this.el.append(header, this.content, this.actions);
+  }
+
+  /** Rebuild on the next refresh even if nothing seems to have changed. */
+  invalidate(): void {
+    this.signature = '';
+  }
+
+  /** Show `sel` (hide for null), rebuilding only when what it shows has changed. */
+  refresh(sel: Selection | null, data: IPanelData): void {
+    if (sel === null) {
+      this.el.hidden = true;
+      this.signature = '';
+      return;
+    }
+    const { nodes, states } = data;
+    const members = sel.kind === 'family' ? data.familyMembers(sel.id) : [];
+    const signature =
+      sel.kind === 'task'
+        ? JSON.stringify(['task', sel.id, effectiveState(sel.id, nodes, states), nodes[sel.id] ?? null])
+        : JSON.stringify(['family', sel.id, members.map(id => [id, effectiveState(id, nodes, states)])]);
+    this.el.hidden = false;
+    if (signature === this.signature) {
+      return;
+    }
+    this.signature = signature;
+    const scroll = this.content.scrollTop;
+    if (sel.kind === 'task') {
+      this.fillTask(sel.id, nodes[sel.id], effectiveState(sel.id, nodes, states));
+    } else {
+      this.fillFamily(sel.id, members, nodes, states);
+    }
+    this.content.scrollTop = scroll;
+  }
+
+  private fillTask(id: string, info: ITaskInfo | undefined, state: string): void {
+    this.title.textContent = info?.label?.split('\n')[0] || id;
+    this.title.title = id;
+    const c = this.content;
+    c.replaceChildren();
+
+    const table = h('table', 'nbpipe-fields');
+    const row = (name: string, ...value: (Node | string)[]): void => {
+      const tr = h('tr');
+      const td = h('td');
+      td.append(...value);
+      tr.append(h('th', undefined, name), td);
+      table.append(tr);
+    };
+    row('Task', h('code', 'nbpipe-task-id', id));
+    row('Family', familyOf(id, info));
+    const stateCell = h('span', `nbpipe-state ${stateClass(state)}`);
+    stateCell.append(swatch(state), stateLabel(state));
+    const meaning = stateMeaning(state);
+    stateCell.title = meaning;
+    row('State', stateCell, ...(meaning ? [h('div', 'nbpipe-meaning', meaning)] : []));
+    row('Last duration', formatDuration(info?.duration));
+    c.append(table);
+
+    const reasons = Array.isArray(info?.reasons) ? info!.reasons : [];
+    if (reasons.length > 0) {
+      c.append(h('div', 'nbpipe-section-title', 'Why'));
+      const ul = h('ul', 'nbpipe-reasons');
+      for (const r of reasons) {
+        ul.append(h('li', undefined, String(r)));
+      }
+      c.append(ul);
+    }
+
+    const params = info?.params && typeof info.params === 'object' ? info.params : {};
+    const names = Object.keys(params);
+    c.append(h('div', 'nbpipe-section-title', 'Parameters'));
+    if (names.length === 0) {
+      c.append(h('div', 'nbpipe-empty', 'none'));
+    } else {
+      const pt = h('table', 'nbpipe-params');
+      for (const n of names) {
+        const tr = h('tr');
+        tr.append(h('th', undefined, n), h('td', undefined, formatParam(params[n])));
+        pt.append(tr);
+      }
+      c.append(pt);
+    }
+
+    const outputs = Array.isArray(info?.outputs) ? info!.outputs : [];
+    c.append(h('div', 'nbpipe-section-title', 'Outputs'));
+    if (outputs.length === 0) {
+      c.append(h('div', 'nbpipe-empty', 'none'));
+    } else {
+      const ul = h('ul', 'nbpipe-outputs');
+      for (const o of outputs) {
+        const li = h('li');
+        li.append(h('code', undefined, String(o)));
+        ul.append(li);
+      }
+      c.append(ul);
+    }
+
+    if (info?.error || info?.traceback) {
+      c.append(h('div', 'nbpipe-section-title nbpipe-error-title', 'Last error'));
+      if (info.error) {
+        c.append(h('pre', 'nbpipe-error', info.error));
+      }
+      if (info.traceback) {
+        c.append(h('pre', 'nbpipe-traceback', info.traceback));
+      }
+    }
+    if (info === undefined) {
+      c.append(h('div', 'nbpipe-empty', 'The kernel sent no details for this task.'));
+    }
+  }
+
+  private fillFamily(family: string, members: string[], nodes: NodeMap, states: StateMap): void {
+    this.title.textContent = family;
+    this.title.title = `task family ${family}`;
+    const c = this.content;
+    c.replaceChildren();
+    const counts = countStates(members, nodes, states);
+    const n = members.length;
+    c.append(h('div', 'nbpipe-family-summary', `${n} task${n === 1 ? '' : 's'}: ${formatCounts(counts)}`));
+    c.append(h('div', 'nbpipe-section-title', 'Tasks (select one to act on it)'));
+    const ul = h('ul', 'nbpipe-members');
+    for (const id of members.slice(0, MAX_FAMILY_MEMBERS_LISTED)) {
+      const li = h('li');
+      const link = h('button', 'nbpipe-member');
+      link.type = 'button';
+      link.dataset.taskId = id;
+      const state = effectiveState(id, nodes, states);
+      link.title = `${id}: ${stateLabel(state)}`;
+      link.append(swatch(state), h('span', undefined, id));
+      li.append(link);
+      ul.append(li);
+    }
+    c.append(ul);
+    if (n > MAX_FAMILY_MEMBERS_LISTED) {
+      c.append(h('div', 'nbpipe-empty', `… and ${n - MAX_FAMILY_MEMBERS_LISTED} more (use the filter)`));
+    }
+  }
+}

@@ -1,0 +1,308 @@
+/**
+ * DagView: the DOMWidgetView that builds the pieces of the DAG view once
+ * (toolbar, message line, legend, graph, detail panel, summary) and wires
+ * them to the model's traits and to each other.
+ *
+ * Layout runs only when the DOT (or, collapsed, the family structure)
+ * changes; a change of `states` recolours the existing SVG in place.
+ */
+import { DOMWidgetView } from '@jupyter-widgets/base';
+
+import { Edge, NodeMap, StateMap, countStates, familyFromNodeId, familyOf } from './graph.js';
+import { layoutDot } from './layout.js';
+import { Action, ActionButtons, actionMessage } from './actions.js';
+import { GraphCanvas, ShownMode } from './canvas.js';
+import { IGraphData, planLayout, startsCollapsed, unchangedFamilies } from './collapse.js';
+import { DomListeners, checkbox, errorText, h } from './dom.js';
+import { Legend } from './legend.js';
+import { MessageLine } from './messages.js';
+import { DetailPanel, Selection, selectedNodeId } from './panel.js';
+import { PanZoom } from './panzoom.js';
+import { SearchBox } from './search.js';
+
+export class DagView extends DOMWidgetView {
+  // All fields are assigned in render(); none has an initialiser, so the
+  // Backbone constructor (which runs initialize()) is never undone.
+  private listeners!: DomListeners;
+  /** Bumped by every layout (and remove()): a late layout result is dropped. */
+  private generation!: number;
+  /** DOT source or collapsed key of the SVG on screen (or being laid out). */
+  private layoutKey!: string;
+  private selection!: Selection | null;
+
+  private canvas!: GraphCanvas;
+  private panZoom!: PanZoom;
+  private search!: SearchBox;
+  private legend!: Legend;
+  private messages!: MessageLine;
+  private panel!: DetailPanel;
+  private buttons!: ActionButtons;
+  private collapseToggle!: HTMLInputElement;
+  private runningBadge!: HTMLSpanElement;
+  private summary!: HTMLDivElement;
+
+  render(): void {
+    this.listeners = new DomListeners();
+    this.generation = 0;
+    this.layoutKey = '';
+    this.selection = null;
+
+    this.el.classList.add('nbpipe-dag');
+    this.buildDom();
+
+    this.listenTo(this.model, 'change:dot', this.onDotChanged);
+    this.listenTo(this.model, 'change:nodes', this.onStructureChanged);
+    this.listenTo(this.model, 'change:edges', this.onStructureChanged);
+    this.listenTo(this.model, 'change:states', this.onStatesChanged);
+    this.listenTo(this.model, 'change:summary_html', this.renderSummary);
+    this.listenTo(this.model, 'change:running', this.onRunningChanged);
+    this.listenTo(this.model, 'msg:custom', (content: unknown) => this.messages.onKernelMessage(content));
+
+    const taskCount = Object.keys(this.nodes).length;
+    if (startsCollapsed(taskCount)) {
+      this.collapseToggle.checked = true;
+      this.messages.show(
+        `${taskCount} tasks: shown collapsed by family. Untick "Collapse by family" to lay out every task.`,
+        'info'
+      );
+    }
+    this.renderSummary();
+    this.onRunningChanged();
+    void this.relayout();
+  }
+
+  remove(): any {
+    // render() may never have run (a view removed before it was displayed).
+    this.generation = (this.generation ?? 0) + 1;
+    this.listeners?.release();
+    this.search?.dispose();
+    this.canvas?.clear();
+    return super.remove();
+  }
+
+  // ---------------------------------------------------------------- model
+
+  private get nodes(): NodeMap {
+    const v: unknown = this.model.get('nodes');
+    return v && typeof v === 'object' ? (v as NodeMap) : {};
+  }
+
+  private get states(): StateMap {
+    const v: unknown = this.model.get('states');
+    return v && typeof v === 'object' ? (v as StateMap) : {};
+  }
+
+  private get running(): boolean {
+    return this.model.get('running') === true;
+  }
+
+  private graphData(): IGraphData {
+    const dot: unknown = this.model.get('dot');
+    const edges: unknown = this.model.get('edges');
+    return {
+      dot: typeof dot === 'string' ? dot : '',
+      nodes: this.nodes,
+      edges: Array.isArray(edges) ? (edges as Edge[]) : [],
+      states: this.states
+    };
+  }
+
+  // ------------------------------------------------------------------ DOM
+
+  private buildDom(): void {
+    const on = this.listeners;
+    this.canvas = new GraphCanvas();
+    this.panZoom = new PanZoom(this.canvas.box, on);
+    on.bind<MouseEvent>(this.canvas.box, 'click', e => this.onGraphClick(e));
+    this.search = new SearchBox(on, this.canvas, () => this.nodes, entry => {
+      this.selectNodeId(entry.id);
+      this.panZoom.centre(entry.g);
+    });
+    this.messages = new MessageLine(on);
+    this.legend = new Legend();
+    this.buttons = new ActionButtons(on, action => this.sendAction(action));
+    this.panel = new DetailPanel(on, () => this.select(null), id => this.select({ kind: 'task', id }));
+
+    const collapse = checkbox('Collapse by family', 'Show one node per task family, with counts per state');
+    this.collapseToggle = collapse.input;
+    on.bind(collapse.input, 'change', () => void this.relayout());
+    const fit = checkbox('Fit width', 'Scale the graph to the width of the widget');
+    on.bind(fit.input, 'change', () => this.panZoom.setFitWidth(fit.input.checked));
+    this.runningBadge = h('span', 'nbpipe-running-badge', 'running…');
+
+    const b = this.buttons;
+    const toolbar = h('div', 'nbpipe-toolbar');
+    toolbar.append(
+      this.search.input,
+      this.search.count,
+      collapse.label,
+      fit.label,
+      h('span', 'nbpipe-spacer'),
+      this.runningBadge,
+      b.button('Run all', 'run_all', 'Run every task of the pipeline'),
+      b.button('Stop', 'stop', 'Stop the current run')
+    );
+    this.panel.actions.append(
+      b.button('Run', 'run', 'Run this task and what it needs'),
+      b.button('Invalidate', 'invalidate', "Invalidate this task's outputs"),
+      b.button(
+        'Invalidate downstream',
+        'invalidate_downstream',
+        'Invalidate this task and every task that depends on it'
+      ),
+      b.button('Run all', 'run_all', 'Run every task of the pipeline'),
+      b.button('Stop', 'stop', 'Stop the current run')
+    );
+
+    const body = h('div', 'nbpipe-body');
+    body.append(this.canvas.box, this.panel.el);
+    this.summary = h('div', 'nbpipe-summary');
+    this.el.append(toolbar, this.messages.el, this.legend.el, body, this.summary);
+  }
+
+  // --------------------------------------------------------------- layout
+
+  private onDotChanged(): void {
+    if (this.collapseToggle.checked) {
+      this.onStructureChanged();
+    } else {
+      void this.relayout();
+    }
+  }
+
+  /** `nodes` or `edges` changed: re-layout only if the collapsed shape changed. */
+  private onStructureChanged(): void {
+    if (this.collapseToggle.checked) {
+      const families = unchangedFamilies(this.graphData(), this.canvas.mode, this.layoutKey);
+      if (families === null) {
+        void this.relayout();
+        return;
+      }
+      this.canvas.families = families;
+    }
+    this.recolour();
+    this.search.apply();
+    this.refreshDetail();
+  }
+
+  private onStatesChanged(): void {
+    this.recolour();
+    this.refreshDetail();
+  }
+
+  /** Lay out the current graph (tasks or families) and install the SVG. */
+  private async relayout(): Promise<void> {
+    const gen = ++this.generation;
+    const plan = planLayout(this.collapseToggle.checked, this.graphData());
+    this.layoutKey = plan.key;
+    if (!plan.dot.trim()) {
+      this.installSvg('', plan.mode, plan.families);
+      this.canvas.setStatus(plan.mode === 'families' ? 'No task information to collapse yet.' : 'No graph yet.');
+      return;
+    }
+    this.canvas.setStatus('Laying out…');
+    try {
+      const svg = await layoutDot(plan.dot);
+      if (gen !== this.generation) {
+        return; // a newer layout (or remove()) superseded this one
+      }
+      this.installSvg(svg, plan.mode, plan.families);
+      this.canvas.setStatus('');
+    } catch (err) {
+      if (gen !== this.generation) {
+        return;
+      }
+      this.canvas.setStatus('');
+      this.messages.show(`Could not lay out the graph: ${errorText(err)}`, 'error');
+    }
+  }
+
+  private installSvg(svg: string, mode: ShownMode, families: Map<string, string[]>): void {
+    this.canvas.install(svg, mode, families);
+    this.recolour();
+    this.search.apply();
+    this.markSelection();
+    this.refreshDetail();
+  }
+
+  /** Recolour nodes and update tooltips and the legend, in place. */
+  private recolour(): void {
+    const nodes = this.nodes;
+    const states = this.states;
+    this.canvas.paint(nodes, states);
+    this.legend.update(countStates(this.canvas.countedTaskIds(nodes), nodes, states));
+  }
+
+  // ------------------------------------------------------------ selection
+
+  private onGraphClick(e: MouseEvent): void {
+    if (this.panZoom.consumeClick()) {
+      return;
+    }
+    const id = this.canvas.nodeIdAt(e.target);
+    if (id !== null) {
+      this.selectNodeId(id);
+    }
+  }
+
+  private selectNodeId(nodeId: string): void {
+    const fam = this.canvas.mode === 'families' ? familyFromNodeId(nodeId) : null;
+    this.select(fam !== null ? { kind: 'family', id: fam } : { kind: 'task', id: nodeId });
+  }
+
+  private select(selection: Selection | null): void {
+    this.selection = selection;
+    this.panel.invalidate();
+    this.markSelection();
+    this.refreshDetail();
+  }
+
+  private markSelection(): void {
+    this.canvas.markSelected(selectedNodeId(this.selection, this.canvas.mode, this.nodes));
+  }
+
+  /** Update the buttons and the detail panel for the selection and the traits. */
+  private refreshDetail(): void {
+    this.updateButtons();
+    const nodes = this.nodes;
+    this.panel.refresh(this.selection, {
+      nodes,
+      states: this.states,
+      familyMembers: family =>
+        this.canvas.families.get(family) ??
+        Object.keys(nodes)
+          .filter(id => familyOf(id, nodes[id]) === family)
+          .sort()
+    });
+  }
+
+  // -------------------------------------------------------------- actions
+
+  private updateButtons(): void {
+    this.buttons.update(this.running, this.selection?.kind === 'task');
+  }
+
+  private sendAction(action: Action): void {
+    this.messages.clear();
+    const sel = this.selection;
+    const msg = actionMessage(action, sel?.kind === 'task' ? sel.id : null);
+    if (msg !== null) {
+      this.model.send(msg);
+    }
+  }
+
+  private onRunningChanged(): void {
+    const running = this.running;
+    this.el.classList.toggle('nbpipe-is-running', running);
+    this.runningBadge.hidden = !running;
+    this.updateButtons();
+  }
+
+  private renderSummary(): void {
+    const v: unknown = this.model.get('summary_html');
+    const html = typeof v === 'string' ? v : '';
+    // Produced by the kernel from the run record; trusted like any widget output.
+    this.summary.innerHTML = html;
+    this.summary.hidden = html.trim() === '';
+  }
+}

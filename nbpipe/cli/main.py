@@ -1,0 +1,79 @@
+"""``nbpipe COMMAND ...``: the top-level parser and the process entry point :func:`main`.
+
+The top-level parser has one argparse subcommand per entry of
+:data:`~nbpipe.cli.subcommands.SUBCOMMANDS` (for ``nbpipe --help``); the
+command's words go to that subcommand's own parser, whose ``--help`` names
+it (``usage: nbpipe status ...``).  Every user mistake ends in one line on
+stderr and exit code 2 (:data:`nbpipe.retcodes.USAGE_ERROR`), never a
+traceback; an internal error keeps its traceback and exits with
+``[retcode] unhandled_exception``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+
+from nbpipe import retcodes
+from nbpipe.cli.subcommands import SUBCOMMANDS, invoke
+from nbpipe.cmdline_parser import ArgumentParser
+from nbpipe.configuration import ConfigError
+from nbpipe.exceptions import StateStoreError, UsageError
+
+__all__ = ["main", "build_parser"]
+
+EPILOG = """\
+TASK's parameters follow it: nbpipe run --module MOD TASK --name value (TASK --help lists them).
+nbpipe COMMAND --help shows a command's options.
+
+exit codes: 0 success, 2 usage error, 10 run by another worker, 20 missing external data,
+25 not run, 30 failed tasks, 35 scheduling errors, 40 internal error, 130 interrupted
+"""
+
+
+def build_parser() -> ArgumentParser:
+    """``nbpipe [-h] COMMAND ...`` with a subparser per command (their options are the commands' own)."""
+    parser = ArgumentParser(prog="nbpipe", description="Luigi's task model, for the command line and Jupyter.",
+                            epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    for name, subcommand in SUBCOMMANDS.items():
+        commands.add_parser(name, help=subcommand.summary, add_help=False)
+    return parser
+
+
+def _unknown_command(name: str) -> str:
+    close = difflib.get_close_matches(name, list(SUBCOMMANDS), n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"choose one of {', '.join(SUBCOMMANDS)}"
+    return f"unknown command {name!r}; {hint}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``nbpipe ARGV`` (default: ``sys.argv[1:]``) and return the exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    if not argv:
+        parser.print_help()
+        return retcodes.USAGE_ERROR
+    name = argv[0]
+    try:
+        if name not in SUBCOMMANDS and not name.startswith("-"):
+            raise UsageError(_unknown_command(name))
+        # Only the command word: what follows is the subcommand's, parsed by its own parser.
+        parser.parse_args(argv[:1])
+        return invoke(name, argv[1:], sys.stdout, sys.stderr).code
+    except (UsageError, ConfigError, StateStoreError) as exc:
+        prefix = f"nbpipe {name}" if name in SUBCOMMANDS else "nbpipe"
+        print(f"{prefix}: error: {exc}", file=sys.stderr)
+        return retcodes.USAGE_ERROR
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else 0
+    except Exception:  # noqa: BLE001 - an internal error: keep the traceback, it is a bug
+        import traceback
+
+        traceback.print_exc()
+        return retcodes.RetCodes.from_config().unhandled_exception
+
+
+if __name__ == "__main__":
+    sys.exit(main())

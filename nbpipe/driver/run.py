@@ -1,0 +1,154 @@
+"""One run in the driver process: the engine's run loop wired to an executor and to the state store.
+
+:func:`execute` is what ``nbpipe.build``, the CLI, the magics and the widget
+call.  It composes the layers below it — the engine (resolver, scheduler,
+run loop, events), an executor adapter, and the state package (history,
+staleness, task locks) — so none of them has to know the others.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable, Iterable
+
+from nbpipe import options
+from nbpipe.configuration import get_config
+from nbpipe.engine import run_context as runtime
+from nbpipe.engine.events import EventBus, Kind, RunEvent
+from nbpipe.engine.executor import Executor
+from nbpipe.engine.run_loop import FewerCollections, RunLoop, Stopped, close_locks
+from nbpipe.engine.summary import RunResult
+from nbpipe.executors import make_executor
+from nbpipe.task import Task, flatten
+
+__all__ = ["execute"]
+
+
+def execute(
+    tasks,
+    workers: int = 1,
+    executor: str | Executor | None = None,
+    *,
+    observers: Iterable[Callable[[RunEvent], None]] = (),
+    check_threads: int | None = None,
+    rerun: str = "missing",
+    stop: "threading.Event | None" = None,
+    dask_address: str | None = None,
+) -> RunResult:
+    """Run ``tasks`` and everything they need; return a :class:`RunResult`.
+
+    ``executor`` is ``"inline"``, ``"thread"``, ``"process"``, ``"dask"``
+    or an :class:`Executor`; by default inline for one worker, process for
+    more.  ``dask_address`` is the Dask scheduler to use with ``"dask"``
+    (default: ``[dask] address``, ``$NBPIPE_DASK_ADDRESS``, or a local cluster).
+    ``observers`` receive every :class:`RunEvent` as it happens.  A
+    KeyboardInterrupt stops every worker, then propagates after the result
+    is recorded on the exception as ``exc.result``.  Setting ``stop`` (from
+    another thread) stops the run the same way, but returns the result.
+    """
+    cfg = get_config()
+    roots = flatten(tasks)
+    for root in roots:
+        if not isinstance(root, Task):
+            from nbpipe.engine.resolver import _describe
+
+            raise TypeError(f"build() needs tasks; got {_describe(root)}")
+    if check_threads is None:
+        check_threads = cfg.option_value(options.CORE_COMPLETENESS_CHECK_THREADS)
+    bus = EventBus()
+    for observer in observers:
+        bus.subscribe(observer)
+
+    def on_progress(task_id: str, kind: str, value: Any) -> None:
+        bus.emit(RunEvent(Kind.PROGRESS, task_id, time.time(), run.tasks.get(task_id), (), "", {kind: value}))
+
+    if not isinstance(executor, Executor):
+        executor = make_executor(
+            executor,
+            workers,
+            check_unfulfilled_deps=cfg.option_value(options.WORKER_CHECK_UNFULFILLED_DEPS),
+            on_progress=on_progress,
+            default_timeout=cfg.option_value(options.WORKER_TIMEOUT) or None,  # 0 means no timeout
+            address=dask_address,
+        )
+    if rerun not in ("missing", "stale"):
+        raise ValueError(f"rerun={rerun!r}: choose 'missing' (Luigi's rule) or 'stale'")
+    context = runtime.RunContext(runtime.new_run_id(), runtime.state_dir())
+    store = locks = registry = None
+    marks: dict = {}
+    force: dict[str, str] = {}
+    walk_complete = False
+    if cfg.option_value(options.CORE_STATE):
+        from nbpipe.state.store import open_store
+
+        store = open_store(context.state_dir)  # raises StateStoreError before anything runs
+        marks = store.invalidations()
+        if rerun == "stale":
+            from nbpipe.state.staleness import graph_status
+
+            statuses = graph_status(roots, store, check_threads=check_threads)
+            force = {tid: "; ".join(st.reasons) for tid, st in statuses.items()
+                     if st.state in ("stale", "invalidated")}
+            walk_complete = True
+        elif marks:
+            force = {tid: mark["reason"] for tid, mark in marks.items()}
+            walk_complete = True
+        if cfg.option_value(options.CORE_TASK_LOCKS) and not executor.shares_a_cluster:
+            from nbpipe.state.task_locks import TaskLocks
+            from nbpipe.state.live_runs import RunRegistry
+
+            locks = TaskLocks(context.state_dir, context.run_id)
+            registry = RunRegistry(context.state_dir, context.run_id, locks)
+    elif rerun == "stale":
+        raise ValueError("rerun='stale' needs the state store; remove [core] state = false")
+    run = RunLoop(roots, executor, bus, check_threads, force, walk_complete, store, locks, registry)
+    run.stop = stop
+    if store is not None:
+        from nbpipe.state.recorder import HistoryRecorder
+
+        bus.subscribe(HistoryRecorder(store, context.run_id,
+                                      content_hash=cfg.option_value(options.CORE_CONTENT_HASH),
+                                      marked=frozenset(marks)))
+        store.start_run(context.run_id, time.time(), [t.task_id for t in roots],
+                        {"workers": workers, "executor": executor.kind, "rerun": rerun})
+    bus.emit(RunEvent(Kind.RUN_STARTED, "", time.time(), None, (), "",
+                      {"roots": [t.task_id for t in roots], "run_id": context.run_id,
+                       "executor": executor.kind, "workers": workers}))
+    previous_context = runtime.current()
+    runtime.set_current(context)
+    interrupted: KeyboardInterrupt | Stopped | None = None
+    try:
+        try:
+            executor.start(context)
+            cluster_locks = executor.cluster_task_locks() if cfg.option_value(options.CORE_TASK_LOCKS) else None
+            if cluster_locks is not None:
+                # A cluster executor brings locks every driver of the cluster sees.
+                run.locks, run.registry = cluster_locks
+            with FewerCollections():
+                run.run()
+        except (KeyboardInterrupt, Stopped) as exc:
+            interrupted = exc
+            executor.shutdown(kill=True)
+            run.interrupt()
+        finally:
+            if interrupted is None:
+                executor.shutdown()
+    except BaseException:
+        if store is not None and interrupted is None:
+            store.finish_run(context.run_id, time.time(), "error")
+        raise
+    finally:
+        run.resolver.close()
+        close_locks(run)
+        runtime.set_current(previous_context)
+    bus.emit(RunEvent(Kind.RUN_FINISHED, "", time.time(), None, (), "", {"interrupted": interrupted is not None}))
+    result = RunResult(bus.events)
+    if store is not None:
+        store.finish_run(context.run_id, time.time(), "interrupted" if interrupted is not None else result.status.name)
+    result.run_id = context.run_id
+    result.interrupted = interrupted is not None
+    if isinstance(interrupted, KeyboardInterrupt):
+        interrupted.result = result  # type: ignore[attr-defined]  # the documented way a caller gets it
+        raise interrupted
+    return result

@@ -1,0 +1,218 @@
+"""Luigi's execution summary text, laid out from a run's categories.
+
+:func:`render_summary` writes the body line for line as Luigi's
+``execution_summary`` does (families grouped, parameter ranges shortened),
+so code and people used to Luigi's report find the same report here;
+:func:`wrap_summary` adds the title lines, ``===== nbpipe Execution Summary =====``
+(the only intended difference), and :func:`strip_summary_title` removes
+nbpipe's or Luigi's.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from nbpipe.engine.status_codes import StatusCode, one_line_summary
+
+__all__ = ["TITLE", "wrap_summary", "strip_summary_title", "render_summary"]
+
+TITLE = "===== nbpipe Execution Summary ====="
+
+# Sections of the text, in print order.  "ever_failed" has no heading and
+# "still_pending" is a heading without a task list, as in Luigi's report.
+_PRINT_ORDER = (
+    "already_done",
+    "completed",
+    "ever_failed",
+    "failed",
+    "scheduling_error",
+    "still_pending",
+    "still_pending_ext",
+    "run_by_other_worker",
+    "upstream_failure",
+    "upstream_missing_dependency",
+    "upstream_run_by_other_worker",
+    "upstream_scheduling_error",
+    "not_run",
+)
+_INDENTED = frozenset(_PRINT_ORDER[_PRINT_ORDER.index("still_pending_ext") :])
+_HEADINGS = {
+    "already_done": "complete ones were encountered",
+    "completed": "ran successfully",
+    "failed": "failed",
+    "scheduling_error": "failed scheduling",
+    "still_pending": "were left pending, among these",
+    "still_pending_ext": "were missing external dependencies",
+    "run_by_other_worker": "were being run by another worker",
+    "upstream_failure": "had failed dependencies",
+    "upstream_missing_dependency": "had missing dependencies",
+    "upstream_run_by_other_worker": "had dependencies that were being run by other worker",
+    "upstream_scheduling_error": "had dependencies whose scheduling failed",
+    "not_run": "was not granted run permission by the scheduler",
+}
+
+_WRAPPED = re.compile(
+    r"\A\n===== (?:nbpipe|Luigi) Execution Summary =====\n\n(.*)\n\n===== (?:nbpipe|Luigi) Execution Summary =====\n\Z",
+    re.S,
+)
+
+
+def wrap_summary(body: str) -> str:
+    """``body`` between two title lines, as the summary is printed."""
+    return f"\n{TITLE}\n\n{body}\n\n{TITLE}\n"
+
+
+def strip_summary_title(text: str) -> str:
+    """The body of a wrapped summary (nbpipe's or Luigi's), without the title lines."""
+    match = _WRAPPED.match(text)
+    if match is None:
+        raise ValueError("not a wrapped execution summary: " + repr(text[:80]))
+    return match.group(1)
+
+
+def _family(task: Any) -> str:
+    try:
+        return task.get_task_family()
+    except AttributeError:
+        return task.task_family
+
+
+def _names_length(params: list) -> int:
+    return sum(len(name) for name, _ in params)
+
+
+def _contiguous_range(values: set, param: Any) -> tuple[Any, Any]:
+    """(first, last) when ``values`` are consecutive in the parameter's enumeration."""
+    successors = {param.next_in_enumeration(v) for v in values}
+    starts = values - successors
+    beyond = successors - values
+    if len(starts) == 1 and len(beyond) == 1:
+        for value in values:
+            if {param.next_in_enumeration(value)} == beyond:
+                return next(iter(starts)), value
+    return None, None
+
+
+def _listed_values(tasks: list, name: str, param: Any) -> str:
+    """The first values of a one-parameter family, comma-separated, cut with '...'."""
+    row = ""
+    last = len(tasks) - 1
+    for count, task in enumerate(tasks):
+        if (len(row) >= 30 and count > 2 and count != last) or len(row) > 200:
+            return row + "..."
+        row += str(param.serialize(getattr(task, name)))
+        if count < last:
+            row += ","
+    return row
+
+
+def _value_set(tasks: list, name: str) -> set | None:
+    try:
+        return {getattr(task, name) for task in tasks}
+    except TypeError:  # unhashable values: no ranging
+        return None
+
+
+def _describe_family(family: str, tasks: list) -> str:
+    """One line for the tasks of one family (already sorted by str), as Luigi words it."""
+    n = len(tasks)
+    first = tasks[0]
+    params = first.get_params()
+    if not params:
+        return f"{n} {family}()"
+    first_str = str(first)
+    name_len = _names_length(params)
+    two_long = n == 2 and len(params) > 1 and (name_len > 40 or len(first_str) > 100)
+    if name_len > 60 or len(first_str) > 200 or two_long:
+        return f"{n} {family}(...)"
+    if len(params) == 1:
+        name, param = params[0]
+        values = _value_set(tasks, name)
+        lo, hi = _contiguous_range(values, param) if values is not None else (None, None)
+        if lo is not None and hi is not None and len(values) > 3:
+            shown = f"{param.serialize(lo)}...{param.serialize(hi)}"
+        else:
+            shown = _listed_values(tasks, name, param)
+        return f"{n} {family}({name}={shown})"
+    varying = []
+    for name, param in params:
+        values = _value_set(tasks, name)
+        if values is None or len(values) > 1:
+            varying.append((name, param, values))
+    if len(varying) == 1 and varying[0][2] is not None:
+        vname, vparam, values = varying[0]
+        lo, hi = _contiguous_range(values, vparam)
+        if lo is not None and hi is not None and len(values) > 2:
+            parts = []
+            for name, param in params:
+                if name == vname:
+                    parts.append(f"{name}={vparam.serialize(lo)}...{vparam.serialize(hi)}")
+                else:
+                    parts.append(f"{name}={param.serialize(getattr(first, name))}")
+            return f"{n} {family}({', '.join(parts)})"
+    if n == 1:
+        return f"{n} {first_str}"
+    if n == 2:
+        return f"{n} {first_str} and {tasks[1]}"
+    return f"{n} {first_str} ..."
+
+
+def _group_by_family(tasks: list) -> dict[str, list]:
+    groups: dict[str, list] = {}
+    for task in tasks:
+        groups.setdefault(_family(task), []).append(task)
+    return groups
+
+
+def _family_lines(tasks: list, indented: bool, summary_length: int) -> str:
+    prefix = " " * (8 if indented else 4)
+    groups = _group_by_family(tasks)
+    lines = []
+    for family in sorted(groups):
+        if summary_length > 0 and len(lines) >= summary_length:
+            lines.append(prefix + "...")
+            break
+        lines.append(prefix + "- " + _describe_family(family, groups[family]))
+    return "\n".join(lines)
+
+
+
+def render_summary(
+    cats: dict[str, list], other_workers: dict[str, list], status: StatusCode, summary_length: int
+) -> str:
+    """The summary body (without title lines), laid out as Luigi does."""
+    counted = ("already_done", "completed", "failed", "scheduling_error", "still_pending_ext", "still_pending_not_ext")
+    total = sum(len(cats[name]) for name in counted)
+    if total == 0:
+        return "Did not schedule any tasks"
+    parts = [f"Scheduled {total} tasks of which:\n"]
+    for status_name in _PRINT_ORDER:
+        if status_name == "ever_failed":
+            continue
+        if status_name == "still_pending":
+            n = len(cats["still_pending_ext"]) + len(cats["still_pending_not_ext"])
+        else:
+            n = len(cats[status_name])
+        if not n:
+            continue
+        indented = status_name in _INDENTED
+        parts.append(f"{'    ' if indented else ''}* {n} {_HEADINGS[status_name]}:\n")
+        if status_name != "still_pending":
+            parts.append(_family_lines(cats[status_name], indented, summary_length) + "\n")
+    if other_workers:
+        parts.append("\nThe other workers were:\n")
+        n_workers = len(other_workers)
+        for count, (worker, tasks) in enumerate(other_workers.items()):
+            if 3 < count < n_workers - 1:
+                # No newline after this line, as in Luigi's report.
+                parts.append(f"    and {n_workers - count} other workers")
+                break
+            parts.append(f"    - {worker} ran {len(tasks)} tasks\n")
+        parts.append("\n")
+    if not cats["completed"] and not cats["failed"]:
+        if not other_workers:
+            parts.append("\n")
+        parts.append("Did not run any tasks")
+    parts.append("\n" + one_line_summary(status))
+    return "".join(parts)

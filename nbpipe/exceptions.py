@@ -1,0 +1,128 @@
+"""Every exception nbpipe raises, in one place.
+
+Luigi's exceptions keep their Luigi names and are also importable from the
+modules Luigi defines them in (``nbpipe.parameter.ParameterException``,
+``nbpipe.task_register.TaskClassNotFoundException``,
+``nbpipe.target.FileSystemException``...).  Each message names the task,
+parameter, option or file at fault and says how to fix it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "ParameterException", "MissingParameterException", "UnknownParameterException", "DuplicateParameterException",
+    "ParameterValueError", "TaskClassException", "TaskClassNotFoundException", "TaskClassAmbigiousException",
+    "FileSystemException", "FileAlreadyExists", "MissingParentDirectory", "NotADirectory", "MissingBackendError",
+    "ConfigError", "UndeclaredOptionError", "SchedulerError", "ExecutorUnavailable", "StateStoreError", "LockError",
+    "NotebookLoadError", "UsageError",
+]
+
+
+# -- the task model (Luigi's) ------------------------------------------------------
+
+
+class ParameterException(Exception):
+    """Base class of parameter errors."""
+
+
+class MissingParameterException(ParameterException):
+    """A parameter has no value (none given, none configured, no default)."""
+
+
+class UnknownParameterException(ParameterException):
+    """A value was given for a parameter the task does not have."""
+
+
+class DuplicateParameterException(ParameterException):
+    """A parameter was given more than once."""
+
+
+class ParameterValueError(ParameterException, ValueError):
+    """A value a parameter cannot accept; the message is one line:
+    ``"<reason>: expected <form>"`` (reason defaults to ``invalid value <value!r>``)."""
+
+    def __init__(self, value: Any, form: str, reason: str | None = None):
+        self.value, self.form, self.reason = value, form, reason
+        super().__init__(f"{reason or f'invalid value {value!r}'}: expected {form}")
+
+    def __reduce__(self):
+        # Keeps the three arguments when a worker process sends the error back.
+        return (type(self), (self.value, self.form, self.reason))
+
+
+class TaskClassException(Exception):
+    """A task class could not be found or is not a task."""
+
+
+class TaskClassNotFoundException(TaskClassException):
+    """No task class of that family is registered."""
+
+
+# Luigi spells it this way; keep the alias for code that catches it.
+TaskClassAmbigiousException = TaskClassException
+
+
+class FileSystemException(Exception):
+    """Base of file system errors."""
+
+
+class FileAlreadyExists(FileSystemException):
+    """The destination of a move, copy or mkdir exists."""
+
+
+class MissingParentDirectory(FileSystemException):
+    """The parent folder of a path does not exist."""
+
+
+class NotADirectory(FileSystemException):
+    """A path that should be a folder is not one."""
+
+
+class MissingBackendError(ImportError):
+    """No fsspec backend can serve a URL; the message names the URL and what to install."""
+
+
+# -- configuration -------------------------------------------------------------------
+
+
+class ConfigError(ValueError):
+    """A configuration file is unreadable or malformed, or a configured value is ill-typed."""
+
+
+class UndeclaredOptionError(LookupError):
+    """Code read an engine option that :data:`nbpipe.options.OPTIONS` does not declare (a bug in nbpipe)."""
+
+
+# -- running -------------------------------------------------------------------------
+
+
+class SchedulerError(RuntimeError):
+    """The caller broke the scheduler's protocol (unknown task, wrong state, ...)."""
+
+
+class ExecutorUnavailable(RuntimeError):
+    """The executor cannot start: a package is missing or a cluster is unreachable."""
+
+
+# -- state -----------------------------------------------------------------------------
+
+
+class StateStoreError(RuntimeError):
+    """The state database cannot be used; the message says why and what to do."""
+
+
+class LockError(RuntimeError):
+    """The lock directory cannot be used (cannot be created or written, no flock)."""
+
+
+# -- notebooks and the command line ------------------------------------------------------
+
+
+class NotebookLoadError(Exception):
+    """The notebook cannot be read, or one of its %%pipeline cells failed; the message says where."""
+
+
+class UsageError(Exception):
+    """A mistake in the command line or a magic's arguments; the message is shown as is."""

@@ -83,13 +83,22 @@ def one(kind: str, executor: str, workers: int, n: int, loops: int, address: str
     scratch = tempfile.mkdtemp(prefix="nbpipe-dask-bench-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
     try:
         env = {k: v for k, v in os.environ.items() if not k.startswith("NBPIPE_")}
-        env.update(BENCH_OUT=os.path.join(scratch, "out"), NBPIPE_STATE_DIR=os.path.join(scratch, "state"),
-                   PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")])))
+        env.update(
+            BENCH_OUT=os.path.join(scratch, "out"),
+            NBPIPE_STATE_DIR=os.path.join(scratch, "state"),
+            PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")])),
+        )
         if address:
             env["NBPIPE_DASK_ADDRESS"] = address
         os.makedirs(env["BENCH_OUT"])
-        proc = subprocess.run([sys.executable, "-c", CHILD, kind, executor, str(workers), str(n), str(loops)],
-                              env=env, cwd=scratch, capture_output=True, text=True, timeout=1800)
+        proc = subprocess.run(
+            [sys.executable, "-c", CHILD, kind, executor, str(workers), str(n), str(loops)],
+            env=env,
+            cwd=scratch,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"{kind}/{executor}/{workers} failed:\n{proc.stdout}\n{proc.stderr}")
         data = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -122,8 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     import distributed
 
     started = time.perf_counter()
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                       silence_logs=40)
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+    )
     cluster_start = time.perf_counter() - started
     loops = calibrate_loops(args.burn)
     runs: dict[tuple, list[float]] = {}

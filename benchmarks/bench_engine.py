@@ -136,7 +136,12 @@ def measure(cfg: dict, scratch: str, env: dict) -> list[dict]:
         try:
             proc = subprocess.run(
                 [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)],
-                cwd=scratch, env=env, capture_output=True, text=True, timeout=limit, check=False,
+                cwd=scratch,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=limit,
+                check=False,
             )
         except subprocess.TimeoutExpired:
             rows.append(dict(row, error=f"timed out after {limit:.0f} s"))
@@ -217,13 +222,22 @@ def run_suite(quick: bool, log=lambda s: print(s, file=sys.stderr, flush=True)) 
                         failed.add(i)
                         log(f"[{rep + 1}/{reps}] {_label(cfg)} {row['phase']:4}  ERROR {row['error']}")
                     else:
-                        log(f"[{rep + 1}/{reps}] {_label(cfg)} {row['phase']:4} {row['seconds']:8.3f} s "
-                            f"{row['seconds'] / cfg['n'] * 1e6:9.1f} us/task")
+                        log(
+                            f"[{rep + 1}/{reps}] {_label(cfg)} {row['phase']:4} {row['seconds']:8.3f} s "
+                            f"{row['seconds'] / cfg['n'] * 1e6:9.1f} us/task"
+                        )
                 rows.extend(got)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    return {"quick": quick, "repeats": reps, "configs": configs, "runs": rows, "startup": startup,
-            "started": started, "suite_seconds": time.time() - started}
+    return {
+        "quick": quick,
+        "repeats": reps,
+        "configs": configs,
+        "runs": rows,
+        "startup": startup,
+        "started": started,
+        "suite_seconds": time.time() - started,
+    }
 
 
 # -- profiling -----------------------------------------------------------------

@@ -37,9 +37,12 @@ REPO = HERE.parent
 CELLS = [
     ("n = 3", ["parameters"]),
     ("%load_ext nbpipe", []),
-    ('%%pipeline\nimport nbpipe\n\nclass Square(nbpipe.Task):\n    n = nbpipe.IntParameter()\n\n'
-     '    def output(self):\n        return nbpipe.LocalTarget(f"square_{self.n}.txt")\n\n'
-     '    def run(self):\n        with self.output().open("w") as f:\n            f.write(str(self.n ** 2))\n', []),
+    (
+        "%%pipeline\nimport nbpipe\n\nclass Square(nbpipe.Task):\n    n = nbpipe.IntParameter()\n\n"
+        '    def output(self):\n        return nbpipe.LocalTarget(f"square_{self.n}.txt")\n\n'
+        '    def run(self):\n        with self.output().open("w") as f:\n            f.write(str(self.n ** 2))\n',
+        [],
+    ),
     ("%pipeline run Square --n {n}", []),
     ("print(open(f'square_{n}.txt').read())", []),
 ]
@@ -72,16 +75,28 @@ def timed(variant: str, scratch: Path) -> float:
     work = Path(tempfile.mkdtemp(dir=scratch))
     notebook = work / "trivial.ipynb"
     write_notebook(notebook)
-    env = dict(os.environ, NBPIPE_STATE_DIR=str(work / ".nbpipe"),
-               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")])))
+    env = dict(
+        os.environ,
+        NBPIPE_STATE_DIR=str(work / ".nbpipe"),
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")])),
+    )
     if variant == "nbclient":
         # The kernel then renders text as under `nbpipe execute` (no widget is
         # built), so both variants run the same kernel-side work.
         env["NBPIPE_HEADLESS"] = "1"
         cmd = [sys.executable, "-c", NBCLIENT_ONLY, str(notebook), str(work / "out.ipynb"), str(work)]
     else:
-        cmd = [sys.executable, "-m", "nbpipe", "execute", str(notebook), "--output", str(work / "out.ipynb"),
-               "--junit", str(work / "junit.xml")]
+        cmd = [
+            sys.executable,
+            "-m",
+            "nbpipe",
+            "execute",
+            str(notebook),
+            "--output",
+            str(work / "out.ipynb"),
+            "--junit",
+            str(work / "junit.xml"),
+        ]
     start = time.perf_counter()
     proc = subprocess.run(cmd, env=env, cwd=work, capture_output=True, text=True, timeout=300)
     seconds = time.perf_counter() - start
@@ -95,14 +110,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--out", default=str(HERE / "results_execute.md"))
     args = parser.parse_args(argv)
-    scratch = Path(tempfile.mkdtemp(prefix="nbpipe-execute-bench-",
-                                    dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
+    scratch = Path(
+        tempfile.mkdtemp(prefix="nbpipe-execute-bench-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    )
     runs: dict[str, list[float]] = {"nbclient": [], "nbpipe": []}
     try:
         timed("nbclient", scratch)  # warm the OS caches; not recorded
         for i in range(args.repeat):
             # Alternate which goes first, so neither always gets the warmer machine.
-            for variant in (("nbclient", "nbpipe") if i % 2 == 0 else ("nbpipe", "nbclient")):
+            for variant in ("nbclient", "nbpipe") if i % 2 == 0 else ("nbpipe", "nbclient"):
                 runs[variant].append(timed(variant, scratch))
                 print(f"round {i + 1}: {variant:8} {runs[variant][-1]:.3f} s", flush=True)
     finally:
@@ -111,25 +127,27 @@ def main(argv: list[str] | None = None) -> int:
     overhead = (ours - base) / base * 100
     import nbclient
 
-    text = "\n".join([
-        "# `nbpipe execute` vs nbclient alone",
-        "",
-        f"`python benchmarks/bench_execute.py --repeat {args.repeat}` — {time.strftime('%Y-%m-%d')}, "
-        f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, nbclient {nbclient.__version__}.",
-        "A trivial 5-cell notebook (parameters, `%load_ext nbpipe`, a one-task `%%pipeline` cell, "
-        "`%pipeline run`, a print); each figure is the wall time of a fresh process, start to exit, "
-        "interleaved, median of the runs. The nbclient-alone kernel gets `NBPIPE_HEADLESS=1`, so its magics "
-        "render text as under `nbpipe execute` and both run the same kernel-side work.",
-        "",
-        "| runner | median (s) | runs (s) |",
-        "|---|---:|---|",
-        f"| nbclient alone (read, `NotebookClient.execute()`, write) | {base:.3f} | "
-        f"{', '.join(f'{v:.2f}' for v in runs['nbclient'])} |",
-        f"| `python -m nbpipe execute --junit` | {ours:.3f} | {', '.join(f'{v:.2f}' for v in runs['nbpipe'])} |",
-        "",
-        f"**Overhead: {overhead:+.1f}%** (goal <= 10%: {'MET' if overhead <= 10 else 'NOT MET'}).",
-        "",
-    ])
+    text = "\n".join(
+        [
+            "# `nbpipe execute` vs nbclient alone",
+            "",
+            f"`python benchmarks/bench_execute.py --repeat {args.repeat}` — {time.strftime('%Y-%m-%d')}, "
+            f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, nbclient {nbclient.__version__}.",
+            "A trivial 5-cell notebook (parameters, `%load_ext nbpipe`, a one-task `%%pipeline` cell, "
+            "`%pipeline run`, a print); each figure is the wall time of a fresh process, start to exit, "
+            "interleaved, median of the runs. The nbclient-alone kernel gets `NBPIPE_HEADLESS=1`, so its magics "
+            "render text as under `nbpipe execute` and both run the same kernel-side work.",
+            "",
+            "| runner | median (s) | runs (s) |",
+            "|---|---:|---|",
+            f"| nbclient alone (read, `NotebookClient.execute()`, write) | {base:.3f} | "
+            f"{', '.join(f'{v:.2f}' for v in runs['nbclient'])} |",
+            f"| `python -m nbpipe execute --junit` | {ours:.3f} | {', '.join(f'{v:.2f}' for v in runs['nbpipe'])} |",
+            "",
+            f"**Overhead: {overhead:+.1f}%** (goal <= 10%: {'MET' if overhead <= 10 else 'NOT MET'}).",
+            "",
+        ]
+    )
     Path(args.out).write_text(text)
     print(text)
     return 0

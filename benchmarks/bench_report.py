@@ -15,7 +15,7 @@ STARTUP_LABELS = {
     "import nbpipe": '`python -c "import nbpipe"`',
     "import luigi": '`python -c "import luigi"`',
     "import nbpipe, no bytecode cache": '`python -c "import nbpipe"` with PYTHONDONTWRITEBYTECODE=1 and no `__pycache__` '
-                                        "(compiled from source each time)",
+    "(compiled from source each time)",
 }
 
 
@@ -76,8 +76,10 @@ def _ratio(r: float) -> str:
 
 
 def results_table(med: dict) -> list[str]:
-    lines = ["| engine | graph | kind | cold/warm | workers | N | total s | µs per task |",
-             "|---|---|---|---|---:|---:|---:|---:|"]
+    lines = [
+        "| engine | graph | kind | cold/warm | workers | N | total s | µs per task |",
+        "|---|---|---|---|---:|---:|---:|---:|",
+    ]
     for key in sorted(med, key=_order):
         engine, graph, kind, phase, workers, n = key
         m = med[key]
@@ -90,8 +92,10 @@ def results_table(med: dict) -> list[str]:
 
 
 def comparison_table(med: dict) -> list[str]:
-    lines = ["| graph | kind | cold/warm | workers | N | nbpipe µs/task | Luigi µs/task | Luigi / nbpipe |",
-             "|---|---|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| graph | kind | cold/warm | workers | N | nbpipe µs/task | Luigi µs/task | Luigi / nbpipe |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
     for key in sorted(med, key=_order):
         if key[0] != "luigi":
             continue
@@ -100,8 +104,10 @@ def comparison_table(med: dict) -> list[str]:
         if "seconds" not in nb or "seconds" not in lu:
             continue
         _, graph, kind, phase, workers, n = key
-        lines.append(f"| {graph} | {kind} | {phase} | {workers} | {n:,} | {_us(nb['us_per_task'])} | "
-                     f"{_us(lu['us_per_task'])} | {_ratio(lu['seconds'] / nb['seconds'])} |")
+        lines.append(
+            f"| {graph} | {kind} | {phase} | {workers} | {n:,} | {_us(nb['us_per_task'])} | "
+            f"{_us(lu['us_per_task'])} | {_ratio(lu['seconds'] / nb['seconds'])} |"
+        )
     return lines
 
 
@@ -122,27 +128,44 @@ def goals(med: dict, startup: dict) -> list[tuple[str, str, str]]:
     small, big = (sizes[0], sizes[-1]) if sizes else (None, None)
     flat = None
     if small and big and big > small:
-        flat = _per_task(med, "nbpipe", "layered", "noop", 1, big) / _per_task(med, "nbpipe", "layered", "noop", 1, small)
+        flat = _per_task(med, "nbpipe", "layered", "noop", 1, big) / _per_task(
+            med, "nbpipe", "layered", "noop", 1, small
+        )
     ok = None if at10k is None or flat is None else (at10k <= 100 and flat <= 1.5)
     trend = ", ".join(f"{n:,}: {_us(_per_task(med, 'nbpipe', 'layered', 'noop', 1, n))}" for n in sizes)
-    numbers = (f"{_us(at10k) if at10k else '—'} µs/task at N = 10,000 (goal ≤ 100); per-task({big:,}) / "
-               f"per-task({small:,}) = {flat:.2f} (flat when ≤ 1.5); µs/task by N: {trend}" if flat else "not measured")
+    numbers = (
+        f"{_us(at10k) if at10k else '—'} µs/task at N = 10,000 (goal ≤ 100); per-task({big:,}) / "
+        f"per-task({small:,}) = {flat:.2f} (flat when ≤ 1.5); µs/task by N: {trend}"
+        if flat
+        else "not measured"
+    )
     if big and big < 100_000:
         numbers += f" (only up to N = {big:,} in this run)"
-    out.append(("Layered no-op, cold, inline: ≤ 100 µs/task at 10,000 and flat from 1,000 to 100,000",
-                verdict(ok), numbers))
+    out.append(
+        ("Layered no-op, cold, inline: ≤ 100 µs/task at 10,000 and flat from 1,000 to 100,000", verdict(ok), numbers)
+    )
 
     # 2. N = 3 000: nbpipe >= 150x faster than Luigi (layered no-op, 1 worker)
     nb = _per_task(med, "nbpipe", "layered", "noop", 1, 3_000)
     lu = _per_task(med, "luigi", "layered", "noop", 1, 3_000)
     ratio = lu / nb if nb and lu else None
-    out.append(("N = 3,000 layered no-op, 1 worker: nbpipe ≥ 150× faster than Luigi", verdict(None if ratio is None else ratio >= 150),
-                f"nbpipe {_us(nb)} µs/task, Luigi {_us(lu)} µs/task: {_ratio(ratio)}" if ratio else "not measured"))
+    out.append(
+        (
+            "N = 3,000 layered no-op, 1 worker: nbpipe ≥ 150× faster than Luigi",
+            verdict(None if ratio is None else ratio >= 150),
+            f"nbpipe {_us(nb)} µs/task, Luigi {_us(lu)} µs/task: {_ratio(ratio)}" if ratio else "not measured",
+        )
+    )
 
     # 3. layered small files, cold, inline, N = 10 000: <= 200 us/task
     f10k = _per_task(med, "nbpipe", "layered", "file", 1, 10_000)
-    out.append(("Layered small-file, cold, inline, N = 10,000: ≤ 200 µs/task", verdict(None if f10k is None else f10k <= 200),
-                f"{_us(f10k)} µs/task" if f10k else "not measured"))
+    out.append(
+        (
+            "Layered small-file, cold, inline, N = 10,000: ≤ 200 µs/task",
+            verdict(None if f10k is None else f10k <= 200),
+            f"{_us(f10k)} µs/task" if f10k else "not measured",
+        )
+    )
 
     # 4. 2 worker processes, N = 3 000, layered small files, cold: <= 1 ms/task
     w2 = _per_task(med, "nbpipe", "layered", "file", 2, 3_000)
@@ -153,8 +176,13 @@ def goals(med: dict, startup: dict) -> list[tuple[str, str, str]]:
     if lu_n != 3_000:
         err = med.get(("luigi", "layered", "file", "cold", 2, 3_000), {}).get("error")
         text += f" (N = 3,000 {err})" if err else " (Luigi at N = 3,000 is not run: about 40 s a run; see README)"
-    out.append(("2 worker processes, layered small-file, cold, N = 3,000: ≤ 1 ms/task",
-                verdict(None if w2 is None else w2 <= 1000), text))
+    out.append(
+        (
+            "2 worker processes, layered small-file, cold, N = 3,000: ≤ 1 ms/task",
+            verdict(None if w2 is None else w2 <= 1000),
+            text,
+        )
+    )
 
     # 5. import time
     imp = statistics.median(startup["import nbpipe"]) * 1e3
@@ -176,11 +204,15 @@ def render(data: dict) -> str:
         "",
         f"Date: {when} · mode: {mode} · suite wall time: {data['suite_seconds']:.0f} s",
         "",
-        (f"Machine: {m['cpu_count']} CPUs ({m['cpu']}), {m['platform']}; Python {m['python']}; "
-        f"Luigi {m['luigi']}; nbpipe {m['nbpipe']} from `{m.get('nbpipe_path', '?')}`."),
+        (
+            f"Machine: {m['cpu_count']} CPUs ({m['cpu']}), {m['platform']}; Python {m['python']}; "
+            f"Luigi {m['luigi']}; nbpipe {m['nbpipe']} from `{m.get('nbpipe_path', '?')}`."
+        ),
         "",
-        ("Each figure is the wall time of one `build()` call in a fresh process (graph construction "
-         "included); µs per task = total / N. See README.md for the graphs and settings."),
+        (
+            "Each figure is the wall time of one `build()` call in a fresh process (graph construction "
+            "included); µs per task = total / N. See README.md for the graphs and settings."
+        ),
         "",
         "## Goals",
         "",

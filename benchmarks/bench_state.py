@@ -50,16 +50,27 @@ def one(kind: str, n: int, variant: str) -> float:
     scratch = tempfile.mkdtemp(prefix="nbpipe-state-bench-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
     try:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("NBPIPE_", "PYTHONDONTWRITEBYTECODE"))}
-        env.update(NBPIPE_BENCH_DIR=os.path.join(scratch, "data"), NBPIPE_STATE_DIR=os.path.join(scratch, "state"),
-                   PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")])))
+        env.update(
+            NBPIPE_BENCH_DIR=os.path.join(scratch, "data"),
+            NBPIPE_STATE_DIR=os.path.join(scratch, "state"),
+            PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")])),
+        )
         os.makedirs(env["NBPIPE_BENCH_DIR"])
         if state:
             # The state database exists already, as it does from a user's second run on.
-            subprocess.run([sys.executable, "-c", "import nbpipe.state.store as s, os; "
-                            "s.StateStore(os.environ['NBPIPE_STATE_DIR']).close()"], env=env, check=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    "import nbpipe.state.store as s, os; s.StateStore(os.environ['NBPIPE_STATE_DIR']).close()",
+                ],
+                env=env,
+                check=True,
+            )
         code = CHILD.format(here=str(HERE), state=state, locks=locks, kind=kind, n=n)
-        proc = subprocess.run([sys.executable, "-c", code], cwd=scratch, env=env, capture_output=True, text=True,
-                              timeout=600)
+        proc = subprocess.run(
+            [sys.executable, "-c", code], cwd=scratch, env=env, capture_output=True, text=True, timeout=600
+        )
         if proc.returncode != 0:
             raise RuntimeError(proc.stderr[-2000:])
         result = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -105,13 +116,19 @@ def main(argv=None) -> int:
         off, hist, full = med["off"], med["history"], med["history+locks"]
         recording = (hist - off) / off * 100
         worst = max(worst, recording)
-        lines.append(f"| {kind} | {per_task(off):.1f} | {per_task(hist):.1f} | {recording:+.0f}% | "
-                     f"{per_task(full):.1f} | {(full - off) / off * 100:+.0f}% |")
-    lines += ["", f"Goal: recording a run adds ≤ 30% per task — **{'MET' if worst <= 30 else 'NOT MET'}** "
-                  f"(worst {worst:+.0f}%).", "",
-              "*history*: the run and every attempt are recorded, and a fingerprint of every completed task (code "
-              "digest per class, output stat, input digests), written in batches. *locks*: one lock file per task "
-              "(taken, checked again, released) so concurrent runs never run a task twice.", ""]
+        lines.append(
+            f"| {kind} | {per_task(off):.1f} | {per_task(hist):.1f} | {recording:+.0f}% | "
+            f"{per_task(full):.1f} | {(full - off) / off * 100:+.0f}% |"
+        )
+    lines += [
+        "",
+        f"Goal: recording a run adds ≤ 30% per task — **{'MET' if worst <= 30 else 'NOT MET'}** (worst {worst:+.0f}%).",
+        "",
+        "*history*: the run and every attempt are recorded, and a fingerprint of every completed task (code "
+        "digest per class, output stat, input digests), written in batches. *locks*: one lock file per task "
+        "(taken, checked again, released) so concurrent runs never run a task twice.",
+        "",
+    ]
     Path(args.out).write_text("\n".join(lines))
     print("\n".join(lines))
     return 0

@@ -63,8 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     configs = [dict(cfg, n=args.n) for cfg in CONFIGS]
     root = tempfile.mkdtemp(prefix="nbpipe-versus-", dir=bench_engine.SCRATCH_PARENT)
     env_this = bench_engine.child_env(root)
-    env_other = dict(env_this, PYTHONPATH=os.pathsep.join([str(other), str(HERE)]),
-                     PYTHONPYCACHEPREFIX=os.path.join(root, "pycache-other"), NBPIPE_BENCH_CHECKOUT=str(other))
+    env_other = dict(
+        env_this,
+        PYTHONPATH=os.pathsep.join([str(other), str(HERE)]),
+        PYTHONPYCACHEPREFIX=os.path.join(root, "pycache-other"),
+        NBPIPE_BENCH_CHECKOUT=str(other),
+    )
     env_this["PYTHONPATH"] = os.pathsep.join([str(bench_engine.REPO), str(HERE)])
     sides = {"this": env_this, args.label_other: env_other}
     seconds: dict[tuple[int, str], list[float]] = {}
@@ -74,17 +78,24 @@ def main(argv: list[str] | None = None) -> int:
             for side, env in sides.items():  # warm the bytecode caches, untimed
                 _cold_seconds(dict(cfg, n=100), env, root, f"warm-{side}")
             for rep in range(args.repeat):
-                for side, env in (sides.items() if rep % 2 == 0 else reversed(sides.items())):
+                for side, env in sides.items() if rep % 2 == 0 else reversed(sides.items()):
                     got = _cold_seconds(cfg, env, root, f"{side}-{i}-{rep}")
                     if got is not None:
                         seconds.setdefault((i, side), []).append(got)
-                        print(f"{bench_engine._label(cfg)} {side:>8} {got / cfg['n'] * 1e6:8.1f} us/task",
-                              file=sys.stderr, flush=True)
+                        print(
+                            f"{bench_engine._label(cfg)} {side:>8} {got / cfg['n'] * 1e6:8.1f} us/task",
+                            file=sys.stderr,
+                            flush=True,
+                        )
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
-    commit = subprocess.run(["git", "-C", str(other), "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, check=False).stdout.strip() or "?"
+    commit = (
+        subprocess.run(
+            ["git", "-C", str(other), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+        or "?"
+    )
     lines = [
         f"# This checkout against {args.label_other} ({other.name}, commit {commit})",
         "",
@@ -101,8 +112,10 @@ def main(argv: list[str] | None = None) -> int:
             lines.append(f"| {cfg['graph']} | {cfg['kind']} | {cfg['workers']} | {cfg['n']} | failed | failed | |")
             continue
         ma, mb = statistics.median(a), statistics.median(b)
-        lines.append(f"| {cfg['graph']} | {cfg['kind']} | {cfg['workers']} | {cfg['n']} | "
-                     f"{ma / cfg['n'] * 1e6:.1f} | {mb / cfg['n'] * 1e6:.1f} | {mb / ma:.3f} |")
+        lines.append(
+            f"| {cfg['graph']} | {cfg['kind']} | {cfg['workers']} | {cfg['n']} | "
+            f"{ma / cfg['n'] * 1e6:.1f} | {mb / cfg['n'] * 1e6:.1f} | {mb / ma:.3f} |"
+        )
     Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
     return 0

@@ -5,8 +5,9 @@ core engine is imported here (no Jupyter packages), so ``import nbpipe``
 stays cheap; executors, the run loop and the CLI load on first use.
 """
 
-from nbpipe import configuration
-from nbpipe import event, format, parameter, target, task, util
+from nbpipe import configuration, event, format, parameter, target, task, util
+from nbpipe._version import __version__
+from nbpipe.engine.summary import LuigiStatusCode, RunResult, StatusCode
 from nbpipe.event import Event
 from nbpipe.interface import build, run
 from nbpipe.parameter import (
@@ -45,12 +46,9 @@ from nbpipe.parameter import (
     TupleParameter,
     YearParameter,
 )
-from nbpipe.engine.summary import LuigiStatusCode, RunResult, StatusCode
-from nbpipe.targets.fsspec_target import FsspecTarget
 from nbpipe.target import FileSystemTarget, LocalTarget, Target
+from nbpipe.targets.fsspec_target import FsspecTarget
 from nbpipe.task import Config, DynamicRequirements, ExternalTask, Task, WrapperTask, auto_namespace, namespace
-
-from nbpipe._version import __version__
 
 # Run-state functions load the state store (sqlite3) on first use only.
 _STATE_API = ("status", "invalidate", "clear_invalidations", "enable", "history")
@@ -74,16 +72,66 @@ def __getattr__(name):
         return DagWidget
     raise AttributeError(f"module 'nbpipe' has no attribute {name!r}")
 
+
 __all__ = [
-    "task", "Task", "Config", "ExternalTask", "WrapperTask", "namespace", "auto_namespace",
-    "DynamicRequirements", "target", "Target", "FileSystemTarget", "LocalTarget", "FsspecTarget", "parameter", "Parameter",
-    "DateParameter", "MonthParameter", "YearParameter", "DateHourParameter", "DateMinuteParameter",
-    "DateSecondParameter", "DateIntervalParameter", "TimeDeltaParameter", "StrParameter", "IntParameter",
-    "FloatParameter", "BoolParameter", "PathParameter", "TaskParameter", "ListParameter", "TupleParameter",
-    "EnumParameter", "DictParameter", "EnumListParameter", "NumericalParameter", "ChoiceParameter",
-    "ChoiceListParameter", "OptionalParameter", "OptionalStrParameter", "OptionalIntParameter",
-    "OptionalFloatParameter", "OptionalBoolParameter", "OptionalPathParameter", "OptionalDictParameter",
-    "OptionalListParameter", "OptionalTupleParameter", "OptionalChoiceParameter", "OptionalNumericalParameter",
-    "configuration", "run", "build", "event", "Event", "format", "util", "LuigiStatusCode", "StatusCode",
-    "RunResult", "__version__", *_STATE_API,
+    "task",
+    "Task",
+    "Config",
+    "ExternalTask",
+    "WrapperTask",
+    "namespace",
+    "auto_namespace",
+    "DynamicRequirements",
+    "target",
+    "Target",
+    "FileSystemTarget",
+    "LocalTarget",
+    "FsspecTarget",
+    "parameter",
+    "Parameter",
+    "DateParameter",
+    "MonthParameter",
+    "YearParameter",
+    "DateHourParameter",
+    "DateMinuteParameter",
+    "DateSecondParameter",
+    "DateIntervalParameter",
+    "TimeDeltaParameter",
+    "StrParameter",
+    "IntParameter",
+    "FloatParameter",
+    "BoolParameter",
+    "PathParameter",
+    "TaskParameter",
+    "ListParameter",
+    "TupleParameter",
+    "EnumParameter",
+    "DictParameter",
+    "EnumListParameter",
+    "NumericalParameter",
+    "ChoiceParameter",
+    "ChoiceListParameter",
+    "OptionalParameter",
+    "OptionalStrParameter",
+    "OptionalIntParameter",
+    "OptionalFloatParameter",
+    "OptionalBoolParameter",
+    "OptionalPathParameter",
+    "OptionalDictParameter",
+    "OptionalListParameter",
+    "OptionalTupleParameter",
+    "OptionalChoiceParameter",
+    "OptionalNumericalParameter",
+    "configuration",
+    "run",
+    "build",
+    "event",
+    "Event",
+    "format",
+    "util",
+    "LuigiStatusCode",
+    "StatusCode",
+    "RunResult",
+    "__version__",
+    *_STATE_API,
 ]

@@ -39,8 +39,15 @@ from typing import Any, TextIO
 
 from nbpipe.exceptions import UsageError
 
-__all__ = ["UsageError", "ArgumentParser", "add_task_command_options", "parse_task_command", "RunPlan",
-           "run_parser", "parse_run_arguments"]
+__all__ = [
+    "UsageError",
+    "ArgumentParser",
+    "add_task_command_options",
+    "parse_task_command",
+    "RunPlan",
+    "run_parser",
+    "parse_run_arguments",
+]
 
 
 class _Ambiguous(UsageError):
@@ -122,8 +129,13 @@ def add_task_command_options(parser: ArgumentParser) -> ArgumentParser:
     Help is an option, not argparse's action, because it is shown only once
     TASK (and so its parameters) is known.
     """
-    parser.add_argument("--module", action="append", default=[], metavar="MOD",
-                        help="import MOD (dotted name, written in full) before looking up TASK; repeatable")
+    parser.add_argument(
+        "--module",
+        action="append",
+        default=[],
+        metavar="MOD",
+        help="import MOD (dotted name, written in full) before looking up TASK; repeatable",
+    )
     parser.add_argument("-h", "--help", action="store_true", help="show this help; after TASK, with TASK's parameters")
     parser.add_argument("--help-all", action="store_true", help="also list every task family's --Family-param options")
     return parser
@@ -138,8 +150,10 @@ def _import_modules(modules: list[str]) -> None:
             importlib.import_module(name)
         except ModuleNotFoundError as exc:
             if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
-                raise UsageError(f"--module {name}: no module named {exc.name!r} (is it on PYTHONPATH, "
-                                 f"or in the current directory {cwd}?)") from None
+                raise UsageError(
+                    f"--module {name}: no module named {exc.name!r} (is it on PYTHONPATH, "
+                    f"or in the current directory {cwd}?)"
+                ) from None
             raise
 
 
@@ -220,11 +234,15 @@ def _add_global_options(parser: ArgumentParser, root: type | None, help_all: boo
             taken.update(strings)
             # TASK's own show as --name, unless a command option took that name.
             local = parser._option_string_actions.get(_option(name))
-            shown = help_all or param.always_in_help or (
-                cls is root and (local is None or local.dest != f"param {name}"))
-            group.add_argument(*strings, dest=_global_dest(family, name),
-                               help=_describe(cls, name, param) if shown else argparse.SUPPRESS,
-                               **_param_kwargs(family, strings[0], param, keep_text=True))
+            shown = (
+                help_all or param.always_in_help or (cls is root and (local is None or local.dest != f"param {name}"))
+            )
+            group.add_argument(
+                *strings,
+                dest=_global_dest(family, name),
+                help=_describe(cls, name, param) if shown else argparse.SUPPRESS,
+                **_param_kwargs(family, strings[0], param, keep_text=True),
+            )
 
 
 def _add_task_options(parser: ArgumentParser, task_cls: type) -> list[str]:
@@ -241,8 +259,9 @@ def _add_task_options(parser: ArgumentParser, task_cls: type) -> list[str]:
         if option in taken:
             continue  # a command option of that name wins; --Family-name still sets it
         help_text = _describe(task_cls, name, param)
-        action = group.add_argument(option, dest=f"param {name}", help=help_text,
-                                    **_param_kwargs(family, option, param))
+        action = group.add_argument(
+            option, dest=f"param {name}", help=help_text, **_param_kwargs(family, option, param)
+        )
         word = f"{option} [{action.metavar}]" if action.nargs == "?" else f"{option} {action.metavar}"
         usage.append(word if help_text.endswith("; required)") else f"[{word}]")
     return usage
@@ -269,8 +288,12 @@ def _find_task(argv: list[str], make_parser: Callable[[], ArgumentParser]) -> ar
         return parser.parse_known_args(argv)[0]
 
 
-def parse_task_command(argv: list[str], make_parser: Callable[[], ArgumentParser], require_task: bool = True,
-                       load_notebook: Callable[[str], None] | None = None) -> argparse.Namespace:
+def parse_task_command(
+    argv: list[str],
+    make_parser: Callable[[], ArgumentParser],
+    require_task: bool = True,
+    load_notebook: Callable[[str], None] | None = None,
+) -> argparse.Namespace:
     """Parse ``[options] [NOTEBOOK.ipynb] TASK [--param value ...]`` (see the module docs).
 
     ``make_parser()`` returns a fresh parser with the command's options and
@@ -290,8 +313,10 @@ def parse_task_command(argv: list[str], make_parser: Callable[[], ArgumentParser
     found = _find_task(argv, make_parser)
     while found.task is not None and found.task.endswith(".ipynb"):
         if load_notebook is None:
-            raise UsageError(f"{found.task}: notebooks are read by `nbpipe run NOTEBOOK.ipynb TASK` and "
-                             "%pipeline; here, name the module defining TASK with --module")
+            raise UsageError(
+                f"{found.task}: notebooks are read by `nbpipe run NOTEBOOK.ipynb TASK` and "
+                "%pipeline; here, name the module defining TASK with --module"
+            )
         load_notebook(found.task)  # its %%pipeline cells define TASK
         argv.remove(found.task)
         found = _find_task(argv, make_parser)
@@ -312,8 +337,10 @@ def parse_task_command(argv: list[str], make_parser: Callable[[], ArgumentParser
     args, extras = parser.parse_known_args(argv)
     if task_cls is None and require_task:
         unknown = [a for a in extras if a.startswith("-")]
-        raise UsageError(f"no task given: {parser.prog} [--module MOD] TASK [--param value ...]"
-                         + (f" (unknown option {unknown[0]})" if unknown else ""))
+        raise UsageError(
+            f"no task given: {parser.prog} [--module MOD] TASK [--param value ...]"
+            + (f" (unknown option {unknown[0]})" if unknown else "")
+        )
     if extras:
         raise UsageError(parser.leftover_message(extras, _takes(task_cls)))
     _set_global_options(args)
@@ -343,7 +370,7 @@ def _instantiate(task_cls: type, args: argparse.Namespace) -> Any:
     from nbpipe.parameter import MissingParameterException, ParameterException, _no_value
 
     family, params = task_cls.get_task_family(), dict(task_cls.get_params())
-    values = {dest[len("param "):]: value for dest, value in vars(args).items() if dest.startswith("param ")}
+    values = {dest[len("param ") :]: value for dest, value in vars(args).items() if dest.startswith("param ")}
     try:
         return task_cls(**values)
     except MissingParameterException as exc:
@@ -403,30 +430,52 @@ def _log_level(text: str) -> str:
 def run_parser(prog: str | None = "nbpipe run", out: TextIO | None = None) -> ArgumentParser:
     """The parser of ``run`` (without TASK's options, which :func:`parse_task_command` adds)."""
     parser = ArgumentParser(
-        prog=prog, add_help=False, out=out,
+        prog=prog,
+        add_help=False,
+        out=out,
         usage="%(prog)s [options] [NOTEBOOK.ipynb] TASK [--param value ...]",
         description="Build TASK and everything it needs. TASK's parameters follow it: TASK --name value; "
-        "TASK --help lists them. With NOTEBOOK.ipynb, its %%pipeline cells define the tasks.")
+        "TASK --help lists them. With NOTEBOOK.ipynb, its %%pipeline cells define the tasks.",
+    )
     add_task_command_options(parser)
-    parser.add_argument("--workers", type=_positive_int("--workers"), metavar="N",
-                        help="tasks run at once (default: [core] workers, or 1)")
-    parser.add_argument("--executor", type=_executor_kind, metavar="KIND",
-                        help="inline | thread | process | dask (default: inline for 1 worker, process for more)")
-    parser.add_argument("--dask-address", metavar="ADDR",
-                        help="(executor dask) the Dask scheduler, e.g. tcp://host:8786 "
-                        "(default: [dask] address, $NBPIPE_DASK_ADDRESS, or a local cluster)")
-    parser.add_argument("--log-level", default="INFO", type=_log_level, metavar="LEVEL",
-                        help="DEBUG, INFO, WARNING, ERROR")
-    parser.add_argument("--rerun-stale", action="store_true",
-                        help="also rerun complete tasks whose code or inputs changed, and what depends on them")
+    parser.add_argument(
+        "--workers",
+        type=_positive_int("--workers"),
+        metavar="N",
+        help="tasks run at once (default: [core] workers, or 1)",
+    )
+    parser.add_argument(
+        "--executor",
+        type=_executor_kind,
+        metavar="KIND",
+        help="inline | thread | process | dask (default: inline for 1 worker, process for more)",
+    )
+    parser.add_argument(
+        "--dask-address",
+        metavar="ADDR",
+        help="(executor dask) the Dask scheduler, e.g. tcp://host:8786 "
+        "(default: [dask] address, $NBPIPE_DASK_ADDRESS, or a local cluster)",
+    )
+    parser.add_argument(
+        "--log-level", default="INFO", type=_log_level, metavar="LEVEL", help="DEBUG, INFO, WARNING, ERROR"
+    )
+    parser.add_argument(
+        "--rerun-stale",
+        action="store_true",
+        help="also rerun complete tasks whose code or inputs changed, and what depends on them",
+    )
     parser.add_argument("--background", action="store_true", help="(notebook) return at once; the run goes on")
     parser.add_argument("--local-scheduler", action="store_true", help=argparse.SUPPRESS)  # Luigi's; no meaning here
     parser.add_argument("--no-lock", action="store_true", help=argparse.SUPPRESS)
     return parser
 
 
-def parse_run_arguments(argv: list[str], prog: str | None = "nbpipe run", out: TextIO | None = None,
-                        load_notebook: Callable[[str], None] | None = None) -> RunPlan:
+def parse_run_arguments(
+    argv: list[str],
+    prog: str | None = "nbpipe run",
+    out: TextIO | None = None,
+    load_notebook: Callable[[str], None] | None = None,
+) -> RunPlan:
     """Turn ``[--module M] [NOTEBOOK.ipynb] TASK [--param v ...] [--workers N] ...`` into a :class:`RunPlan`.
 
     Raises :class:`UsageError`; ``--help`` prints to ``out`` and raises
@@ -446,5 +495,12 @@ def parse_run_arguments(argv: list[str], prog: str | None = "nbpipe run", out: T
         if executor not in (None, "dask"):
             raise UsageError(f"--dask-address goes with --executor dask, not --executor {executor}")
         executor = "dask"
-    return RunPlan(args.task, workers, executor, args.log_level, "stale" if args.rerun_stale else "missing",
-                   args.background, args.dask_address)
+    return RunPlan(
+        args.task,
+        workers,
+        executor,
+        args.log_level,
+        "stale" if args.rerun_stale else "missing",
+        args.background,
+        args.dask_address,
+    )

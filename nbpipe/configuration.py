@@ -32,8 +32,8 @@ import threading
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from nbpipe.options import BOOL, FLOAT, INT, RESOURCES_SECTION, Option, OptionType, UndeclaredOptionError, declared
 from nbpipe.exceptions import ConfigError
+from nbpipe.options import BOOL, FLOAT, INT, RESOURCES_SECTION, Option, OptionType, UndeclaredOptionError, declared
 
 __all__ = ["Config", "get_config", "set_option", "reload_config", "ConfigError", "option_value"]
 
@@ -59,7 +59,7 @@ _UNSET = _Source("", "", "remove it")
 
 def _load_toml(path: Path) -> dict:
     try:
-        import tomllib  # type: ignore[import-not-found]
+        import tomllib
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib  # type: ignore[no-redef]
     try:
@@ -71,7 +71,9 @@ def _load_toml(path: Path) -> dict:
 
 def _load_ini(path: Path) -> dict:
     parser = configparser.ConfigParser(interpolation=None)
-    parser.optionxform = str  # keep the case of task parameter names
+    # Keep the case of task parameter names: configparser's documented way is
+    # to replace optionxform on the instance, which typeshed types as a method.
+    parser.optionxform = str  # type: ignore[method-assign,assignment]
     try:
         parser.read(path, encoding="utf-8")
     except configparser.Error as exc:
@@ -215,8 +217,9 @@ class Config:
             raw = None  # empty means the default, as for declared options
         if raw is None and default is None:
             where = ", ".join(str(p) for p in self.files) or "no configuration file"
-            raise ConfigError(f"[{section}] {option} is not set and has no default (read: {where}); "
-                              f"set it to {kind.expected}")
+            raise ConfigError(
+                f"[{section}] {option} is not set and has no default (read: {where}); set it to {kind.expected}"
+            )
         if raw is None:
             return kind.convert(default)  # the caller's own default; a wrong one is a bug, not a config error
         try:
@@ -226,8 +229,9 @@ class Config:
             raise _invalid(section, option, raw, kind, default, source) from None
 
 
-def _invalid(section: str, option: str, raw: Any, kind: OptionType, default: Any, source: _Source,
-             what: str = "") -> ConfigError:
+def _invalid(
+    section: str, option: str, raw: Any, kind: OptionType, default: Any, source: _Source, what: str = ""
+) -> ConfigError:
     """The one-line error for an ill-typed value: option, value, expected type, where it was set, the fix."""
     where = f" {source.where}" if source.where else ""
     expected = f"{kind.expected} ({what})" if what else kind.expected

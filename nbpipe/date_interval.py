@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 __all__ = ["DateInterval", "Date", "Week", "Month", "Year", "Custom"]
 
@@ -78,11 +78,11 @@ class DateInterval:
 
     # -- neighbours ------------------------------------------------------------
 
-    def prev(self) -> "DateInterval":
+    def prev(self) -> DateInterval:
         """The interval of the same kind just before this one (May -> April)."""
         return self.from_date(self.date_a - _ONE_DAY)
 
-    def next(self) -> "DateInterval":
+    def next(self) -> DateInterval:
         """The interval of the same kind just after this one (2014 -> 2015)."""
         return self.from_date(self.date_b)
 
@@ -92,12 +92,12 @@ class DateInterval:
         raise NotImplementedError
 
     @classmethod
-    def from_date(cls, d: datetime.date) -> "DateInterval":
+    def from_date(cls, d: datetime.date) -> DateInterval:
         """The interval of this kind containing ``d``."""
         raise NotImplementedError
 
     @classmethod
-    def parse(cls, s: str) -> "DateInterval | None":
+    def parse(cls, s: str) -> DateInterval | None:
         """The interval written ``s``, or ``None`` if ``s`` is not in this kind's form."""
         raise NotImplementedError
 
@@ -126,18 +126,17 @@ class DateInterval:
     def __ne__(self, other: object) -> bool:
         return not self.__eq__(other)
 
-    def __lt__(self, other: "DateInterval") -> bool:
+    def __lt__(self, other: DateInterval) -> bool:
         return (self.date_a, self.date_b) < self._key(other)
 
-    def __le__(self, other: "DateInterval") -> bool:
+    def __le__(self, other: DateInterval) -> bool:
         return (self.date_a, self.date_b) <= self._key(other)
 
-    def __gt__(self, other: "DateInterval") -> bool:
+    def __gt__(self, other: DateInterval) -> bool:
         return (self.date_a, self.date_b) > self._key(other)
 
-    def __ge__(self, other: "DateInterval") -> bool:
+    def __ge__(self, other: DateInterval) -> bool:
         return (self.date_a, self.date_b) >= self._key(other)
-
 
 
 class Date(DateInterval):
@@ -151,11 +150,11 @@ class Date(DateInterval):
         return _iso_date(self.date_a)
 
     @classmethod
-    def from_date(cls, d: datetime.date) -> "Date":
+    def from_date(cls, d: datetime.date) -> Date:
         return Date(d.year, d.month, d.day)
 
     @classmethod
-    def parse(cls, s: str) -> "Date | None":
+    def parse(cls, s: str) -> Date | None:
         if _DATE_RE.match(s):
             return Date(*map(int, s.split("-")))
         return None
@@ -177,14 +176,14 @@ class Week(DateInterval):
 
     def to_string(self) -> str:
         y, w = self.date_a.isocalendar()[:2]
-        return "%d-W%02d" % (y, w)
+        return f"{y:d}-W{w:02d}"
 
     @classmethod
-    def from_date(cls, d: datetime.date) -> "Week":
+    def from_date(cls, d: datetime.date) -> Week:
         return Week(*d.isocalendar()[:2])
 
     @classmethod
-    def parse(cls, s: str) -> "Week | None":
+    def parse(cls, s: str) -> Week | None:
         if _WEEK_RE.match(s):
             y, w = map(int, s.split("-W"))
             return Week(y, w)
@@ -202,11 +201,11 @@ class Month(DateInterval):
         return self.date_a.strftime("%Y-%m")
 
     @classmethod
-    def from_date(cls, d: datetime.date) -> "Month":
+    def from_date(cls, d: datetime.date) -> Month:
         return Month(d.year, d.month)
 
     @classmethod
-    def parse(cls, s: str) -> "Month | None":
+    def parse(cls, s: str) -> Month | None:
         if _MONTH_RE.match(s):
             y, m = map(int, s.split("-"))
             return Month(y, m)
@@ -223,11 +222,11 @@ class Year(DateInterval):
         return self.date_a.strftime("%Y")
 
     @classmethod
-    def from_date(cls, d: datetime.date) -> "Year":
+    def from_date(cls, d: datetime.date) -> Year:
         return Year(d.year)
 
     @classmethod
-    def parse(cls, s: str) -> "Year | None":
+    def parse(cls, s: str) -> Year | None:
         if _YEAR_RE.match(s):
             return Year(int(s))
         return None
@@ -244,7 +243,7 @@ class Custom(DateInterval):
         return f"{_iso_date(self.date_a)}-{_iso_date(self.date_b)}"
 
     @classmethod
-    def parse(cls, s: str) -> "Custom | None":
+    def parse(cls, s: str) -> Custom | None:
         if _CUSTOM_RE.match(s):
             x = list(map(int, s.split("-")))
             return Custom(datetime.date(*x[:3]), datetime.date(*x[3:]))

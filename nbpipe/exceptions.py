@@ -12,11 +12,27 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
-    "ParameterException", "MissingParameterException", "UnknownParameterException", "DuplicateParameterException",
-    "ParameterValueError", "TaskClassException", "TaskClassNotFoundException", "TaskClassAmbigiousException",
-    "FileSystemException", "FileAlreadyExists", "MissingParentDirectory", "NotADirectory", "MissingBackendError",
-    "ConfigError", "UndeclaredOptionError", "SchedulerError", "ExecutorUnavailable", "StateStoreError", "LockError",
-    "NotebookLoadError", "UsageError",
+    "ParameterException",
+    "MissingParameterException",
+    "UnknownParameterException",
+    "DuplicateParameterException",
+    "ParameterValueError",
+    "TaskClassException",
+    "TaskClassNotFoundException",
+    "TaskClassAmbigiousException",
+    "FileSystemException",
+    "FileAlreadyExists",
+    "MissingParentDirectory",
+    "NotADirectory",
+    "MissingBackendError",
+    "ConfigError",
+    "UndeclaredOptionError",
+    "SchedulerError",
+    "ExecutorUnavailable",
+    "StateStoreError",
+    "LockError",
+    "NotebookLoadError",
+    "UsageError",
 ]
 
 

@@ -43,7 +43,7 @@ class Format:
     def pipe_writer(self, output_pipe):
         raise NotImplementedError
 
-    def __rshift__(self, other: "Format") -> "ChainFormat":
+    def __rshift__(self, other: Format) -> ChainFormat:
         return ChainFormat(self, other)
 
 

@@ -15,9 +15,23 @@ logger = logging.getLogger("nbpipe")
 # Options Luigi's build() accepts that have no meaning here (a central
 # scheduler, locks, its own logging set-up); accepted so Luigi code runs.
 _LUIGI_ONLY_OPTIONS = {
-    "local_scheduler", "scheduler_host", "scheduler_port", "scheduler_url", "no_lock", "lock_size",
-    "lock_pid_dir", "take_lock", "logging_conf_file", "parallel_scheduling", "parallel_scheduling_processes",
-    "assistant", "help", "help_all", "module", "worker_scheduler_factory", "log_level",
+    "local_scheduler",
+    "scheduler_host",
+    "scheduler_port",
+    "scheduler_url",
+    "no_lock",
+    "lock_size",
+    "lock_pid_dir",
+    "take_lock",
+    "logging_conf_file",
+    "parallel_scheduling",
+    "parallel_scheduling_processes",
+    "assistant",
+    "help",
+    "help_all",
+    "module",
+    "worker_scheduler_factory",
+    "log_level",
 }
 _RERUN_CHOICES = ("missing", "stale")
 
@@ -104,7 +118,8 @@ def run(argv: list[str] | None = None, main_task_cls: type | None = None, detail
     setup_logging(plan.log_level)
     from nbpipe.driver.run import execute
 
-    result = execute([plan.task], workers=plan.workers, executor=plan.executor, rerun=plan.rerun,
-                     dask_address=plan.dask_address)
+    result = execute(
+        [plan.task], workers=plan.workers, executor=plan.executor, rerun=plan.rerun, dask_address=plan.dask_address
+    )
     logger.info("%s", result.summary_text)
     return result if detailed_summary else result.scheduling_succeeded

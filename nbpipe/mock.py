@@ -68,7 +68,7 @@ class MockFileSystem(FileSystem):
 class _MockWriteBuffer(io.BytesIO):
     """Bytes committed to the store on a clean close only."""
 
-    def __init__(self, target: "MockTarget"):
+    def __init__(self, target: MockTarget):
         super().__init__()
         self._target = target
         self._aborted = False

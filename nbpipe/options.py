@@ -34,11 +34,24 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
 from nbpipe.exceptions import UndeclaredOptionError
 
 __all__ = [
-    "Option", "OptionType", "OPTIONS", "UndeclaredOptionError", "declared", "options_in", "ENGINE_SECTIONS",
-    "RESOURCES_SECTION", "BOOL", "INT", "FLOAT", "STRING", "PATH_LIST", "choice",
+    "Option",
+    "OptionType",
+    "OPTIONS",
+    "UndeclaredOptionError",
+    "declared",
+    "options_in",
+    "ENGINE_SECTIONS",
+    "RESOURCES_SECTION",
+    "BOOL",
+    "INT",
+    "FLOAT",
+    "STRING",
+    "PATH_LIST",
+    "choice",
 ]
 
 #: The free-form section of resource capacities (``db = 2``); not in :data:`OPTIONS`.
@@ -125,8 +138,9 @@ BOOL = OptionType("bool", "true or false (also yes/no, on/off, 1/0)", _to_bool)
 INT = OptionType("int", "an integer", _to_int)
 FLOAT = OptionType("float", "a number", _to_float)
 STRING = OptionType("string", "a string", _to_string)
-PATH_LIST = OptionType("path list", f"a list of paths, or one string of paths separated by {os.pathsep!r}",
-                       _to_path_list)
+PATH_LIST = OptionType(
+    "path list", f"a list of paths, or one string of paths separated by {os.pathsep!r}", _to_path_list
+)
 
 
 def choice(*values: str) -> OptionType:
@@ -169,112 +183,208 @@ class Option:
 # Keep each description one sentence: it is the "meaning" column of docs/CONFIGURATION.md.
 
 CORE_STATE = Option(
-    "core", "state", BOOL, True,
-    "Record runs, fingerprints and failures in the state directory (needed by `rerun=\"stale\"`, "
-    "`nbpipe status`, `invalidate` and disabling across runs); false turns all of that off.")
+    "core",
+    "state",
+    BOOL,
+    True,
+    'Record runs, fingerprints and failures in the state directory (needed by `rerun="stale"`, '
+    "`nbpipe status`, `invalidate` and disabling across runs); false turns all of that off.",
+)
 CORE_STATE_DIR = Option(
-    "core", "state_dir", STRING, ".nbpipe",
+    "core",
+    "state_dir",
+    STRING,
+    ".nbpipe",
     "Directory of the run history and task locks, relative to the working directory; the "
-    "`NBPIPE_STATE_DIR` environment variable takes precedence.")
+    "`NBPIPE_STATE_DIR` environment variable takes precedence.",
+)
 CORE_STATE_TIMEOUT = Option(
-    "core", "state_timeout", FLOAT, 30.0,
-    "Seconds a process waits for another one writing to the state store before it gives up with an error.")
+    "core",
+    "state_timeout",
+    FLOAT,
+    30.0,
+    "Seconds a process waits for another one writing to the state store before it gives up with an error.",
+)
 CORE_TASK_LOCKS = Option(
-    "core", "task_locks", BOOL, True,
+    "core",
+    "task_locks",
+    BOOL,
+    True,
     "While several runs use one state directory, lock each task before it runs so no task runs twice at "
-    "once (needs `state`).")
+    "once (needs `state`).",
+)
 CORE_ON_LOCKED = Option(
-    "core", "on_locked", choice("wait", "skip"), "wait",
+    "core",
+    "on_locked",
+    choice("wait", "skip"),
+    "wait",
     "What a run does with a task another run holds the lock of: `wait` for it and use its result, or "
-    "`skip` it and report it as being run by another worker.")
+    "`skip` it and report it as being run by another worker.",
+)
 CORE_LOCK_POLL_INTERVAL = Option(
-    "core", "lock_poll_interval", FLOAT, 0.2,
-    "Seconds between two checks of a task lock held by another run.")
+    "core", "lock_poll_interval", FLOAT, 0.2, "Seconds between two checks of a task lock held by another run."
+)
 CORE_CONTENT_HASH = Option(
-    "core", "content_hash", BOOL, False,
-    "Fingerprint files by content (sha256) instead of size and modification time when deciding staleness.")
+    "core",
+    "content_hash",
+    BOOL,
+    False,
+    "Fingerprint files by content (sha256) instead of size and modification time when deciding staleness.",
+)
 CORE_COMPLETENESS_CHECK_THREADS = Option(
-    "core", "completeness_check_threads", INT, 16,
-    "Threads that run slow `complete()` checks in parallel while the graph is resolved.")
+    "core",
+    "completeness_check_threads",
+    INT,
+    16,
+    "Threads that run slow `complete()` checks in parallel while the graph is resolved.",
+)
 CORE_FSYNC_OUTPUTS = Option(
-    "core", "fsync_outputs", BOOL, False,
-    "fsync each local output file before its atomic rename, so it survives a power loss (slower).")
-CORE_WORKERS = Option(
-    "core", "workers", INT, 1,
-    "Number of workers of `nbpipe run` when `--workers` is not given.")
+    "core",
+    "fsync_outputs",
+    BOOL,
+    False,
+    "fsync each local output file before its atomic rename, so it survives a power loss (slower).",
+)
+CORE_WORKERS = Option("core", "workers", INT, 1, "Number of workers of `nbpipe run` when `--workers` is not given.")
 CORE_PROJECT_ROOTS = Option(
-    "core", "project_roots", PATH_LIST, (),
+    "core",
+    "project_roots",
+    PATH_LIST,
+    (),
     "Directories besides the working directory whose modules count as project code in a task's code "
-    "fingerprint (relative paths are taken from the working directory).")
+    "fingerprint (relative paths are taken from the working directory).",
+)
 
 SCHEDULER_RETRY_COUNT = Option(
-    "scheduler", "retry_count", INT, None,
+    "scheduler",
+    "retry_count",
+    INT,
+    None,
     "Failures within `disable_window` before a task is disabled, retried in the run until then (unset: no "
-    "retry, a failure is final); a task's `retry_count` attribute overrides it.")
+    "retry, a failure is final); a task's `retry_count` attribute overrides it.",
+)
 SCHEDULER_RETRY_DELAY = Option(
-    "scheduler", "retry_delay", FLOAT, 0.0,
-    "Seconds to wait before a failed task is retried; a task's `retry_delay` attribute overrides it.")
+    "scheduler",
+    "retry_delay",
+    FLOAT,
+    0.0,
+    "Seconds to wait before a failed task is retried; a task's `retry_delay` attribute overrides it.",
+)
 SCHEDULER_DISABLE_WINDOW = Option(
-    "scheduler", "disable_window", FLOAT, 3600.0,
-    "Seconds within which failures count towards `retry_count`; a task's `disable_window` attribute "
-    "overrides it.")
+    "scheduler",
+    "disable_window",
+    FLOAT,
+    3600.0,
+    "Seconds within which failures count towards `retry_count`; a task's `disable_window` attribute overrides it.",
+)
 SCHEDULER_DISABLE_PERSIST = Option(
-    "scheduler", "disable_persist", FLOAT, 86400.0,
+    "scheduler",
+    "disable_persist",
+    FLOAT,
+    86400.0,
     "Seconds a task disabled by repeated failures stays disabled in later runs, unless re-enabled with "
-    "`nbpipe enable`.")
+    "`nbpipe enable`.",
+)
 
 WORKER_TIMEOUT = Option(
-    "worker", "timeout", FLOAT, None,
+    "worker",
+    "timeout",
+    FLOAT,
+    None,
     "Seconds a task may run before it is stopped and failed, for tasks without a `worker_timeout` "
-    "(unset or 0: no limit).")
+    "(unset or 0: no limit).",
+)
 WORKER_CHECK_UNFULFILLED_DEPS = Option(
-    "worker", "check_unfulfilled_deps", BOOL, True,
-    "Check just before a task runs that its dependencies are complete, and fail it when one is not.")
+    "worker",
+    "check_unfulfilled_deps",
+    BOOL,
+    True,
+    "Check just before a task runs that its dependencies are complete, and fail it when one is not.",
+)
 
 DASK_ADDRESS = Option(
-    "dask", "address", STRING, None,
+    "dask",
+    "address",
+    STRING,
+    None,
     "Address of the Dask scheduler of executor `dask` when the call gives none (unset: "
-    "`NBPIPE_DASK_ADDRESS`, then Dask's `scheduler-address`, then a local cluster for the run).")
+    "`NBPIPE_DASK_ADDRESS`, then Dask's `scheduler-address`, then a local cluster for the run).",
+)
 DASK_TASKS_IN_FLIGHT_PER_WORKER = Option(
-    "dask", "tasks_in_flight_per_worker", INT, 4,
+    "dask",
+    "tasks_in_flight_per_worker",
+    INT,
+    4,
     "Tasks queued per worker on a Dask cluster with no more threads than `workers`, so workers do not idle "
-    "between tasks (at least 1).")
+    "between tasks (at least 1).",
+)
 DASK_CONNECT_TIMEOUT = Option(
-    "dask", "connect_timeout", FLOAT, 10.0,
-    "Seconds to wait for the Dask scheduler at `address` before the run fails.")
+    "dask", "connect_timeout", FLOAT, 10.0, "Seconds to wait for the Dask scheduler at `address` before the run fails."
+)
 
 # Luigi's option names; the defaults must equal nbpipe.retcodes.RetCodes' (tests check it).
 RETCODE_ALREADY_RUNNING = Option(
-    "retcode", "already_running", INT, 10,
-    "Exit code when another worker or run was running tasks this run needed.")
+    "retcode", "already_running", INT, 10, "Exit code when another worker or run was running tasks this run needed."
+)
 RETCODE_MISSING_DATA = Option(
-    "retcode", "missing_data", INT, 20,
-    "Exit code when an external task's output is missing.")
+    "retcode", "missing_data", INT, 20, "Exit code when an external task's output is missing."
+)
 RETCODE_NOT_RUN = Option(
-    "retcode", "not_run", INT, 25,
-    "Exit code when tasks were left pending for none of the other reasons, or the root task did not complete.")
+    "retcode",
+    "not_run",
+    INT,
+    25,
+    "Exit code when tasks were left pending for none of the other reasons, or the root task did not complete.",
+)
 RETCODE_TASK_FAILED = Option(
-    "retcode", "task_failed", INT, 30,
-    "Exit code when a task's `run()` failed for good (after its retries).")
+    "retcode", "task_failed", INT, 30, "Exit code when a task's `run()` failed for good (after its retries)."
+)
 RETCODE_SCHEDULING_ERROR = Option(
-    "retcode", "scheduling_error", INT, 35,
-    "Exit code when a task's `requires()` or `complete()` raised, or the graph has a cycle.")
+    "retcode",
+    "scheduling_error",
+    INT,
+    35,
+    "Exit code when a task's `requires()` or `complete()` raised, or the graph has a cycle.",
+)
 RETCODE_UNHANDLED_EXCEPTION = Option(
-    "retcode", "unhandled_exception", INT, 40,
-    "Exit code when an internal error stopped the run.")
+    "retcode", "unhandled_exception", INT, 40, "Exit code when an internal error stopped the run."
+)
 
 EXECUTION_SUMMARY_SUMMARY_LENGTH = Option(
-    "execution_summary", "summary_length", INT, 5,
-    "Task families listed per category of the execution summary before a `...` line (0: no limit).")
+    "execution_summary",
+    "summary_length",
+    INT,
+    5,
+    "Task families listed per category of the execution summary before a `...` line (0: no limit).",
+)
 
 #: Every engine option, in documentation order.
 OPTIONS: tuple[Option, ...] = (
-    CORE_STATE, CORE_STATE_DIR, CORE_STATE_TIMEOUT, CORE_TASK_LOCKS, CORE_ON_LOCKED, CORE_LOCK_POLL_INTERVAL,
-    CORE_CONTENT_HASH, CORE_COMPLETENESS_CHECK_THREADS, CORE_FSYNC_OUTPUTS, CORE_WORKERS, CORE_PROJECT_ROOTS,
-    SCHEDULER_RETRY_COUNT, SCHEDULER_RETRY_DELAY, SCHEDULER_DISABLE_WINDOW, SCHEDULER_DISABLE_PERSIST,
-    WORKER_TIMEOUT, WORKER_CHECK_UNFULFILLED_DEPS,
-    DASK_ADDRESS, DASK_TASKS_IN_FLIGHT_PER_WORKER, DASK_CONNECT_TIMEOUT,
-    RETCODE_ALREADY_RUNNING, RETCODE_MISSING_DATA, RETCODE_NOT_RUN, RETCODE_TASK_FAILED, RETCODE_SCHEDULING_ERROR,
+    CORE_STATE,
+    CORE_STATE_DIR,
+    CORE_STATE_TIMEOUT,
+    CORE_TASK_LOCKS,
+    CORE_ON_LOCKED,
+    CORE_LOCK_POLL_INTERVAL,
+    CORE_CONTENT_HASH,
+    CORE_COMPLETENESS_CHECK_THREADS,
+    CORE_FSYNC_OUTPUTS,
+    CORE_WORKERS,
+    CORE_PROJECT_ROOTS,
+    SCHEDULER_RETRY_COUNT,
+    SCHEDULER_RETRY_DELAY,
+    SCHEDULER_DISABLE_WINDOW,
+    SCHEDULER_DISABLE_PERSIST,
+    WORKER_TIMEOUT,
+    WORKER_CHECK_UNFULFILLED_DEPS,
+    DASK_ADDRESS,
+    DASK_TASKS_IN_FLIGHT_PER_WORKER,
+    DASK_CONNECT_TIMEOUT,
+    RETCODE_ALREADY_RUNNING,
+    RETCODE_MISSING_DATA,
+    RETCODE_NOT_RUN,
+    RETCODE_TASK_FAILED,
+    RETCODE_SCHEDULING_ERROR,
     RETCODE_UNHANDLED_EXCEPTION,
     EXECUTION_SUMMARY_SUMMARY_LENGTH,
 )

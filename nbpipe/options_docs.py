@@ -96,8 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m nbpipe.options_docs --markdown``: print docs/CONFIGURATION.md to stdout."""
     args = sys.argv[1:] if argv is None else argv
     if args != ["--markdown"]:
-        print(f"usage: python -m nbpipe.options_docs --markdown\n  regenerate the docs: {REGENERATE}",
-              file=sys.stderr)
+        print(f"usage: python -m nbpipe.options_docs --markdown\n  regenerate the docs: {REGENERATE}", file=sys.stderr)
         return 2
     sys.stdout.write(markdown())
     return 0

@@ -38,8 +38,9 @@ in this run nor was already complete, the code is ``not_run``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from nbpipe.engine.summary import Summary
@@ -66,7 +67,7 @@ class RetCodes:
     unhandled_exception: int = 40
 
     @classmethod
-    def from_config(cls, config: Any = None) -> "RetCodes":
+    def from_config(cls, config: Any = None) -> RetCodes:
         """The codes of the ``[retcode]`` section of ``config`` (a :class:`~nbpipe.configuration.Config`).
 
         Absent options get their declared defaults (:mod:`nbpipe.options`), which equal this class's.
@@ -96,7 +97,7 @@ class RetCodes:
                 return self.not_run
         return code
 
-    def for_summary(self, summary: "Summary") -> int:
+    def for_summary(self, summary: Summary) -> int:
         """The exit code for an execution :class:`~nbpipe.engine.summary.Summary`."""
         return self.for_categories(summary.categories, summary.root_task_id)
 

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from nbpipe import format as _format
-from nbpipe.exceptions import FileSystemException, FileAlreadyExists, MissingParentDirectory, NotADirectory  # noqa: F401 - their home in Luigi's API
+from nbpipe.exceptions import FileAlreadyExists, FileSystemException, MissingParentDirectory, NotADirectory  # noqa: F401 - their home in Luigi's API
 
 __all__ = [
     "Target",
@@ -57,7 +57,7 @@ def remove_temp_files(path: str, pid: int | None = None) -> list[str]:
     """
     head, tail = os.path.split(path)
     prefix = f".{tail}{TEMP_MARK}" + (f"{pid}-" if pid is not None else "")
-    removed = []
+    removed: list[str] = []
     try:
         names = os.listdir(head or ".")
     except OSError:
@@ -384,8 +384,8 @@ class LocalTarget(FileSystemTarget):
             from nbpipe.configuration import option_value
             from nbpipe.options import CORE_FSYNC_OUTPUTS
 
-            raw = AtomicLocalFile(self.path, fsync=option_value(CORE_FSYNC_OUTPUTS))
-            return atomic_writer(fmt, raw)
+            sink = AtomicLocalFile(self.path, fsync=option_value(CORE_FSYNC_OUTPUTS))
+            return atomic_writer(fmt, sink)
         if rw == "r":
             raw = io.FileIO(self.path, "r")
             stream = fmt.pipe_reader(io.BufferedReader(raw))

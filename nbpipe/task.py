@@ -13,8 +13,9 @@ import json
 import logging
 import re
 import warnings
+from collections.abc import Callable
 from contextlib import contextmanager
-from typing import Any, Callable
+from typing import Any
 
 from nbpipe import configuration as _config
 from nbpipe.parameter import (
@@ -196,7 +197,7 @@ class Task(metaclass=Register):
                     f"{family}[args={args}, kwargs={kwargs}]: takes at most {len(positional)} "
                     f"positional parameters ({len(args)} given)"
                 )
-            for (name, _), arg in zip(positional, args):
+            for (name, _), arg in zip(positional, args, strict=False):  # fewer args than positional parameters is fine
                 values[name] = arg
         if kwargs:
             names = {n for n, _ in params}
@@ -210,7 +211,11 @@ class Task(metaclass=Register):
                     import difflib
 
                     close = difflib.get_close_matches(name, sorted(names), n=1)
-                    hint = f"; did you mean {close[0]!r}?" if close else f"; its parameters are: {', '.join(sorted(names)) or 'none'}"
+                    hint = (
+                        f"; did you mean {close[0]!r}?"
+                        if close
+                        else f"; its parameters are: {', '.join(sorted(names)) or 'none'}"
+                    )
                     raise UnknownParameterException(f"{family}: unknown parameter {name!r}{hint}")
                 values[name] = arg
         # Defaults (config lookups) are computed only when a parameter was left out.
@@ -362,7 +367,9 @@ class Task(metaclass=Register):
         """Called in the worker when run() raises; the text is the failure message."""
         import traceback
 
-        return "Runtime error:\n" + "".join(traceback.format_exception(type(exception), exception, exception.__traceback__))
+        return "Runtime error:\n" + "".join(
+            traceback.format_exception(type(exception), exception, exception.__traceback__)
+        )
 
     def on_success(self):
         """Called in the worker after run() succeeded."""
@@ -425,7 +432,11 @@ def externalize(taskclass_or_taskobject):
     if copied is taskclass_or_taskobject:
         # A class: make a subclass with the same family and no run().
         cls = taskclass_or_taskobject
-        clone = type(cls.__name__, (cls,), {"run": None, "__module__": cls.__module__, "task_namespace": cls.get_task_namespace()})
+        clone = type(
+            cls.__name__,
+            (cls,),
+            {"run": None, "__module__": cls.__module__, "task_namespace": cls.get_task_namespace()},
+        )
         return clone
     copied.run = None
     return copied
@@ -478,7 +489,9 @@ def flatten(struct) -> list:
         # Fast path for the common flat list of tasks/targets.
         out = []
         for item in struct:
-            if isinstance(item, (list, tuple, dict)) or (not isinstance(item, (str, Task)) and hasattr(item, "__iter__") and not hasattr(item, "exists")):
+            if isinstance(item, (list, tuple, dict)) or (
+                not isinstance(item, (str, Task)) and hasattr(item, "__iter__") and not hasattr(item, "exists")
+            ):
                 out.extend(flatten(item))
             else:
                 out.append(item)

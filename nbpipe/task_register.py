@@ -15,8 +15,10 @@ from __future__ import annotations
 import abc
 import difflib
 import logging
+from collections.abc import Callable
 from typing import Any
-from nbpipe.exceptions import TaskClassException, TaskClassNotFoundException, TaskClassAmbigiousException  # noqa: F401 - their home in Luigi's API
+
+from nbpipe.exceptions import TaskClassAmbigiousException, TaskClassException, TaskClassNotFoundException  # noqa: F401 - their home in Luigi's API
 
 __all__ = [
     "Register",
@@ -39,6 +41,9 @@ class Register(abc.ABCMeta):
     _by_family: dict[str, type] = {}
     _instance_cache: dict[Any, Any] | None = {}
     _default_namespaces: dict[str, str] = {}
+    # Provided by the classes this metaclass makes (a classmethod of Task);
+    # declared here, without a value, so the metaclass's own methods type-check.
+    get_task_family: Callable[[], str]
 
     def __new__(mcs, classname, bases, classdict, **kwargs):
         cls = super().__new__(mcs, classname, bases, classdict, **kwargs)

@@ -50,8 +50,11 @@ def s3_server(bucket: str) -> Iterator[S3Server]:
         host, port = server.get_host_and_port()
         endpoint = f"http://{host}:{port}"
         client = boto3.client(
-            "s3", endpoint_url=endpoint, region_name=REGION,
-            aws_access_key_id=CREDENTIALS["key"], aws_secret_access_key=CREDENTIALS["secret"],
+            "s3",
+            endpoint_url=endpoint,
+            region_name=REGION,
+            aws_access_key_id=CREDENTIALS["key"],
+            aws_secret_access_key=CREDENTIALS["secret"],
         )
         client.create_bucket(Bucket=bucket)
         options = {"endpoint_url": endpoint, **CREDENTIALS, "client_kwargs": {"region_name": REGION}}

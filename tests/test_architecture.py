@@ -18,8 +18,11 @@ MAX_LINES = 600
 def _import_graph() -> dict[str, set[str]]:
     grimp = pytest.importorskip("grimp")
     graph = grimp.build_graph("nbpipe", exclude_type_checking_imports=True, cache_dir=None)
-    return {module: graph.find_modules_directly_imported_by(module) for module in graph.modules
-            if module.startswith("nbpipe")}
+    return {
+        module: graph.find_modules_directly_imported_by(module)
+        for module in graph.modules
+        if module.startswith("nbpipe")
+    }
 
 
 def test_no_import_cycles():
@@ -42,15 +45,20 @@ def test_the_import_contracts_hold():
 
 
 def test_no_module_is_over_600_lines():
-    long = {str(p.relative_to(ROOT)): n for p in PACKAGE.rglob("*.py")
-            if "labextension" not in p.parts and (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    long = {
+        str(p.relative_to(ROOT)): n
+        for p in PACKAGE.rglob("*.py")
+        if "labextension" not in p.parts and (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
     assert not long, f"split these modules (limit {MAX_LINES} lines): {long}"
 
 
 def test_import_nbpipe_loads_no_jupyter_package():
-    code = ("import sys, nbpipe, nbpipe.driver.run, nbpipe.state.staleness, nbpipe.executors.process; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'IPython', 'ipywidgets', 'ipykernel', "
-            "'nbclient', 'nbformat', 'traitlets', 'jupyter_client', 'graphviz'}))")
+    code = (
+        "import sys, nbpipe, nbpipe.driver.run, nbpipe.state.staleness, nbpipe.executors.process; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'IPython', 'ipywidgets', 'ipykernel', "
+        "'nbclient', 'nbformat', 'traitlets', 'jupyter_client', 'graphviz'}))"
+    )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "[]"
 
@@ -62,11 +70,16 @@ def test_the_version_is_written_once():
 
     package_json = json.loads((ROOT / "labextension" / "package.json").read_text(encoding="utf-8"))
     assert package_json["version"] == nbpipe.__version__, (
-        "labextension/package.json's version must equal nbpipe/_version.py's __version__")
+        "labextension/package.json's version must equal nbpipe/_version.py's __version__"
+    )
     version_ts = (ROOT / "labextension" / "src" / "version.ts").read_text(encoding="utf-8")
     assert f"MODULE_VERSION = '{nbpipe.__version__}'" in version_ts
     assert f"MODULE_VERSION_RANGE = '^{nbpipe.__version__}'" in version_ts
-    hits = [str(p.relative_to(ROOT)) for p in PACKAGE.rglob("*.py")
-            if "labextension" not in p.parts and p.name != "_version.py"
-            and nbpipe.__version__ in p.read_text(encoding="utf-8")]
+    hits = [
+        str(p.relative_to(ROOT))
+        for p in PACKAGE.rglob("*.py")
+        if "labextension" not in p.parts
+        and p.name != "_version.py"
+        and nbpipe.__version__ in p.read_text(encoding="utf-8")
+    ]
     assert not hits, f"the version is written out in {hits}; import it from nbpipe._version"

@@ -72,8 +72,13 @@ def test_python_dash_m_and_console_script_agree(project):
 
     exe = shutil.which("nbpipe")
     assert exe, "the nbpipe console script is installed"
-    proc = subprocess.run([exe, "run", "--module", "pipe", "Greet", "--name", "bob"], cwd=project,
-                          capture_output=True, text=True, env={**__import__("os").environ, "PYTHONPATH": str(project)})
+    proc = subprocess.run(
+        [exe, "run", "--module", "pipe", "Greet", "--name", "bob"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "PYTHONPATH": str(project)},
+    )
     assert proc.returncode == 0, proc.stderr
     assert (project / "greet_bob.txt").exists()
 
@@ -131,15 +136,17 @@ def test_top_level_usage(run_cli):
 def test_unknown_options_and_values_are_one_line_in_every_task_command(project, run_cli):
     proc = run_cli("run", "--module", "pipe", "Greet", "--name", "x", "--l")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip() == ("nbpipe run: error: ambiguous option --l: could be --local-scheduler, --log-level "
-                                   "or --loud; write more of it")
+    assert proc.stderr.strip() == (
+        "nbpipe run: error: ambiguous option --l: could be --local-scheduler, --log-level or --loud; write more of it"
+    )
     proc = run_cli("status", "--module", "pipe", "Greet", "--nmae", "x")
     assert proc.returncode == 2
     assert proc.stderr.strip() == "nbpipe status: error: unknown option --nmae; did you mean --name?"
     proc = run_cli("invalidate", "--module", "pipe", "Greet", "--name", "x", "--Greet-times", "many")
     assert proc.returncode == 2
-    assert proc.stderr.strip() == ("nbpipe invalidate: error: Greet --Greet-times: 'many' is not valid; "
-                                   "expected an integer")
+    assert proc.stderr.strip() == (
+        "nbpipe invalidate: error: Greet --Greet-times: 'many' is not valid; expected an integer"
+    )
     proc = run_cli("stauts")
     assert proc.returncode == 2
     assert proc.stderr.strip() == "nbpipe: error: unknown command 'stauts'; did you mean 'status'?"
@@ -157,6 +164,7 @@ from nbpipe.exceptions import UsageError  # noqa: E402
 
 class Brew(nbpipe.Task):
     """Brew some cups."""
+
     cups = nbpipe.IntParameter(description="how many")
     kind = nbpipe.Parameter(default="tea")
     strong = nbpipe.BoolParameter()
@@ -190,14 +198,17 @@ def test_status_help_names_status_and_task_help_lists_the_task_parameters(capsys
     assert "--Brew-cups" not in out  # the global form of TASK's own parameters is not repeated
 
 
-@pytest.mark.parametrize("argv", [
-    ["Brew", "--cups=2", "--kind=coffee", "--strong=true"],
-    ["Brew", "--cups", "2", "--kind", "coffee", "--strong", "true"],
-    ["Brew", "--cups", "2", "--kind", "coffee", "--strong"],
-    ["--workers", "1", "Brew", "--strong", "--kind", "coffee", "--cups", "2"],
-    ["Brew", "--cu", "2", "--ki", "coffee", "--str"],  # unambiguous abbreviations, as argparse allows
-    ["Brew", "--cups", "2", "--Brew-kind", "coffee", "--strong"],  # Luigi's --Family-param form sets [Brew] kind
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["Brew", "--cups=2", "--kind=coffee", "--strong=true"],
+        ["Brew", "--cups", "2", "--kind", "coffee", "--strong", "true"],
+        ["Brew", "--cups", "2", "--kind", "coffee", "--strong"],
+        ["--workers", "1", "Brew", "--strong", "--kind", "coffee", "--cups", "2"],
+        ["Brew", "--cu", "2", "--ki", "coffee", "--str"],  # unambiguous abbreviations, as argparse allows
+        ["Brew", "--cups", "2", "--Brew-kind", "coffee", "--strong"],  # Luigi's --Family-param form sets [Brew] kind
+    ],
+)
 def test_equals_and_space_forms_and_abbreviations_give_the_same_task(argv):
     plan = parse_run_arguments(argv)
     assert plan.task is Brew(cups=2, kind="coffee", strong=True)
@@ -209,20 +220,30 @@ def test_bool_flags_take_an_optional_value():
     assert parse_run_arguments(["Brew", "--cups", "1"]).task.strong is False
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["Brew", "--cups", "2", "--st"], "ambiguous option --st: could be --steep-minutes or --strong; write more of it"),
-    (["Brew", "--cups", "2", "--kidn", "x"], "unknown option --kidn; did you mean --kind?"),
-    (["Brwe", "--cups", "2"], "No task named 'Brwe' is defined; did you mean 'Brew'?"),
-    (["Brew", "--cups", "two"], "Brew --cups: 'two' is not valid; expected an integer"),
-    (["Brew", "--cups", "2", "--strong", "very"], "Brew --strong: 'very' is not valid; expected true or false"),
-    (["Brew", "--cups"], "option --cups needs a value"),
-    (["Brew", "--cups", "2", "extra"], "unexpected argument 'extra'; Brew takes: --cups, --kind, --steep-minutes, "
-                                       "--strong"),
-    (["--mod", "x", "Brew"], "--module must be written in full"),
-    (["Brew", "--cups", "2", "--workers", "0"], "--workers 0: expected a positive integer"),
-    (["Brew", "--cups", "2", "--dask-address", "tcp://h:1", "--executor", "thread"],
-     "--dask-address goes with --executor dask, not --executor thread"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (
+            ["Brew", "--cups", "2", "--st"],
+            "ambiguous option --st: could be --steep-minutes or --strong; write more of it",
+        ),
+        (["Brew", "--cups", "2", "--kidn", "x"], "unknown option --kidn; did you mean --kind?"),
+        (["Brwe", "--cups", "2"], "No task named 'Brwe' is defined; did you mean 'Brew'?"),
+        (["Brew", "--cups", "two"], "Brew --cups: 'two' is not valid; expected an integer"),
+        (["Brew", "--cups", "2", "--strong", "very"], "Brew --strong: 'very' is not valid; expected true or false"),
+        (["Brew", "--cups"], "option --cups needs a value"),
+        (
+            ["Brew", "--cups", "2", "extra"],
+            "unexpected argument 'extra'; Brew takes: --cups, --kind, --steep-minutes, --strong",
+        ),
+        (["--mod", "x", "Brew"], "--module must be written in full"),
+        (["Brew", "--cups", "2", "--workers", "0"], "--workers 0: expected a positive integer"),
+        (
+            ["Brew", "--cups", "2", "--dask-address", "tcp://h:1", "--executor", "thread"],
+            "--dask-address goes with --executor dask, not --executor thread",
+        ),
+    ],
+)
 def test_parse_mistakes_are_one_line_usage_errors(argv, message):
     with pytest.raises(UsageError) as caught:
         parse_run_arguments(argv)
@@ -256,10 +277,18 @@ def test_interface_does_not_import_the_cli(project):
     import subprocess
     import sys
 
-    code = ("import sys, nbpipe.interface as i; i.run(['--module', 'pipe', 'Greet', '--name', 'zed']); "
-            "print(sorted(m for m in sys.modules if m.startswith('nbpipe.cli') or m.startswith('nbpipe.headless')))")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True, text=True, timeout=120,
-                          env={**__import__("os").environ, "PYTHONPATH": os.pathsep.join([str(project), ROOT])})
+    code = (
+        "import sys, nbpipe.interface as i; i.run(['--module', 'pipe', 'Greet', '--name', 'zed']); "
+        "print(sorted(m for m in sys.modules if m.startswith('nbpipe.cli') or m.startswith('nbpipe.headless')))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**__import__("os").environ, "PYTHONPATH": os.pathsep.join([str(project), ROOT])},
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
     assert (project / "greet_zed.txt").exists()
@@ -269,8 +298,10 @@ def test_state_commands_and_invalidate_clear(capsys):
     assert main(["run", "Brew", "--cups", "6"]) == 0
     capsys.readouterr()
     assert main(["invalidate", "Brew", "--cups", "6"]) == 0
-    assert capsys.readouterr().out == ("marked 1 task(s) to be rerun (outputs kept until they are replaced):\n"
-                                       "  Brew(cups=6, kind=tea, strong=False, steep_minutes=3)\n")
+    assert capsys.readouterr().out == (
+        "marked 1 task(s) to be rerun (outputs kept until they are replaced):\n"
+        "  Brew(cups=6, kind=tea, strong=False, steep_minutes=3)\n"
+    )
     assert main(["status", "Brew", "--cups=6"]) == 0
     assert capsys.readouterr().out.startswith("invalidated  Brew(cups=6, kind=tea, strong=False, steep_minutes=3)")
     assert main(["invalidate", "--clear"]) == 0

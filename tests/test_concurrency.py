@@ -12,7 +12,7 @@ import pytest
 
 pytestmark = pytest.mark.slow  # every test here starts processes, kernels or a browser
 
-GRAPH = textwrap.dedent('''
+GRAPH = textwrap.dedent("""
     import os, sys, time
     import nbpipe
 
@@ -48,7 +48,7 @@ GRAPH = textwrap.dedent('''
     class Top(nbpipe.WrapperTask):
         def requires(self):
             return [Node(LAYERS - 1, i) for i in range(WIDTH)]
-''')
+""")
 
 
 @pytest.fixture
@@ -60,9 +60,14 @@ def project(tmp_path):
 def start(project, env_extra=None, workers=1):
     env = dict(os.environ, PYTHONPATH=str(project), NBPIPE_STATE_DIR=str(project / ".nbpipe"))
     env.update(env_extra or {})
-    return subprocess.Popen([sys.executable, "-m", "nbpipe", "run", "--module", "graph200", "Top",
-                             "--workers", str(workers)], cwd=project, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "nbpipe", "run", "--module", "graph200", "Top", "--workers", str(workers)],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def read_log(project):
@@ -140,7 +145,7 @@ def test_a_killed_run_s_locks_are_taken_over_and_the_graph_finishes(project, sta
         assert retaken[0] - killed_at <= 30, "a dead lock was not taken over within 30 s"
 
 
-HOLDER = textwrap.dedent('''
+HOLDER = textwrap.dedent("""
     import os, time
     import nbpipe
 
@@ -165,15 +170,21 @@ HOLDER = textwrap.dedent('''
         def run(self):
             with self.output().open("w") as f:
                 f.write(self.input().open().read().upper())
-''')
+""")
 
 
 @pytest.mark.parametrize("on_locked", ["skip", "wait"])
 def test_a_task_held_by_another_run_is_skipped_or_waited_for(tmp_path, started, on_locked):
     (tmp_path / "holder.py").write_text(HOLDER)
     env = dict(os.environ, PYTHONPATH=str(tmp_path), NBPIPE_STATE_DIR=str(tmp_path / ".nbpipe"))
-    first = subprocess.Popen([sys.executable, "-m", "nbpipe", "run", "--module", "holder", "Slow"], cwd=tmp_path,
-                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "nbpipe", "run", "--module", "holder", "Slow"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     started.append(first)
     deadline = time.monotonic() + 60
     while not (tmp_path / "started").exists():
@@ -181,14 +192,20 @@ def test_a_task_held_by_another_run_is_skipped_or_waited_for(tmp_path, started, 
         time.sleep(0.01)
     second_env = dict(env, NBPIPE_CONFIG_PATH=str(tmp_path / "second.toml"))
     (tmp_path / "second.toml").write_text(f'[core]\non_locked = "{on_locked}"\n')
-    second = subprocess.Popen([sys.executable, "-m", "nbpipe", "run", "--module", "holder", "After"], cwd=tmp_path,
-                              env=second_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    second = subprocess.Popen(
+        [sys.executable, "-m", "nbpipe", "run", "--module", "holder", "After"],
+        cwd=tmp_path,
+        env=second_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     started.append(second)
     if on_locked == "skip":
         out, err = second.communicate(timeout=120)
         assert second.returncode == 10, err  # already_running
         assert "* 1 were being run by another worker:\n        - 1 Slow()" in out
-        assert "held by pid %d" % first.pid in err
+        assert f"held by pid {first.pid}" in err
         (tmp_path / "release").touch()
         assert first.wait(timeout=120) == 0
         assert not (tmp_path / "after.txt").exists()

@@ -6,8 +6,8 @@ from nbpipe import configuration as config
 
 
 def test_later_sources_override_earlier_ones(tmp_path, monkeypatch):
-    (tmp_path / "pyproject.toml").write_text('[tool.nbpipe.scheduler]\nretry_count = 1\nretry_delay = 2\n')
-    (tmp_path / "nbpipe.toml").write_text('[scheduler]\nretry_count = 5\n')
+    (tmp_path / "pyproject.toml").write_text("[tool.nbpipe.scheduler]\nretry_count = 1\nretry_delay = 2\n")
+    (tmp_path / "nbpipe.toml").write_text("[scheduler]\nretry_count = 5\n")
     extra = tmp_path / "extra.cfg"
     extra.write_text("[scheduler]\nretry-delay = 9\n")
     monkeypatch.setenv("NBPIPE_CONFIG_PATH", str(extra))
@@ -41,8 +41,10 @@ def test_bad_files_and_values_give_one_clear_error(tmp_path, monkeypatch):
     with pytest.raises(config.ConfigError) as err:
         config.reload_config().get_int("scheduler", "retry_count", 0)
     toml = tmp_path / "nbpipe.toml"
-    assert str(err.value) == (f"[scheduler] retry_count = 'many' in {toml}: expected an integer; "
-                              f"fix it in {toml}, or remove it to use the default (0)")
+    assert str(err.value) == (
+        f"[scheduler] retry_count = 'many' in {toml}: expected an integer; "
+        f"fix it in {toml}, or remove it to use the default (0)"
+    )
     (tmp_path / "nbpipe.toml").unlink()
     monkeypatch.setenv("NBPIPE_CONFIG_PATH", str(tmp_path / "nope.toml"))
     with pytest.raises(config.ConfigError, match="NBPIPE_CONFIG_PATH names .*nope.toml, which is not a file"):
@@ -52,8 +54,9 @@ def test_bad_files_and_values_give_one_clear_error(tmp_path, monkeypatch):
 def test_free_form_reads_name_a_missing_option_instead_of_none():
     with pytest.raises(config.ConfigError) as err:
         config.get_config().getint("core", "missing")
-    assert str(err.value) == ("[core] missing is not set and has no default (read: no configuration file); "
-                              "set it to an integer")
+    assert str(err.value) == (
+        "[core] missing is not set and has no default (read: no configuration file); set it to an integer"
+    )
     assert config.get_config().get_float("mysection", "x", 1) == 1.0
 
 

@@ -27,8 +27,9 @@ pytestmark = pytest.mark.slow
 def cluster():
     """Two single-threaded worker processes; a task killing its worker twice is given up on."""
     with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
-        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                           dashboard_address=None, silence_logs=40)
+        cluster = distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+        )
     yield cluster
     cluster.close()
 
@@ -41,8 +42,14 @@ def driver(tmp_path, cluster):
         script = tmp_path / name
         script.write_text(HEADER + textwrap.dedent(body))
         env = dict(os.environ, NBPIPE_STATE_DIR=str(tmp_path / state), NBPIPE_DASK_ADDRESS=cluster.scheduler_address)
-        return subprocess.Popen([sys.executable, str(script), *args], cwd=tmp_path, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            [sys.executable, str(script), *args],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     def run(body: str, *args: str, **kwargs) -> subprocess.CompletedProcess:
         proc = start(body, *args, **kwargs)
@@ -53,7 +60,7 @@ def driver(tmp_path, cluster):
     return run
 
 
-HEADER = '''\
+HEADER = """\
 import os, sys, time
 import nbpipe
 
@@ -67,9 +74,9 @@ def main(root, workers=2):
     result = nbpipe.build([root], workers=workers, executor="dask", detailed_summary=True)
     print(result.summary_text)
     sys.exit(result.exit_code)
-'''
+"""
 
-LAYERED = '''
+LAYERED = """
 class Leaf(nbpipe.Task):
     n = nbpipe.IntParameter()
 
@@ -114,7 +121,7 @@ class Root(nbpipe.Task):
 
 if __name__ == "__main__":
     main(Root())
-'''
+"""
 
 
 def _log_lines(tmp_path):
@@ -146,7 +153,7 @@ def _store(tmp_path):
     return open_store(str(tmp_path / ".nbpipe"))
 
 
-FLAKY = '''
+FLAKY = """
 class Flaky(nbpipe.Task):
     retry_count = 2
     retry_delay = 0.2
@@ -179,7 +186,7 @@ class Both(nbpipe.WrapperTask):
 
 if __name__ == "__main__":
     main(Both())
-'''
+"""
 
 
 def test_a_failure_fails_its_task_and_a_retry_succeeds(driver, tmp_path):
@@ -195,7 +202,7 @@ def test_a_failure_fails_its_task_and_a_retry_succeeds(driver, tmp_path):
     assert attempts == ["failed", "done"]
 
 
-KILLED = '''
+KILLED = """
 class Slow(nbpipe.Task):
     n = nbpipe.IntParameter()
 
@@ -221,7 +228,7 @@ class AllSlow(nbpipe.WrapperTask):
 
 if __name__ == "__main__":
     main(AllSlow())
-'''
+"""
 
 
 def test_a_worker_killed_mid_run_gets_its_task_rescheduled(driver, tmp_path):
@@ -240,7 +247,7 @@ def test_a_worker_killed_mid_run_gets_its_task_rescheduled(driver, tmp_path):
     assert sorted(os.listdir(tmp_path / "out")) == [f"slow_{n}.txt" for n in range(4)]
 
 
-SUICIDAL = '''
+SUICIDAL = """
 class Suicidal(nbpipe.Task):
     def output(self):
         return nbpipe.LocalTarget("out/never.txt")
@@ -282,7 +289,7 @@ class Mixed(nbpipe.WrapperTask):
 
 if __name__ == "__main__":
     main(Mixed(bad=sys.argv[1]))
-'''
+"""
 
 
 def test_a_task_that_keeps_killing_its_workers_fails_and_the_run_moves_on(driver, tmp_path):
@@ -317,7 +324,7 @@ def _wait_dead(pid: int, within: float = 30.0) -> None:
         time.sleep(0.05)
 
 
-SHARED = '''
+SHARED = """
 class Step(nbpipe.Task):
     n = nbpipe.IntParameter()
 
@@ -343,7 +350,7 @@ OUT = os.path.abspath("shared")
 DRIVER = sys.argv[1]  # travels with the classes, by value
 if __name__ == "__main__":
     main(All())
-'''
+"""
 
 
 def test_two_drivers_on_one_cluster_never_run_a_task_twice(driver, tmp_path):
@@ -394,11 +401,22 @@ def test_progress_events_and_the_summary_match_local_executors(cluster, tmp_path
 
 def test_task_resources_map_to_dask_worker_resources(tmp_path):
     # One plain worker and one started with --resources gpu=1 by Dask's own CLI.
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None,
-                                  silence_logs=40) as small:
-        gpu = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", small.scheduler_address,
-                                "--nthreads", "1", "--resources", "gpu=1", "--no-dashboard"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None, silence_logs=40) as small:
+        gpu = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "distributed.cli.dask_worker",
+                small.scheduler_address,
+                "--nthreads",
+                "1",
+                "--resources",
+                "gpu=1",
+                "--no-dashboard",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             with distributed.Client(small, set_as_default=False) as client:
                 client.wait_for_workers(2, timeout=60)
@@ -426,8 +444,12 @@ def test_task_resources_map_to_dask_worker_resources(tmp_path):
             config.set_option("resources", "gpu", 2)
             from nbpipe.driver.run import execute
 
-            result = execute([OnGpu(n=n) for n in range(4)] + [TooBig()], workers=2, executor="dask",
-                             dask_address=small.scheduler_address)
+            result = execute(
+                [OnGpu(n=n) for n in range(4)] + [TooBig()],
+                workers=2,
+                executor="dask",
+                dask_address=small.scheduler_address,
+            )
             assert {(tmp_path / f"gpu_{n}.txt").read_text() for n in range(4)} == {gpu_worker}
             failed = result.summary.to_dict()
             assert result.exit_code == 30, result.summary_text
@@ -441,7 +463,9 @@ def test_task_resources_map_to_dask_worker_resources(tmp_path):
 
 def test_a_local_cluster_is_started_on_demand_and_gone_afterwards(tmp_path):
     script = tmp_path / "ondemand.py"
-    script.write_text(HEADER + textwrap.dedent('''
+    script.write_text(
+        HEADER
+        + textwrap.dedent("""
         class Where(nbpipe.Task):
             n = nbpipe.IntParameter()
 
@@ -458,10 +482,12 @@ def test_a_local_cluster_is_started_on_demand_and_gone_afterwards(tmp_path):
 
         if __name__ == "__main__":
             main(Both())
-        '''))
+        """)
+    )
     env = {k: v for k, v in os.environ.items() if k not in ("NBPIPE_DASK_ADDRESS", "DASK_SCHEDULER_ADDRESS")}
-    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=180)
+    proc = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "started a local Dask cluster of 2 worker process(es)" in proc.stderr
     pids = {int((tmp_path / f"where_{n}.txt").read_text()) for n in range(3)}
@@ -481,7 +507,7 @@ def test_an_unreachable_scheduler_is_one_clear_error(run_cli, tmp_path):
     assert proc.returncode == 2 and "--dask-address goes with --executor dask" in proc.stderr
 
 
-MAGIC_CELL = '''%%pipeline
+MAGIC_CELL = """%%pipeline
 import os
 import nbpipe
 
@@ -498,7 +524,7 @@ class Cube(nbpipe.Task):
 class Cubes(nbpipe.WrapperTask):
     def requires(self):
         return [Cube(n=n) for n in range(6)]
-'''
+"""
 
 
 def test_pipeline_magic_and_the_widget_run_on_dask(cluster, tmp_path, capsys):

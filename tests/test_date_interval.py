@@ -106,7 +106,7 @@ def test_comparisons_and_hash():
     assert (di.Year(2014) == "2014") is False
     assert di.Year(2014) != 2014
     with pytest.raises(TypeError):
-        di.Year(2014) < di.Month(2014, 1)
+        _ = di.Year(2014) < di.Month(2014, 1)
     with pytest.raises(TypeError):
         di.Year(2014) == di.Month(2014, 1)  # noqa: B015 -- as in Luigi, kinds do not compare
 

@@ -22,8 +22,9 @@ import nbpipe
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "example_notebooks"
 TESTED = {"quickstart", "etl_by_date", "hourly_aggregates", "data_science"}
 WITH_PARAMETERS = {"quickstart", "etl_by_date", "hourly_aggregates"}
-SUMMARY = re.compile(r"===== nbpipe Execution Summary =====\n\n(.*?)\n\n===== nbpipe Execution Summary =====",
-                     re.DOTALL)
+SUMMARY = re.compile(
+    r"===== nbpipe Execution Summary =====\n\n(.*?)\n\n===== nbpipe Execution Summary =====", re.DOTALL
+)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -101,16 +102,21 @@ def test_quickstart_runs_reruns_nothing_and_reruns_only_the_invalidated_tasks(tm
     first, again, after_invalidate, validate = summaries(proc.stdout)
     assert "Scheduled 7 tasks of which:\n* 7 ran successfully:" in first
     assert "Did not run any tasks" in again
-    assert ("* 4 complete ones were encountered:\n    - 2 Clean(station=1,2)\n    - 2 Download(station=1,2)\n"
-            "* 3 ran successfully:\n    - 1 Clean(station=3)\n    - 1 Download(station=3)\n"
-            "    - 1 Report(stations=3)\n") in after_invalidate
+    assert (
+        "* 4 complete ones were encountered:\n    - 2 Clean(station=1,2)\n    - 2 Download(station=1,2)\n"
+        "* 3 ran successfully:\n    - 1 Clean(station=3)\n    - 1 Download(station=3)\n"
+        "    - 1 Report(stations=3)\n"
+    ) in after_invalidate
     assert "* 1 ran successfully:\n    - 1 Validate(strict=False)" in validate
     assert "quickstart.ipynb: OK — 4 pipeline run(s), 11 task(s) ran, 0 failed" in proc.stdout
 
     out = tmp_path / "quickstart"
     report = (out / "report_3.txt").read_text().splitlines()
-    assert report == ["quickstart/clean_1.json: mean 12.38", "quickstart/clean_2.json: mean 13.38",
-                      "quickstart/clean_3.json: mean 14.38"]
+    assert report == [
+        "quickstart/clean_1.json: mean 12.38",
+        "quickstart/clean_2.json: mean 13.38",
+        "quickstart/clean_3.json: mean 14.38",
+    ]
     assert (out / "validated.txt").read_text() == "ok\n"
     # Between the invalidation and the rerun, the marked tasks are listed as such and their files remain.
     status = cell_output(tmp_path, "quickstart", "%pipeline status Report")
@@ -166,15 +172,17 @@ def test_etl_by_date_fans_out_over_31_days_on_process_workers_with_a_retry(tmp_p
     assert workers and all(w.startswith("process-") for w in workers), workers
     total = sum(float(r["revenue"]) for r in rows)
     assert f"31 days, {sum(int(r['orders']) for r in rows)} orders, revenue {total:.2f}" in cell_output(
-        tmp_path, "etl_by_date", "best day")
+        tmp_path, "etl_by_date", "best day"
+    )
     suite, _ = junit_cases(tmp_path)
     assert (suite.get("tests"), suite.get("failures")) == ("63", "0")
 
 
 @pytest.mark.slow
 def test_etl_by_date_takes_its_dates_from_the_command_line(tmp_path, run_cli):
-    proc = execute(tmp_path, run_cli, "etl_by_date", "-p", "start", "2026-02-01", "-p", "end", "2026-02-07",
-                   "-p", "flaky_day", "")
+    proc = execute(
+        tmp_path, run_cli, "etl_by_date", "-p", "start", "2026-02-01", "-p", "end", "2026-02-07", "-p", "flaky_day", ""
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     [summary] = summaries(proc.stdout)
     assert "Scheduled 15 tasks of which:\n* 15 ran successfully:" in summary
@@ -198,7 +206,8 @@ def test_etl_by_date_with_a_failing_partition_exits_30_and_keeps_the_other_days(
     [failed] = [c for c in cases if c.find("failure") is not None]
     assert failed.get("name") == "DailyTotals(day=2026-01-15)"
     assert failed.find("failure").get("message") == (
-        "ValueError: 2026-01-15: order 20260115-999 has a non-positive amount (-19.99)")
+        "ValueError: 2026-01-15: order 20260115-999 has a non-positive amount (-19.99)"
+    )
     [report_case] = [c for c in cases if c.get("name").startswith("SalesReport(")]
     assert report_case.find("skipped").get("message") == "upstream failure"
 
@@ -216,11 +225,15 @@ def test_etl_by_date_with_a_failing_partition_exits_30_and_keeps_the_other_days(
 
 
 def _expected_totals(events: list[dict], now: datetime.datetime) -> dict[str, int]:
-    spans = {"hour": datetime.timedelta(hours=1), "day": datetime.timedelta(days=1),
-             "week": datetime.timedelta(weeks=1)}
-    return {window: sum(int(e["views"]) for e in events
-                        if now - span < datetime.datetime.fromisoformat(e["time"]) <= now)
-            for window, span in spans.items()}
+    spans = {
+        "hour": datetime.timedelta(hours=1),
+        "day": datetime.timedelta(days=1),
+        "week": datetime.timedelta(weeks=1),
+    }
+    return {
+        window: sum(int(e["views"]) for e in events if now - span < datetime.datetime.fromisoformat(e["time"]) <= now)
+        for window, span in spans.items()
+    }
 
 
 @pytest.mark.slow
@@ -233,21 +246,29 @@ def test_hourly_aggregates_recompute_on_every_execution_across_worker_processes(
     first, later, naive_first, naive_later = summaries(proc.stdout)
     assert "* 5 ran successfully:\n    - 1 Dashboard(now=2026-01-15T1000)\n    - 1 EventLog()\n" in first
     # The next run: the LocalTarget task is complete and skipped; the RunAnywayTarget tasks run again.
-    assert ("* 1 complete ones were encountered:\n    - 1 EventLog()\n* 4 ran successfully:\n"
-            "    - 1 Dashboard(now=2026-01-15T1100)\n    - 3 WindowTotal(window=day) ...") in later
+    assert (
+        "* 1 complete ones were encountered:\n    - 1 EventLog()\n* 4 ran successfully:\n"
+        "    - 1 Dashboard(now=2026-01-15T1100)\n    - 3 WindowTotal(window=day) ..."
+    ) in later
     assert "* 1 ran successfully:\n    - 1 NaiveLastHour(now=2026-01-15T1000)" in naive_first
     assert "Did not run any tasks" in naive_later
 
     events = read_csv(out / "events.csv")
     assert len(events) == 31 * 24 * 12
-    expected = [{"now": t.isoformat(timespec="minutes"), **{k: str(v) for k, v in _expected_totals(events, t).items()}}
-                for t in (ten, eleven)]
+    expected = [
+        {"now": t.isoformat(timespec="minutes"), **{k: str(v) for k, v in _expected_totals(events, t).items()}}
+        for t in (ten, eleven)
+    ]
     assert read_csv(out / "history.csv") == expected
     assert json.loads((out / "dashboard.json").read_text()) == {
-        "now": "2026-01-15T11:00", **_expected_totals(events, eleven)}
+        "now": "2026-01-15T11:00",
+        **_expected_totals(events, eleven),
+    }
     # The plain LocalTarget version still holds the first run's number.
     assert json.loads((out / "naive_last_hour.json").read_text()) == {
-        "now": "2026-01-15T10:00", "views": _expected_totals(events, ten)["hour"]}
+        "now": "2026-01-15T10:00",
+        "views": _expected_totals(events, ten)["hour"],
+    }
     # The aggregates ran in worker processes, and Dashboard (downstream) still ran in the same run.
     workers = {a["worker"] for a in nbpipe.history("WindowTotal")}
     assert workers and all(w.startswith("process-") for w in workers), workers
@@ -276,8 +297,10 @@ def test_data_science_reruns_exactly_the_stale_tasks_after_a_code_change(tmp_pat
     assert proc.returncode == 0, proc.stdout + proc.stderr
     first, rerun = summaries(proc.stdout)
     assert "Scheduled 5 tasks of which:\n* 5 ran successfully:" in first
-    assert ("* 1 complete ones were encountered:\n    - 1 LoadData()\n* 4 ran successfully:\n"
-            "    - 1 Evaluate()\n    - 1 Features()\n    - 1 Report()\n    - 1 Train()\n") in rerun
+    assert (
+        "* 1 complete ones were encountered:\n    - 1 LoadData()\n* 4 ran successfully:\n"
+        "    - 1 Evaluate()\n    - 1 Features()\n    - 1 Report()\n    - 1 Train()\n"
+    ) in rerun
 
     status = cell_output(tmp_path, "data_science", "%pipeline status Report")
     assert re.search(r"^stale +Features\(\) +\(code of Features\.run changed\)$", status, re.MULTILINE)
@@ -303,6 +326,11 @@ def test_data_science_reruns_exactly_the_stale_tasks_after_a_code_change(tmp_pat
     assert int(after[1]) == round(metrics["rmse"])
     # The plot is shown inline twice: after the first fit, and at the end.
     executed = nbformat.read(tmp_path / "data_science.executed.ipynb", as_version=4)
-    images = [i for i, c in enumerate(executed.cells) if c.cell_type == "code"
-              for o in c.outputs if "image/png" in o.get("data", {})]
+    images = [
+        i
+        for i, c in enumerate(executed.cells)
+        if c.cell_type == "code"
+        for o in c.outputs
+        if "image/png" in o.get("data", {})
+    ]
     assert len(images) == 2 and images[-1] == len(executed.cells) - 1, images

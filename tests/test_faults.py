@@ -18,7 +18,7 @@ import pytest
 
 pytestmark = pytest.mark.slow  # every test here starts processes, kernels or a browser
 
-PIPELINE = textwrap.dedent('''
+PIPELINE = textwrap.dedent("""
     import os, signal, time
     import nbpipe
 
@@ -57,7 +57,7 @@ PIPELINE = textwrap.dedent('''
     class Sleepers(nbpipe.WrapperTask):
         def requires(self):
             return [Part(i, "hang") for i in range(4)]
-''')
+""")
 
 
 @pytest.fixture
@@ -108,10 +108,15 @@ def test_sigint_stops_the_run_and_every_worker(pipeline, tmp_path):
     env = dict(os.environ, PYTHONPATH=str(pipeline), NBPIPE_STATE_DIR=str(tmp_path / ".nbpipe"))
     proc = subprocess.Popen(
         [sys.executable, "-m", "nbpipe", "run", "--module", "faulty", "Sleepers", "--workers", "2"],
-        cwd=pipeline, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=pipeline,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     # Wait until both workers are inside a task (each writes its pid first).
     deadline = time.monotonic() + 60
+
     def started():
         return [p for p in (pipeline / "pids").iterdir() if p.read_text()]
 
@@ -130,7 +135,7 @@ def test_sigint_stops_the_run_and_every_worker(pipeline, tmp_path):
     assert "failed" in out  # the summary lists the interrupted tasks
 
 
-MAIN_SCRIPT = textwrap.dedent('''
+MAIN_SCRIPT = textwrap.dedent("""
     import multiprocessing, sys
     import nbpipe
 
@@ -159,14 +164,20 @@ MAIN_SCRIPT = textwrap.dedent('''
 
     result = nbpipe.build([Total()], workers=2, detailed_summary=True)
     print(result.status.name, result.summary.to_dict()["counts"]["completed"])
-''')
+""")
 
 
 @pytest.mark.parametrize("start_method", ["spawn", "fork", "forkserver"])
 def test_classes_defined_in_main_run_in_worker_processes(tmp_path, start_method):
     (tmp_path / "script.py").write_text(MAIN_SCRIPT)
-    proc = subprocess.run([sys.executable, "script.py", start_method], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=120, env=dict(os.environ, NBPIPE_STATE_DIR=str(tmp_path / ".s")))
+    proc = subprocess.run(
+        [sys.executable, "script.py", start_method],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, NBPIPE_STATE_DIR=str(tmp_path / ".s")),
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "SUCCESS 9"
     assert (tmp_path / "total").read_text() == str(sum(i * i for i in range(8)))

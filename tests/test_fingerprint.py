@@ -19,8 +19,8 @@ import textwrap
 import pytest
 
 import nbpipe
-from nbpipe import configuration as config
 import nbpipe.state.fingerprints as fp
+from nbpipe import configuration as config
 from nbpipe.state.fingerprints import (
     clear_cache,
     code_fingerprint,
@@ -196,7 +196,11 @@ EDITS = [
     (
         "docstrings",
         [
-            ("fp_tasks", '"""Read, clean, write."""', '"""Read the rows,\n        clean them, write them.\n        """'),
+            (
+                "fp_tasks",
+                '"""Read, clean, write."""',
+                '"""Read the rows,\n        clean them, write them.\n        """',
+            ),
             ("fp_tasks", '"""Clean the rows."""', "'''Clean rows.'''"),
             ("fp_helpers", '"""Split a CSV line."""', '"Split a line of CSV."'),
         ],
@@ -205,33 +209,75 @@ EDITS = [
     (
         "reformat",
         [
-            ("fp_tasks", TASKS[TASKS.index("    def run(self):\n        \"\"\"Read"):], REFORMATTED_RUN),
+            ("fp_tasks", TASKS[TASKS.index('    def run(self):\n        """Read') :], REFORMATTED_RUN),
             ("fp_tasks", "LIMIT = 10", "LIMIT = (\n    10\n)"),
-            ("fp_helpers", 'return [normalise(v) for v in line.split(",")]', "return [normalise(v)\n            for v in line.split(',')]"),
+            (
+                "fp_helpers",
+                'return [normalise(v) for v in line.split(",")]',
+                "return [normalise(v)\n            for v in line.split(',')]",
+            ),
         ],
         [],
     ),
     ("logic in run", [("fp_tasks", "cells[:LIMIT]", "cells[:LIMIT - 1]")], ["code of Clean.run changed"]),
-    ("helper in same module", [("fp_tasks", "return value.strip()", 'return value.strip(" ")')], ["code of fp_tasks.clean_value changed"]),
-    ("helper in other module", [("fp_helpers", 'line.split(",")', 'line.split(";")')], ["code of fp_helpers.parse_row changed"]),
-    ("helper of a helper", [("fp_helpers", "value.strip().lower()", "value.strip().upper()")], ["code of fp_helpers.normalise changed"]),
-    ("helper imported inside run", [("fp_helpers", 'return ";".join(cells)', 'return "|".join(cells)')], ["code of fp_helpers.fmt changed"]),
-    ("method of a helper class", [("fp_helpers", "line.split(self.sep)", "line.split(self.sep, 1)")], ["code of fp_helpers.Parser changed"]),
+    (
+        "helper in same module",
+        [("fp_tasks", "return value.strip()", 'return value.strip(" ")')],
+        ["code of fp_tasks.clean_value changed"],
+    ),
+    (
+        "helper in other module",
+        [("fp_helpers", 'line.split(",")', 'line.split(";")')],
+        ["code of fp_helpers.parse_row changed"],
+    ),
+    (
+        "helper of a helper",
+        [("fp_helpers", "value.strip().lower()", "value.strip().upper()")],
+        ["code of fp_helpers.normalise changed"],
+    ),
+    (
+        "helper imported inside run",
+        [("fp_helpers", 'return ";".join(cells)', 'return "|".join(cells)')],
+        ["code of fp_helpers.fmt changed"],
+    ),
+    (
+        "method of a helper class",
+        [("fp_helpers", "line.split(self.sep)", "line.split(self.sep, 1)")],
+        ["code of fp_helpers.Parser changed"],
+    ),
     ("attribute of a helper class", [("fp_helpers", 'sep = ","', 'sep = ";"')], ["code of fp_helpers.Parser changed"]),
     ("project base class", [("fp_tasks", 'return "mixin"', 'return "base"')], ["code of Mixin.describe changed"]),
     ("decorated method", [("fp_tasks", 'return "clean"', 'return "cleaned"')], ["code of Clean.summary changed"]),
-    ("decorator", [("fp_helpers", "return fn(*args, **kwargs)", "return fn(*args)")], ["code of Clean.summary changed"]),
+    (
+        "decorator",
+        [("fp_helpers", "return fn(*args, **kwargs)", "return fn(*args)")],
+        ["code of Clean.summary changed"],
+    ),
     ("module constant", [("fp_tasks", "LIMIT = 10", "LIMIT = 20")], ["code of fp_tasks.LIMIT changed"]),
     ("module variable rebound at run time", [("fp_tasks", "CALLS = 0", "CALLS = 1")], []),
-    ("function behind lru_cache", [("fp_helpers", "return key * 2", "return key * 3")], ["code of fp_helpers.cached_lookup changed"]),
+    (
+        "function behind lru_cache",
+        [("fp_helpers", "return key * 2", "return key * 3")],
+        ["code of fp_helpers.cached_lookup changed"],
+    ),
     ("class attribute", [("fp_tasks", "retry_count = 2", "retry_count = 5")], ["code of Clean.<attributes> changed"]),
-    ("base classes", [("fp_tasks", "class Clean(Mixin, nbpipe.Task)", "class Clean(Mixin, nbpipe.WrapperTask)")], ["code of Clean.<attributes> changed"]),
+    (
+        "base classes",
+        [("fp_tasks", "class Clean(Mixin, nbpipe.Task)", "class Clean(Mixin, nbpipe.WrapperTask)")],
+        ["code of Clean.<attributes> changed"],
+    ),
     ("parameter default", [("fp_tasks", 'default="2024-01-01"', 'default="2025-06-30"')], []),
     ("upstream task", [("fp_tasks", 'f.write("a,b\\n")', 'f.write("c,d\\n")')], []),
     ("unused helper", [("fp_helpers", "return 1", "return 2")], []),
     (
         "method added",
-        [("fp_tasks", "    def requires(self):", "    def validate(self):\n        return True\n\n    def requires(self):")],
+        [
+            (
+                "fp_tasks",
+                "    def requires(self):",
+                "    def validate(self):\n        return True\n\n    def requires(self):",
+            )
+        ],
         ["Clean.validate was added"],
     ),
     (
@@ -379,7 +425,7 @@ def test_project_task_base_classes_are_part_of_the_code(monkeypatch):
         linecache.cache.pop(name, None)
 
 
-LIBRARY_USER = r'''
+LIBRARY_USER = r"""
 import json
 import math
 
@@ -395,7 +441,7 @@ class Clean(nbpipe.Task):
         flatten([1])
         pytest.approx(math.pi)
         return json.dumps(fp_helpers.parse_row("a,b"))
-'''
+"""
 
 
 def test_installed_standard_library_and_nbpipe_code_is_not_included(tmp_path):
@@ -411,12 +457,12 @@ def test_installed_standard_library_and_nbpipe_code_is_not_included(tmp_path):
     ]
 
 
-OUTSIDE = r'''
+OUTSIDE = r"""
 def ext_helper(x):
     return x + 1
-'''
+"""
 
-OUTSIDE_USER = r'''
+OUTSIDE_USER = r"""
 import nbpipe
 import fp_outside
 
@@ -424,7 +470,7 @@ import fp_outside
 class Clean(nbpipe.Task):
     def run(self):
         return fp_outside.ext_helper(1)
-'''
+"""
 
 
 def test_modules_outside_the_project_roots_are_not_included(tmp_path, tmp_path_factory):
@@ -511,7 +557,9 @@ def test_code_without_source_falls_back_to_bytecode():
     assert sorted(old) == ["NotebookTask.<attributes>", "NotebookTask.run", "__main__.helper"]
     same = code_fingerprint(exec_cell(CELL, "<fp-exec-b>", register=False)["NotebookTask"])
     assert same == old
-    logic = code_fingerprint(exec_cell(CELL.replace("helper(21)", "helper(22)"), "<fp-exec-c>", register=False)["NotebookTask"])
+    logic = code_fingerprint(
+        exec_cell(CELL.replace("helper(21)", "helper(22)"), "<fp-exec-c>", register=False)["NotebookTask"]
+    )
     assert describe_code_change(old, logic) == ["code of NotebookTask.run changed"]
     nested = code_fingerprint(
         exec_cell(CELL.replace("return x * 2", "return [y * 2 for y in [x]][0]"), "<fp-exec-d>", register=False)[
@@ -526,7 +574,7 @@ def test_code_without_source_falls_back_to_bytecode():
     assert describe_code_change(nested, nested2) == ["code of __main__.helper changed"]
 
 
-DETERMINISM = r'''
+DETERMINISM = r"""
 import nbpipe
 from enum import Enum
 
@@ -549,9 +597,9 @@ class Clean(nbpipe.Task):
 
     def run(self):
         return [pick(n) for n in NAMES]
-'''
+"""
 
-DETERMINISM_SCRIPT = r'''
+DETERMINISM_SCRIPT = r"""
 import json, sys
 sys.path.insert(0, ".")
 import fp_det
@@ -559,7 +607,7 @@ from nbpipe.state.fingerprints import code_fingerprint
 ns = {"__name__": "__main__"}
 exec(compile(open("fp_det.py").read(), "<no-source>", "exec"), ns)
 print(json.dumps({"file": code_fingerprint(fp_det.Clean), "exec": code_fingerprint(ns["Clean"])}, sort_keys=True))
-'''
+"""
 
 
 def test_fingerprints_are_the_same_in_other_processes(tmp_path):
@@ -570,7 +618,12 @@ def test_fingerprints_are_the_same_in_other_processes(tmp_path):
         nbpipe_parent = os.path.dirname(os.path.dirname(os.path.abspath(nbpipe.__file__)))
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [nbpipe_parent, env.get("PYTHONPATH")]))
         proc = subprocess.run(
-            [sys.executable, "-c", DETERMINISM_SCRIPT], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+            [sys.executable, "-c", DETERMINISM_SCRIPT],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert proc.returncode == 0, proc.stderr
         outputs.append(json.loads(proc.stdout))
@@ -582,7 +635,13 @@ def test_fingerprints_are_the_same_in_other_processes(tmp_path):
         "fp_det.NAMES",
         "fp_det.pick",
     ]
-    assert sorted(outputs[0]["exec"]) == ["Clean.<attributes>", "Clean.run", "__main__.Mode", "__main__.NAMES", "__main__.pick"]
+    assert sorted(outputs[0]["exec"]) == [
+        "Clean.<attributes>",
+        "Clean.run",
+        "__main__.Mode",
+        "__main__.NAMES",
+        "__main__.pick",
+    ]
 
 
 def test_results_are_cached_per_class_until_clear_cache(tmp_path):

@@ -21,9 +21,9 @@ from s3_server import s3_server
 import nbpipe
 from nbpipe import format as fmt
 from nbpipe.engine.events import Kind
-from nbpipe.targets.fsspec_target import FsspecTarget, MissingBackendError
-from nbpipe.target import TEMP_MARK
 from nbpipe.state.fingerprints import target_fingerprint
+from nbpipe.target import TEMP_MARK
+from nbpipe.targets.fsspec_target import FsspecTarget, MissingBackendError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUCKET = "nbpipe-test"
@@ -75,14 +75,17 @@ def backend(request, tmp_path):
 
         _clear_memory_fs()
         fs = fsspec.filesystem("memory")
-        yield Backend("memory", "memory://t/", names=lambda: sorted(p[len("/t/"):] for p in fs.find("/t")))
+        yield Backend("memory", "memory://t/", names=lambda: sorted(p[len("/t/") :] for p in fs.find("/t")))
         _clear_memory_fs()
     else:
         server = request.getfixturevalue("s3")
         prefix = f"{uuid.uuid4().hex}/"
         yield Backend(
-            "s3", f"s3://{BUCKET}/{prefix}", options=server.options, stages_writes=False,
-            names=lambda: [k[len(prefix):] for k in server.keys(prefix)],
+            "s3",
+            f"s3://{BUCKET}/{prefix}",
+            options=server.options,
+            stages_writes=False,
+            names=lambda: [k[len(prefix) :] for k in server.keys(prefix)],
             pending=lambda: server.pending_uploads(prefix),
         )
 
@@ -235,8 +238,9 @@ def test_directory_fingerprint_covers_files_but_not_writes_in_progress(backend):
 # -- identity and pickling -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("dumps,loads", [(pickle.dumps, pickle.loads), (cloudpickle.dumps, cloudpickle.loads)],
-                         ids=["pickle", "cloudpickle"])
+@pytest.mark.parametrize(
+    "dumps,loads", [(pickle.dumps, pickle.loads), (cloudpickle.dumps, cloudpickle.loads)], ids=["pickle", "cloudpickle"]
+)
 def test_pickled_target_works(backend, dumps, loads):
     target = backend.target("p.txt", format=fmt.UTF8)
     with target.open("w") as f:
@@ -278,8 +282,9 @@ def test_missing_backend_package_names_the_url_and_the_install(url, package):
 
 def test_importing_nbpipe_does_not_import_fsspec():
     code = "import sys, nbpipe, nbpipe.targets.fsspec_target; assert 'fsspec' not in sys.modules, 'fsspec imported'"
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60,
-                          check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60, check=False
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -345,8 +350,9 @@ def test_s3_target_unpickled_in_a_fresh_interpreter(s3):
     with target.open("w") as f:
         f.write("from the driver")
     code = "import pickle, sys; t = pickle.load(sys.stdin.buffer); print(t.exists(), t.open().read())"
-    done = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(target), cwd=REPO,
-                          capture_output=True, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code], input=pickle.dumps(target), cwd=REPO, capture_output=True, timeout=60, check=False
+    )
     assert done.returncode == 0, done.stderr.decode()
     assert done.stdout.decode().strip() == "True from the driver"
 

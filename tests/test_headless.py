@@ -4,7 +4,7 @@ import xml.etree.ElementTree as ET
 
 import nbformat
 
-PIPELINE = '''%%pipeline
+PIPELINE = """%%pipeline
 import nbpipe
 
 class Square(nbpipe.Task):
@@ -19,7 +19,7 @@ class Square(nbpipe.Task):
             raise ValueError(f"refusing to square {self.n}")
         with self.output().open("w") as f:
             f.write(str(self.n * self.n))
-'''
+"""
 
 
 def notebook(path, *cells, parameters=None):
@@ -35,8 +35,14 @@ def notebook(path, *cells, parameters=None):
 
 
 def test_execute_runs_cells_prints_summaries_and_writes_the_notebook(tmp_path, run_cli):
-    nb = notebook(tmp_path / "sq.ipynb", "%load_ext nbpipe", PIPELINE, "%pipeline run Square --n {n}",
-                  "assert open(f'squares/{n}.txt').read() == str(n * n)", parameters="n = 3")
+    nb = notebook(
+        tmp_path / "sq.ipynb",
+        "%load_ext nbpipe",
+        PIPELINE,
+        "%pipeline run Square --n {n}",
+        "assert open(f'squares/{n}.txt').read() == str(n * n)",
+        parameters="n = 3",
+    )
     proc = run_cli("execute", str(nb), "-p", "n", "7")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "* 1 ran successfully:\n    - 1 Square(n=7, fail=False)" in proc.stdout

@@ -8,7 +8,7 @@ pytestmark = pytest.mark.slow  # every test here starts processes, kernels or a 
 
 jupyter_client = pytest.importorskip("jupyter_client")
 
-CELL = textwrap.dedent('''\
+CELL = textwrap.dedent("""\
     %%pipeline
     import os, time
     import nbpipe
@@ -29,7 +29,7 @@ CELL = textwrap.dedent('''\
     class All(nbpipe.WrapperTask):
         def requires(self):
             return [WaitsForRelease(i) for i in range(3)]
-''')
+""")
 
 
 @pytest.fixture
@@ -71,9 +71,11 @@ def test_background_run_keeps_the_kernel_responsive(kernel, tmp_path):
     assert status == "ok"
     assert any("WaitsForRelease(i=0)" in r for r in results)  # the widget's plain-text form
     # The run is in flight (a task has started and waits); the kernel still answers.
-    deadline_code = ("import time, os\nt = time.monotonic()\n"
-                     "while not os.path.exists('started_0') and time.monotonic() - t < 30: time.sleep(0.01)\n"
-                     "print(os.path.exists('started_0'), w.running)")
+    deadline_code = (
+        "import time, os\nt = time.monotonic()\n"
+        "while not os.path.exists('started_0') and time.monotonic() - t < 30: time.sleep(0.01)\n"
+        "print(os.path.exists('started_0'), w.running)"
+    )
     assert execute(kernel, deadline_code)[1].strip() == "True True"
     assert execute(kernel, "print(1 + 1)")[1].strip() == "2"
     (tmp_path / "release").touch()

@@ -3,6 +3,7 @@
 import shutil
 import subprocess
 from pathlib import Path
+
 import pytest
 
 pytestmark = pytest.mark.slow  # every test here starts processes, kernels or a browser
@@ -22,8 +23,9 @@ def test_front_end_type_checks():
     """Every module of src/ (not only those the unit tests import) compiles without errors."""
     _npm()
     tsc = LABEXTENSION / "node_modules" / ".bin" / "tsc"
-    proc = subprocess.run([str(tsc), "-p", "tsconfig.json", "--noEmit"], cwd=LABEXTENSION, capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run(
+        [str(tsc), "-p", "tsconfig.json", "--noEmit"], cwd=LABEXTENSION, capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
 
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from nbpipe.state.task_locks import LockError, LockHolder, TaskLocks, lock_file_name, prune_lock_files
 from nbpipe.state.lock_files import parse_holder as _parse_holder
+from nbpipe.state.task_locks import LockError, LockHolder, TaskLocks, lock_file_name, prune_lock_files
 
 REPO = str(Path(__file__).resolve().parents[1])
 HOST = socket.gethostname()

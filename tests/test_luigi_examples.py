@@ -101,14 +101,28 @@ def _sdist() -> Path:
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=CACHE_DIR) as download_dir:
         proc = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-             f"luigi=={LUIGI_VERSION}", "-d", download_dir],
-            check=False, capture_output=True, text=True, timeout=300,
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                f"luigi=={LUIGI_VERSION}",
+                "-d",
+                download_dir,
+            ],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         got = Path(download_dir) / f"luigi-{LUIGI_VERSION}.tar.gz"
         if proc.returncode != 0 or not got.is_file():
-            pytest.fail(f"pip download of luigi=={LUIGI_VERSION} failed (exit {proc.returncode}):\n"
-                        f"{proc.stdout}\n{proc.stderr}")
+            pytest.fail(
+                f"pip download of luigi=={LUIGI_VERSION} failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+            )
         os.replace(got, cached)  # atomic: a cached file is always a whole one
     return cached
 
@@ -191,7 +205,9 @@ def fixed_paths_lock():
 
 # -- reading summaries ------------------------------------------------------------
 
-_LOGGED = re.compile(r"\n===== (Luigi|nbpipe) Execution Summary =====\n\n(.*?)\n\n===== \1 Execution Summary =====\n", re.DOTALL)
+_LOGGED = re.compile(
+    r"\n===== (Luigi|nbpipe) Execution Summary =====\n\n(.*?)\n\n===== \1 Execution Summary =====\n", re.DOTALL
+)
 
 
 def split_summary(text: str) -> tuple[str, str]:
@@ -243,7 +259,9 @@ def status_from_sentence(sentence: str, enum) -> str:
 def docstring_summary(source: str) -> str:
     """The example summary shown in an example's module docstring."""
     doc = ast.get_docstring(ast.parse(source))
-    match = re.search(r"===== Luigi Execution Summary =====\n(.*?)\n\s*===== Luigi Execution Summary =====", doc, re.DOTALL)
+    match = re.search(
+        r"===== Luigi Execution Summary =====\n(.*?)\n\s*===== Luigi Execution Summary =====", doc, re.DOTALL
+    )
     assert match, "no summary in the docstring"
     return textwrap.dedent(match.group(1)).strip("\n")
 
@@ -280,6 +298,7 @@ def _inputs(*skip: str) -> Callable[[], None]:
         for date in DATES:
             if date not in skip:
                 _touch(f"/var/tmp/text/{date}.txt", TEXTS[date])
+
     return setup
 
 
@@ -293,12 +312,14 @@ def _bars(numbers) -> Callable[[], None]:
         os.makedirs("/tmp/bar", exist_ok=True)
         for n in numbers:
             _touch(f"/tmp/bar/{n}")
+
     return setup
 
 
 def _configuration(seed: int) -> Callable[[], None]:
     def setup() -> None:
         _touch(f"/tmp/Config_{seed}.txt", ",".join(map(str, _sample_size_and_data(seed)[1])))
+
     return setup
 
 
@@ -325,43 +346,116 @@ class Case:
 
 
 CASES = [
-    Case("hello_world-script", "hello_world.py", argv=[],
-         counts={"ran successfully": 1}, prints=["HelloWorldTask says: Hello world!"]),
-    Case("hello_world-build", "hello_world.py", root="HelloWorldTask",
-         counts={"ran successfully": 1}, prints=["HelloWorldTask says: Hello world!"]),
-    Case("foo-workers2", "foo.py", root="Foo", workers=2,
-         counts={"ran successfully": 11}, prints=["Running Foo"]),
-    Case("dynamic_requirements-fresh-workers4", "dynamic_requirements.py", root="Dynamic",
-         params={"seed": str(FRESH_SEED)}, workers=4, counts={"ran successfully": 9}),
-    Case("dynamic_requirements-script-configured", "dynamic_requirements.py",
-         argv=["Dynamic", "--seed", str(PRECONFIGURED_SEED), "--workers", "1", "--local-scheduler"],
-         setup=_configuration(PRECONFIGURED_SEED), counts={"ran successfully": 8}),
-    Case("dynamic_requirements-already-done", "dynamic_requirements.py", root="Dynamic",
-         params={"seed": str(DONE_SEED)}, setup=lambda: _touch(f"/tmp/Dynamic_{DONE_SEED}.txt", "Tada!"),
-         counts={"complete ones were encountered": 1}),
-    Case("execution_summary_example-docstring-state", "execution_summary_example.py", root="EntryPoint",
-         setup=_bars(range(5, 200)), status="MISSING_EXT",
-         counts={"complete ones were encountered": 195, "ran successfully": 1, "were left pending, among these": 22,
-                 "were missing external dependencies": 1, "had missing dependencies": 21},
-         prints=["Running Boom"]),
-    Case("execution_summary_example-fresh", "execution_summary_example.py", root="EntryPoint",
-         status="MISSING_EXT",
-         counts={"ran successfully": 196, "were left pending, among these": 22,
-                 "were missing external dependencies": 1, "had missing dependencies": 21},
-         prints=["Running Boom"]),
-    Case("execution_summary_example-fresh-workers3", "execution_summary_example.py", root="EntryPoint", workers=3,
-         status="MISSING_EXT",
-         counts={"ran successfully": 196, "were left pending, among these": 22,
-                 "were missing external dependencies": 1, "had missing dependencies": 21},
-         prints=["Running Boom"]),
-    Case("wordcount-all-inputs", "wordcount.py", root="WordCount", params={"date_interval": INTERVAL},
-         setup=_inputs(), counts={"complete ones were encountered": 5, "ran successfully": 1}),
-    Case("wordcount-missing-input", "wordcount.py", root="WordCount", params={"date_interval": INTERVAL},
-         setup=_inputs("2024-01-03"), status="MISSING_EXT",
-         counts={"complete ones were encountered": 4, "were left pending, among these": 2,
-                 "were missing external dependencies": 1, "had missing dependencies": 1}),
-    Case("wordcount-output-exists", "wordcount.py", root="WordCount", params={"date_interval": INTERVAL},
-         setup=_wordcount_output_exists, counts={"complete ones were encountered": 1}),
+    Case(
+        "hello_world-script",
+        "hello_world.py",
+        argv=[],
+        counts={"ran successfully": 1},
+        prints=["HelloWorldTask says: Hello world!"],
+    ),
+    Case(
+        "hello_world-build",
+        "hello_world.py",
+        root="HelloWorldTask",
+        counts={"ran successfully": 1},
+        prints=["HelloWorldTask says: Hello world!"],
+    ),
+    Case("foo-workers2", "foo.py", root="Foo", workers=2, counts={"ran successfully": 11}, prints=["Running Foo"]),
+    Case(
+        "dynamic_requirements-fresh-workers4",
+        "dynamic_requirements.py",
+        root="Dynamic",
+        params={"seed": str(FRESH_SEED)},
+        workers=4,
+        counts={"ran successfully": 9},
+    ),
+    Case(
+        "dynamic_requirements-script-configured",
+        "dynamic_requirements.py",
+        argv=["Dynamic", "--seed", str(PRECONFIGURED_SEED), "--workers", "1", "--local-scheduler"],
+        setup=_configuration(PRECONFIGURED_SEED),
+        counts={"ran successfully": 8},
+    ),
+    Case(
+        "dynamic_requirements-already-done",
+        "dynamic_requirements.py",
+        root="Dynamic",
+        params={"seed": str(DONE_SEED)},
+        setup=lambda: _touch(f"/tmp/Dynamic_{DONE_SEED}.txt", "Tada!"),
+        counts={"complete ones were encountered": 1},
+    ),
+    Case(
+        "execution_summary_example-docstring-state",
+        "execution_summary_example.py",
+        root="EntryPoint",
+        setup=_bars(range(5, 200)),
+        status="MISSING_EXT",
+        counts={
+            "complete ones were encountered": 195,
+            "ran successfully": 1,
+            "were left pending, among these": 22,
+            "were missing external dependencies": 1,
+            "had missing dependencies": 21,
+        },
+        prints=["Running Boom"],
+    ),
+    Case(
+        "execution_summary_example-fresh",
+        "execution_summary_example.py",
+        root="EntryPoint",
+        status="MISSING_EXT",
+        counts={
+            "ran successfully": 196,
+            "were left pending, among these": 22,
+            "were missing external dependencies": 1,
+            "had missing dependencies": 21,
+        },
+        prints=["Running Boom"],
+    ),
+    Case(
+        "execution_summary_example-fresh-workers3",
+        "execution_summary_example.py",
+        root="EntryPoint",
+        workers=3,
+        status="MISSING_EXT",
+        counts={
+            "ran successfully": 196,
+            "were left pending, among these": 22,
+            "were missing external dependencies": 1,
+            "had missing dependencies": 21,
+        },
+        prints=["Running Boom"],
+    ),
+    Case(
+        "wordcount-all-inputs",
+        "wordcount.py",
+        root="WordCount",
+        params={"date_interval": INTERVAL},
+        setup=_inputs(),
+        counts={"complete ones were encountered": 5, "ran successfully": 1},
+    ),
+    Case(
+        "wordcount-missing-input",
+        "wordcount.py",
+        root="WordCount",
+        params={"date_interval": INTERVAL},
+        setup=_inputs("2024-01-03"),
+        status="MISSING_EXT",
+        counts={
+            "complete ones were encountered": 4,
+            "were left pending, among these": 2,
+            "were missing external dependencies": 1,
+            "had missing dependencies": 1,
+        },
+    ),
+    Case(
+        "wordcount-output-exists",
+        "wordcount.py",
+        root="WordCount",
+        params={"date_interval": INTERVAL},
+        setup=_wordcount_output_exists,
+        counts={"complete ones were encountered": 1},
+    ),
 ]
 CASES_BY_ID = {case.id: case for case in CASES}
 
@@ -409,7 +503,9 @@ def run_engine(engine: str, case: Case, source: str, workdir: Path) -> EngineRun
         spec = {"root": case.root, "params": case.params, "workers": case.workers}
         cmd = [sys.executable, str(HARNESS), engine, str(example), json.dumps(spec), str(out_json)]
     started = time.monotonic()
-    proc = subprocess.run(cmd, check=False, cwd=workdir, env=_env(), capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    proc = subprocess.run(
+        cmd, check=False, cwd=workdir, env=_env(), capture_output=True, text=True, timeout=RUN_TIMEOUT
+    )
     seconds = time.monotonic() - started
     fixed_files = snapshot_fixed_paths()
     # nbpipe keeps its run history in .nbpipe/ (its state directory, by design).
@@ -419,7 +515,9 @@ def run_engine(engine: str, case: Case, source: str, workdir: Path) -> EngineRun
     where = f"[{case.id}, {engine}]"
     assert proc.returncode == 0, f"{where} exited {proc.returncode}\n{proc.stderr[-4000:]}"
     logged = logged_summaries(proc.stderr)
-    assert len(logged) == 1, f"{where} expected one execution summary on stderr, got {len(logged)}\n{proc.stderr[-4000:]}"
+    assert len(logged) == 1, (
+        f"{where} expected one execution summary on stderr, got {len(logged)}\n{proc.stderr[-4000:]}"
+    )
     summary_engine, body = logged[0]
     report = None
     if case.argv is None:
@@ -430,8 +528,20 @@ def run_engine(engine: str, case: Case, source: str, workdir: Path) -> EngineRun
     assert progress, f"{where} summary has no 'This progress looks' line:\n{body}"
     enum = luigi_summary.LuigiStatusCode if engine == "luigi" else nbpipe_summary.StatusCode
     status = status_from_sentence(progress, enum)
-    return EngineRun(engine, proc.returncode, proc.stdout, proc.stderr, report, summary_engine, body, status,
-                     progress, fixed_files, workdir_files, seconds)
+    return EngineRun(
+        engine,
+        proc.returncode,
+        proc.stdout,
+        proc.stderr,
+        report,
+        summary_engine,
+        body,
+        status,
+        progress,
+        fixed_files,
+        workdir_files,
+        seconds,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -445,7 +555,9 @@ def run_case(luigi_examples, tmp_path_factory):
             base = tmp_path_factory.mktemp(case_id)
             with fixed_paths_lock():
                 try:
-                    runs = tuple(run_engine(e, case, luigi_examples[case.example], base / e) for e in ("luigi", "nbpipe"))
+                    runs = tuple(
+                        run_engine(e, case, luigi_examples[case.example], base / e) for e in ("luigi", "nbpipe")
+                    )
                 finally:
                     clean_fixed_paths()
             done[case_id] = runs
@@ -515,7 +627,9 @@ def test_execution_summary_example_matches_its_docstring(luigi_examples, run_cas
     assert expected["sections"]["were left pending, among these"]["count"] == 22
     assert expected["sections"]["were missing external dependencies"] == {"count": 1, "families": {"MyExternal": 1}}
     assert expected["sections"]["had missing dependencies"] == {
-        "count": 21, "families": {"examples.EntryPoint": 1, "examples.Foo": 10, "examples.DateTask": 10}}
+        "count": 21,
+        "families": {"examples.EntryPoint": 1, "examples.Foo": 10, "examples.DateTask": 10},
+    }
     for run in run_case("execution_summary_example-docstring-state"):
         assert parse_summary(run.body) == expected, f"{run.engine}:\n{run.body}"
         assert run.status == "MISSING_EXT"
@@ -526,7 +640,7 @@ def test_extracted_examples_are_luigis(luigi_examples):
     assert sorted(luigi_examples) == sorted(EXAMPLES)
     for name, source in luigi_examples.items():
         changed = nbpipe_version_of(source)
-        diff = [(a, b) for a, b in zip(source.splitlines(), changed.splitlines()) if a != b]
+        diff = [(a, b) for a, b in zip(source.splitlines(), changed.splitlines(), strict=True) if a != b]
         assert diff == [("import luigi", "import nbpipe as luigi")], name
 
 
@@ -543,8 +657,12 @@ def test_comparison_catches_a_different_count():
     base = parse_summary(body)
     assert base["scheduled"] == 3 and not base["other"]
     assert base["sections"]["complete ones were encountered"] == {"count": 2, "families": {"InputText": 2}}
-    for before, after in [("* 2 complete", "* 3 complete"), ("- 1 WordCount", "- 2 WordCount"),
-                          ("- 2 InputText", "- 2 OutputText"), (":) because", ":| because")]:
+    for before, after in [
+        ("* 2 complete", "* 3 complete"),
+        ("- 1 WordCount", "- 2 WordCount"),
+        ("- 2 InputText", "- 2 OutputText"),
+        (":) because", ":| because"),
+    ]:
         assert parse_summary(body.replace(before, after)) != base, before
 
 

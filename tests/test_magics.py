@@ -7,7 +7,7 @@ import pytest
 
 import nbpipe
 
-PIPELINE_CELL = '''%%pipeline
+PIPELINE_CELL = """%%pipeline
 import nbpipe
 
 class Greet(nbpipe.Task):
@@ -23,7 +23,7 @@ class Greet(nbpipe.Task):
 class Both(nbpipe.WrapperTask):
     def requires(self):
         return [Greet("ada"), Greet("bob")]
-'''
+"""
 
 
 @pytest.fixture
@@ -59,13 +59,19 @@ def test_run_returns_the_result_and_shows_the_summary(shell, capsys):
     assert shell.user_ns["again"].summary.to_dict()["counts"]["completed"] == 3
 
 
-@pytest.mark.parametrize("line,message", [
-    ("%pipeline run Gret --name x", "No task named 'Gret' is defined; did you mean 'Greet'"),  # other tests' classes may follow
-    ("%pipeline run Greet", "Greet needs --name"),
-    ("%pipeline run Greet --name x --workers none", "--workers none: expected a positive integer"),
-    ("%pipeline frobnicate", "unknown command 'frobnicate'"),
-    ("%pipeline", "%pipeline needs a command"),
-])
+@pytest.mark.parametrize(
+    "line,message",
+    [
+        (
+            "%pipeline run Gret --name x",
+            "No task named 'Gret' is defined; did you mean 'Greet'",
+        ),  # other tests' classes may follow
+        ("%pipeline run Greet", "Greet needs --name"),
+        ("%pipeline run Greet --name x --workers none", "--workers none: expected a positive integer"),
+        ("%pipeline frobnicate", "unknown command 'frobnicate'"),
+        ("%pipeline", "%pipeline needs a command"),
+    ],
+)
 def test_mistakes_print_one_line_without_traceback(shell, capsys, line, message):
     shell.run_cell(PIPELINE_CELL)
     capsys.readouterr()
@@ -97,8 +103,9 @@ def test_invalidate_status_and_history_are_the_cli_commands(shell, capsys, monke
     called = []
     for name in ("invalidate", "status", "history"):
         real = getattr(actions, name)
-        monkeypatch.setattr(actions, name,
-                            lambda *a, _real=real, _name=name, **k: called.append(_name) or _real(*a, **k))
+        monkeypatch.setattr(
+            actions, name, lambda *a, _real=real, _name=name, **k: called.append(_name) or _real(*a, **k)
+        )
     shell.run_cell(PIPELINE_CELL)
     shell.run_cell("%pipeline run Both")
     capsys.readouterr()
@@ -107,9 +114,11 @@ def test_invalidate_status_and_history_are_the_cli_commands(shell, capsys, monke
     assert main(["invalidate", "Greet", "--name", "ada", "--downstream", "--within", "Both"]) == 0
     cli_out = capsys.readouterr().out
     assert cli_out.splitlines()[1:] == [f"  {t}" for t in shell.user_ns["marked"]]
-    for magic_line, argv in [("%pipeline status Both", ["status", "Both"]),
-                             ("%pipeline status Both --json", ["status", "Both", "--json"]),
-                             ("%pipeline history Greet --limit 5", ["history", "Greet", "--limit", "5"])]:
+    for magic_line, argv in [
+        ("%pipeline status Both", ["status", "Both"]),
+        ("%pipeline status Both --json", ["status", "Both", "--json"]),
+        ("%pipeline history Greet --limit 5", ["history", "Greet", "--limit", "5"]),
+    ]:
         shell.run_cell(f"data = {magic_line}")
         magic_out = capsys.readouterr().out
         assert main(argv) == 0
@@ -126,10 +135,11 @@ def test_magic_help_and_mistakes_come_from_the_cli_parsers(shell, capsys):
     shell.run_cell("%pipeline run Greet --help")
     out = capsys.readouterr().out
     assert out.startswith("usage: %pipeline run [options] Greet --name VALUE") and "Greet parameters:" in out
-    for line, message in [("%pipeline history --limit many", "pipeline: error: --limit many: expected an integer"),
-                          ("%pipeline status Greet --nmae x", "pipeline: error: unknown option --nmae; did you mean "
-                                                              "--name?"),
-                          ("%pipeline invalidate", "pipeline: error: no task given: %pipeline invalidate")]:
+    for line, message in [
+        ("%pipeline history --limit many", "pipeline: error: --limit many: expected an integer"),
+        ("%pipeline status Greet --nmae x", "pipeline: error: unknown option --nmae; did you mean --name?"),
+        ("%pipeline invalidate", "pipeline: error: no task given: %pipeline invalidate"),
+    ]:
         shell.run_cell(line)
         err = capsys.readouterr().err
         assert err.startswith(message) and len(err.strip().splitlines()) == 1, (line, err)
@@ -163,7 +173,7 @@ def test_widget_sends_the_graph_and_batches_live_updates():
 
     widget = DagWidget(Fan(), max_updates_per_second=10)
     assert len(widget.nodes) == 301 and len(widget.edges) == 300
-    assert f'id={Leaf(7).task_id}' in widget.dot and widget.states[Leaf(7).task_id] == "not_built"
+    assert f"id={Leaf(7).task_id}" in widget.dot and widget.states[Leaf(7).task_id] == "not_built"
     started = time.monotonic()
     result = widget.run(background=False)
     elapsed = time.monotonic() - started
@@ -203,15 +213,17 @@ def test_core_import_pulls_in_nothing_from_jupyter():
     import subprocess
     import sys
 
-    code = ("import sys, nbpipe, nbpipe.driver.run, nbpipe.state.staleness; "
-            "bad = [m for m in sys.modules if m.split('.')[0] in "
-            "('IPython', 'ipywidgets', 'graphviz', 'nbclient', 'ipykernel', 'traitlets')]; print(bad)")
+    code = (
+        "import sys, nbpipe, nbpipe.driver.run, nbpipe.state.staleness; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in "
+        "('IPython', 'ipywidgets', 'graphviz', 'nbclient', 'ipykernel', 'traitlets')]; print(bad)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
 
 def test_a_cycle_is_one_clear_line_and_show_works_without_a_front_end(shell, capfd):
-    shell.run_cell('''%%pipeline
+    shell.run_cell("""%%pipeline
 import nbpipe
 
 class Ouro(nbpipe.Task):
@@ -220,7 +232,7 @@ class Ouro(nbpipe.Task):
 
     def requires(self):
         return Ouro()
-''')
+""")
     capfd.readouterr()
     shell.run_cell("r = %pipeline run Ouro")
     out, err = capfd.readouterr()

@@ -79,7 +79,8 @@ def test_retcode_defaults_equal_the_retcodes_class():
     from nbpipe.retcodes import SECTION, RetCodes
 
     assert {f.name: f.default for f in dataclasses.fields(RetCodes)} == {
-        o.name: o.default for o in options.options_in(SECTION)}
+        o.name: o.default for o in options.options_in(SECTION)
+    }
 
 
 # -- defaults when unset -----------------------------------------------------------------------------------------
@@ -116,9 +117,11 @@ def test_configured_values_reach_the_engine_converted_by_type(tmp_path, monkeypa
     from nbpipe.engine.run_loop import RunLoop
 
     ini = tmp_path / "luigi.cfg"
-    ini.write_text("[core]\non-locked = skip\nlock_poll_interval = 0.5\n"
-                   "[scheduler]\nretry-count = 3\nretry_delay = 1.5\ndisable_window = 60\n"
-                   "[resources]\ndb = 2\n")
+    ini.write_text(
+        "[core]\non-locked = skip\nlock_poll_interval = 0.5\n"
+        "[scheduler]\nretry-count = 3\nretry_delay = 1.5\ndisable_window = 60\n"
+        "[resources]\ndb = 2\n"
+    )
     monkeypatch.setenv("NBPIPE_CONFIG_PATH", str(ini))
     config.reload_config()
     loop = RunLoop([], None, EventBus(), 1)
@@ -131,10 +134,21 @@ def test_configured_values_reach_the_engine_converted_by_type(tmp_path, monkeypa
 # -- conversion --------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("true", True), ("TRUE", True), ("yes", True), ("On", True), ("1", True),
-    ("false", False), ("No", False), ("off", False), ("0", False), (" False ", False),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("true", True),
+        ("TRUE", True),
+        ("yes", True),
+        ("On", True),
+        ("1", True),
+        ("false", False),
+        ("No", False),
+        ("off", False),
+        ("0", False),
+        (" False ", False),
+    ],
+)
 def test_ini_booleans_read_like_configparser(tmp_path, monkeypatch, text, expected):
     ini = tmp_path / "luigi.cfg"
     ini.write_text(f"[core]\ntask_locks = {text}\n")
@@ -145,8 +159,10 @@ def test_ini_booleans_read_like_configparser(tmp_path, monkeypatch, text, expect
 
 def test_ini_strings_become_the_declared_types(tmp_path, monkeypatch):
     ini = tmp_path / "luigi.cfg"
-    ini.write_text("[core]\nstate_timeout = 5\ncompleteness_check_threads = 4\nstate_dir = elsewhere\n"
-                   "project_roots = /a:/b\n[worker]\ntimeout = 2.5\n[retcode]\ntask_failed = 7\n")
+    ini.write_text(
+        "[core]\nstate_timeout = 5\ncompleteness_check_threads = 4\nstate_dir = elsewhere\n"
+        "project_roots = /a:/b\n[worker]\ntimeout = 2.5\n[retcode]\ntask_failed = 7\n"
+    )
     monkeypatch.setenv("NBPIPE_CONFIG_PATH", str(ini))
     config.reload_config()
     assert option_value(options.CORE_STATE_TIMEOUT) == 5.0
@@ -198,8 +214,10 @@ def test_an_ill_typed_toml_value_names_option_value_type_and_file(tmp_path):
     config.reload_config()
     with pytest.raises(ConfigError) as err:
         option_value(options.CORE_TASK_LOCKS)
-    assert str(err.value) == (f"[core] task_locks = 'maybe' in {toml}: expected true or false (also yes/no, on/off, "
-                              f"1/0); fix it in {toml}, or remove it to use the default (true)")
+    assert str(err.value) == (
+        f"[core] task_locks = 'maybe' in {toml}: expected true or false (also yes/no, on/off, "
+        f"1/0); fix it in {toml}, or remove it to use the default (true)"
+    )
 
 
 def test_an_ill_typed_toml_value_stops_a_build_before_any_task_runs(tmp_path):
@@ -220,8 +238,10 @@ def test_an_ill_typed_ini_value_from_the_config_path_names_that_file(tmp_path, m
     with pytest.raises(ConfigError) as err:
         nbpipe.build([Touch()])
     message = str(err.value)
-    assert message == (f"[core] lock_poll_interval = 'often' in {ini}: expected a number; "
-                       f"fix it in {ini}, or remove it to use the default (0.2)")
+    assert message == (
+        f"[core] lock_poll_interval = 'often' in {ini}: expected a number; "
+        f"fix it in {ini}, or remove it to use the default (0.2)"
+    )
     assert "\n" not in message
 
 
@@ -235,12 +255,17 @@ def test_a_choice_names_its_values(tmp_path):
 def test_set_option_rejects_an_ill_typed_value_at_once_and_keeps_none_of_it():
     with pytest.raises(ConfigError) as err:
         config.set_option("core", "completeness-check-threads", "lots")
-    assert str(err.value) == ("[core] completeness_check_threads = 'lots' set in code with set_option: expected an "
-                              "integer; pass set_option() a valid value, or do not set it to use the default (16)")
+    assert str(err.value) == (
+        "[core] completeness_check_threads = 'lots' set in code with set_option: expected an "
+        "integer; pass set_option() a valid value, or do not set it to use the default (16)"
+    )
     assert option_value(options.CORE_COMPLETENESS_CHECK_THREADS) == 16
     assert config.reload_config().get("core", "completeness_check_threads") is None
-    with pytest.raises(ConfigError, match=r"^\[resources\] gpu = 1.5 set in code with set_option: expected an "
-                                          r"integer \(a resource capacity\); .* to give 'gpu' capacity 1$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^\[resources\] gpu = 1.5 set in code with set_option: expected an "
+        r"integer \(a resource capacity\); .* to give 'gpu' capacity 1$",
+    ):
         config.set_option("resources", "gpu", 1.5)
     config.set_option("MyTask", "anything", object())  # task families are checked by their parameters
 
@@ -251,8 +276,10 @@ def test_a_resource_capacity_that_is_not_an_integer_names_resource_and_file(tmp_
     config.reload_config()
     with pytest.raises(ConfigError) as err:
         config.get_config().resources()
-    assert str(err.value) == (f"[resources] gpu = 'two' in {toml}: expected an integer (a resource capacity); "
-                              f"fix it in {toml}, or remove it to give 'gpu' capacity 1")
+    assert str(err.value) == (
+        f"[resources] gpu = 'two' in {toml}: expected an integer (a resource capacity); "
+        f"fix it in {toml}, or remove it to give 'gpu' capacity 1"
+    )
     with pytest.raises(ConfigError, match="gpu = 'two'"):
         nbpipe.build([Touch()])
 
@@ -295,6 +322,12 @@ def test_docs_configuration_md_is_generated_from_the_table():
 def test_the_generator_entry_point_prints_the_reference():
     from nbpipe.options_docs import markdown
 
-    proc = subprocess.run([sys.executable, "-m", "nbpipe.options_docs", "--markdown"], cwd=ROOT, capture_output=True,
-                          text=True, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.run(
+        [sys.executable, "-m", "nbpipe.options_docs", "--markdown"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert (proc.stdout, proc.stderr) == (markdown(), "")

@@ -82,7 +82,11 @@ ROUND_TRIPS = [
     (lambda: P.OptionalListParameter(), "", None),
     (lambda: P.TupleParameter(), "[[1, 2], [3, 4]]", ((1, 2), (3, 4))),
     (lambda: P.OptionalTupleParameter(), "", None),
-    (lambda: P.DictParameter(), '{"b": 1, "a": [1, {"c": null}]}', FrozenOrderedDict(b=1, a=(1, FrozenOrderedDict(c=None)))),
+    (
+        lambda: P.DictParameter(),
+        '{"b": 1, "a": [1, {"c": null}]}',
+        FrozenOrderedDict(b=1, a=(1, FrozenOrderedDict(c=None))),
+    ),
     (lambda: P.OptionalDictParameter(), "", None),
     (lambda: P.PathParameter(), "data/x.csv", Path("data/x.csv")),
     (lambda: P.OptionalPathParameter(), "", None),
@@ -253,9 +257,15 @@ BAD_INPUT = [
     (lambda: P.OptionalIntParameter(), "x", "expected an integer, or an empty string for None"),
     (lambda: P.FloatParameter(), "abc", "expected a number"),
     (lambda: P.BoolParameter(), "yes", "expected true or false"),
-    (lambda: P.NumericalParameter(var_type=int, min_value=0, max_value=10), "10", "10 is out of range: expected int in [0, 10)"),
     (
-        lambda: P.NumericalParameter(var_type=int, min_value=0, max_value=10, left_op=operator.lt, right_op=operator.le),
+        lambda: P.NumericalParameter(var_type=int, min_value=0, max_value=10),
+        "10",
+        "10 is out of range: expected int in [0, 10)",
+    ),
+    (
+        lambda: P.NumericalParameter(
+            var_type=int, min_value=0, max_value=10, left_op=operator.lt, right_op=operator.le
+        ),
         "0",
         "expected int in (0, 10]",
     ),
@@ -274,7 +284,11 @@ BAD_INPUT = [
     (lambda: P.DateIntervalParameter(), "last week", "expected a date interval"),
     (lambda: P.TimeDeltaParameter(), "P6M", "Invalid time delta - could not parse P6M: expected a duration"),
     (lambda: P.EnumParameter(enum=Color), "purple", "expected one of red, green, blue"),
-    (lambda: P.EnumListParameter(enum=Color), "red,pink", "invalid value 'pink' at index 1: expected a comma-separated list of red, green, blue"),
+    (
+        lambda: P.EnumListParameter(enum=Color),
+        "red,pink",
+        "invalid value 'pink' at index 1: expected a comma-separated list of red, green, blue",
+    ),
     (lambda: P.ListParameter(), '{"invalid"}', "expected a JSON list"),
     (lambda: P.ListParameter(), '"NOT A LIST"', "expected a JSON list"),
     (lambda: P.TupleParameter(), "(1, ", "expected a JSON list or a Python tuple literal"),
@@ -320,7 +334,10 @@ def test_constructor_errors_like_luigi():
 
 def test_descriptions():
     assert P.NumericalParameter(var_type=int, min_value=0, max_value=5).description == "permitted values: int in [0, 5)"
-    assert P.NumericalParameter(var_type=int, min_value=0, max_value=5, description="N.").description == "N. permitted values: int in [0, 5)"
+    assert (
+        P.NumericalParameter(var_type=int, min_value=0, max_value=5, description="N.").description
+        == "N. permitted values: int in [0, 5)"
+    )
     assert P.ChoiceParameter(choices=["x", "y"], description="Pick.").description == "Pick. Choices: {x, y}"
 
 
@@ -329,10 +346,22 @@ def test_descriptions():
 
 def test_attributes_and_counter():
     a = P.Parameter()
-    b = P.IntParameter(significant=False, positional=False, description="d", always_in_help=True, batch_method=max,
-                       visibility=P.ParameterVisibility.HIDDEN)
+    b = P.IntParameter(
+        significant=False,
+        positional=False,
+        description="d",
+        always_in_help=True,
+        batch_method=max,
+        visibility=P.ParameterVisibility.HIDDEN,
+    )
     assert a._counter < b._counter and P.Parameter._counter > b._counter
-    assert (a.significant, a.positional, a.visibility, a.description, a.always_in_help) == (True, True, P.ParameterVisibility.PUBLIC, None, False)
+    assert (a.significant, a.positional, a.visibility, a.description, a.always_in_help) == (
+        True,
+        True,
+        P.ParameterVisibility.PUBLIC,
+        None,
+        False,
+    )
     assert (b.significant, b.positional, b.description, b.always_in_help) == (False, False, "d", True)
     assert b.visibility is P.ParameterVisibility.HIDDEN and b.visibility.serialize() == 1
     assert b._is_batchable() and not a._is_batchable()
@@ -593,7 +622,11 @@ CROSS = [
     ("TimeDeltaParameter", {}, ["3600", "1.5", "1 w 2 d", "P4DT12H30M5S", "P2W", "3w 4h 5m", "2 days 3 hours"]),
     ("EnumParameter", dict(enum=Color), ["red"]),
     ("EnumListParameter", dict(enum=Color), ["red,green", ""]),
-    ("ListParameter", {}, ["[]", '[1, "a", true, null, 1.5]', '[[1, 2], {"k": [1, {"z": 2}]}]', '["\\u00e9", "\\"q\\""]']),
+    (
+        "ListParameter",
+        {},
+        ["[]", '[1, "a", true, null, 1.5]', '[[1, 2], {"k": [1, {"z": 2}]}]', '["\\u00e9", "\\"q\\""]'],
+    ),
     ("OptionalListParameter", {}, ["", "[1]"]),
     ("TupleParameter", {}, ["[[1, 2], [3, 4]]", "((1, 2), (3, 4))", '["a", "b"]', "[1, 2]", "(1, 'x')"]),
     ("OptionalTupleParameter", {}, ["", "[[1]]"]),

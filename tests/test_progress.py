@@ -3,8 +3,8 @@
 import io
 import re
 
-from nbpipe.engine.events import Kind, RunEvent
 from nbpipe.cli.progress import ProgressDisplay
+from nbpipe.engine.events import Kind, RunEvent
 
 
 def events(*spec):
@@ -12,11 +12,19 @@ def events(*spec):
 
 
 RUN = events(
-    (Kind.PENDING, "a", ""), (Kind.PENDING, "b", ""), (Kind.PENDING, "c", ""),
-    (Kind.RUNNING, "a", ""), (Kind.DONE, "a", ""),
-    (Kind.RUNNING, "b", ""), (Kind.FAILED, "b", "boom"), (Kind.RETRY_WAIT, "b", ""), (Kind.PENDING, "b", "retrying"),
-    (Kind.RUNNING, "b", ""), (Kind.FAILED, "b", "boom"),
-    (Kind.RUNNING, "c", ""), (Kind.DONE, "c", ""),
+    (Kind.PENDING, "a", ""),
+    (Kind.PENDING, "b", ""),
+    (Kind.PENDING, "c", ""),
+    (Kind.RUNNING, "a", ""),
+    (Kind.DONE, "a", ""),
+    (Kind.RUNNING, "b", ""),
+    (Kind.FAILED, "b", "boom"),
+    (Kind.RETRY_WAIT, "b", ""),
+    (Kind.PENDING, "b", "retrying"),
+    (Kind.RUNNING, "b", ""),
+    (Kind.FAILED, "b", "boom"),
+    (Kind.RUNNING, "c", ""),
+    (Kind.DONE, "c", ""),
     (Kind.RUN_FINISHED, "", ""),
 )
 
@@ -70,8 +78,7 @@ def test_eta_before_the_first_task_finishes_comes_from_the_history():
         asked.append(sorted(families))
         return {"Slow": 10.0}  # "Fresh" never ran here
 
-    display = ProgressDisplay(out, interval=1.0, clock=lambda: now[0], tty=False, typical_durations=typical,
-                              workers=2)
+    display = ProgressDisplay(out, interval=1.0, clock=lambda: now[0], tty=False, typical_durations=typical, workers=2)
     for family, tid in [("Slow", "s1"), ("Slow", "s2"), ("Fresh", "f1"), ("Fresh", "f2")]:
         display(RunEvent(Kind.PENDING, tid, 0.0, _Task(family), (), "", {}))
     display(RunEvent(Kind.RUNNING, "s1", 0.0, None, (), "", {}))

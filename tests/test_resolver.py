@@ -61,7 +61,7 @@ class BrokenRequires(nbpipe.Task):
 
 class BrokenComplete(nbpipe.Task):
     def complete(self):
-        raise IOError("bucket unreachable")
+        raise OSError("bucket unreachable")
 
 
 class NonTask(nbpipe.Task):
@@ -97,7 +97,10 @@ def test_each_problem_fails_only_its_task_with_a_reason_naming_it():
     assert found["NonTask"].reason == "NonTask(): requires() returned 'data.csv' (a str), not a task"
     assert found["TargetAsReq"].reason.startswith("TargetAsReq(): requires() returned LocalTarget('x')")
     assert "wrap the target in an ExternalTask" in found["TargetAsReq"].reason
-    assert found["NotBool"].reason == "NotBool(): complete() raised TypeError: complete() returned 'yes' (a str); it must return True or False"
+    assert (
+        found["NotBool"].reason
+        == "NotBool(): complete() raised TypeError: complete() returned 'yes' (a str); it must return True or False"
+    )
 
 
 class Cyc(nbpipe.Task):

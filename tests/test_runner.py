@@ -6,8 +6,8 @@ import pytest
 
 import nbpipe
 from nbpipe import configuration as config
-from nbpipe.engine.events import Kind
 from nbpipe.driver.run import execute
+from nbpipe.engine.events import Kind
 from nbpipe.engine.summary import StatusCode
 
 
@@ -45,7 +45,9 @@ def test_build_returns_luigi_bool_and_detailed_result():
     assert nbpipe.build([Write("a")]) is True
     result = nbpipe.build([Write("b")], detailed_summary=True)
     assert result.status == StatusCode.SUCCESS
-    assert result.one_line_summary == "This progress looks :) because there were no failed tasks or missing dependencies"
+    assert (
+        result.one_line_summary == "This progress looks :) because there were no failed tasks or missing dependencies"
+    )
     assert "Scheduled 1 tasks of which:" in result.summary_text
 
 
@@ -270,8 +272,12 @@ def test_every_transition_reaches_observers_in_order():
     execute([Write("solo")], observers=[lambda e: seen.append((e.kind, e.task_id))])
     tid = Write("solo").task_id
     assert seen == [
-        (Kind.RUN_STARTED, ""), (Kind.DISCOVERED, tid), (Kind.PENDING, tid), (Kind.RUNNING, tid),
-        (Kind.DONE, tid), (Kind.RUN_FINISHED, ""),
+        (Kind.RUN_STARTED, ""),
+        (Kind.DISCOVERED, tid),
+        (Kind.PENDING, tid),
+        (Kind.RUNNING, tid),
+        (Kind.DONE, tid),
+        (Kind.RUN_FINISHED, ""),
     ]
 
 
@@ -338,5 +344,6 @@ def test_a_dynamic_dependency_cycle_fails_the_task_naming_the_cycle():
     result = nbpipe.build([LoopsBack()], detailed_summary=True)
     assert result.summary.task_ids("failed") == [LoopsBack().task_id]
     assert result.summary.failures[LoopsBack().task_id].startswith(
-        "dependency cycle: LoopsBack() -> NeedsLoop() -> LoopsBack()")
+        "dependency cycle: LoopsBack() -> NeedsLoop() -> LoopsBack()"
+    )
     assert result.exit_code == 30

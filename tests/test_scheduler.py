@@ -40,9 +40,15 @@ def test_chain_runs_in_dependency_order_and_reports_every_transition():
     assert not s.is_active()
     kinds = [(e.kind, e.task_id, e.time) for e in s.drain_events()]
     assert kinds == [
-        ("pending", "c", 0), ("pending", "b", 0), ("pending", "a", 0),
-        ("running", "a", 1), ("done", "a", 2), ("running", "b", 3), ("done", "b", 4),
-        ("running", "c", 5), ("done", "c", 6),
+        ("pending", "c", 0),
+        ("pending", "b", 0),
+        ("pending", "a", 0),
+        ("running", "a", 1),
+        ("done", "a", 2),
+        ("running", "b", 3),
+        ("done", "b", 4),
+        ("running", "c", 5),
+        ("done", "c", 6),
     ]
     assert s.drain_events() == []
 

@@ -4,8 +4,6 @@ import ast
 import re
 from pathlib import Path
 
-import pytest
-
 from nbpipe.engine import shown_state
 from nbpipe.engine.events import Kind
 from nbpipe.engine.scheduling import State
@@ -66,8 +64,12 @@ def _parse_generated(source: str):
 
 def _expected_styles():
     return {
-        s.value: {"label": STYLES[s].label, "fill": STYLES[s].fill, "stroke": STYLES[s].stroke,
-                  "description": STYLES[s].meaning}
+        s.value: {
+            "label": STYLES[s].label,
+            "fill": STYLES[s].fill,
+            "stroke": STYLES[s].stroke,
+            "description": STYLES[s].meaning,
+        }
         for s in ShownState
     }
 
@@ -84,8 +86,12 @@ def test_generated_typescript_quotes_any_text(monkeypatch):
     tricky = shown_state.StateStyle('the task\'s "label"', "#ffffff", "#000000", "it's back\\slashed")
     monkeypatch.setitem(STYLES, ShownState.STALE, tricky)
     _, styles, _, _ = _parse_generated(typescript_source())
-    assert styles["stale"] == {"label": tricky.label, "fill": tricky.fill, "stroke": tricky.stroke,
-                               "description": tricky.meaning}
+    assert styles["stale"] == {
+        "label": tricky.label,
+        "fill": tricky.fill,
+        "stroke": tricky.stroke,
+        "description": tricky.meaning,
+    }
 
 
 # --------------------------------------------------------- the vocabulary

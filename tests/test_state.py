@@ -2,18 +2,18 @@
 
 import importlib
 import os
+import shutil
 import sqlite3
 import sys
-import shutil
 
 import pytest
 
 import nbpipe
 from nbpipe import configuration as config
-from nbpipe.task_register import Register
 from nbpipe.state.store import AttemptRow, StateStore, StateStoreError, open_store
+from nbpipe.task_register import Register
 
-PIPE = '''
+PIPE = """
 import nbpipe
 
 def scale(x):
@@ -55,7 +55,7 @@ class Report(nbpipe.Task):
     def run(self):
         with self.output().open("w") as f:
             f.write(",".join(t.open().read() for t in self.input()))
-'''
+"""
 
 BASE = dict(factor=2, clean_op="+ 0", download_version="", clean_version="")
 
@@ -108,7 +108,11 @@ STALENESS = [
     ("formatting", dict(clean_op="+0"), ("complete", "complete", "complete")),
     ("logic in Clean.run", dict(clean_op="+ 1"), ("complete", "stale", "stale")),
     ("helper used by run", dict(factor=3), ("complete", "stale", "stale")),
-    ("version pinned, logic edit", dict(clean_op="+ 1", clean_version='version = "1"'), ("complete", "complete", "complete")),
+    (
+        "version pinned, logic edit",
+        dict(clean_op="+ 1", clean_version='version = "1"'),
+        ("complete", "complete", "complete"),
+    ),
 ]
 
 
@@ -173,11 +177,18 @@ def test_invalidate_marks_without_deleting_and_downstream_covers_descendants(tmp
     for path, data in before.items():
         assert open(path, "rb").read() == data  # nothing deleted or touched
     got = states(m.Report())
-    assert {k for k, v in got.items() if v[0] == "invalidated"} == {"Download(station=1)", "Clean(station=1)", "Report()"}
+    assert {k for k, v in got.items() if v[0] == "invalidated"} == {
+        "Download(station=1)",
+        "Clean(station=1)",
+        "Report()",
+    }
     assert got["Download(station=2)"][0] == "complete"
     result = nbpipe.build([m.Report()], detailed_summary=True)
     assert sorted(map(str, result.summary.categories["completed"])) == [
-        "Clean(station=1)", "Download(station=1)", "Report()"]
+        "Clean(station=1)",
+        "Download(station=1)",
+        "Report()",
+    ]
     assert {s.state for s in nbpipe.status(m.Report())} == {"complete"}  # marks cleared by the rerun
 
 
@@ -220,9 +231,13 @@ def test_failures_from_earlier_runs_count_and_disable_until_enabled(tmp_path):
     import time
 
     now = time.time()
-    store.record([AttemptRow("cron-1", Flaky().task_id, "Flaky", "{}", "failed", now - 7200, now - 7100),
-                  AttemptRow("cron-2", Flaky().task_id, "Flaky", "{}", "failed", now - 120, now - 100),
-                  AttemptRow("cron-3", Flaky().task_id, "Flaky", "{}", "failed", now - 60, now - 50)])
+    store.record(
+        [
+            AttemptRow("cron-1", Flaky().task_id, "Flaky", "{}", "failed", now - 7200, now - 7100),
+            AttemptRow("cron-2", Flaky().task_id, "Flaky", "{}", "failed", now - 120, now - 100),
+            AttemptRow("cron-3", Flaky().task_id, "Flaky", "{}", "failed", now - 60, now - 50),
+        ]
+    )
     # Two failures within the last hour + one now = 3 = retry_count: disabled after one attempt.
     first = nbpipe.build([Flaky()], detailed_summary=True)
     attempts = [e for e in first.events if e.kind == "failed"]
@@ -308,8 +323,9 @@ def test_eta_from_typical_durations(tmp_path):
     m = load(tmp_path)
     store = open_store(tmp_path / ".nbpipe")
     now = time.time()
-    store.record([AttemptRow("r", f"Clean_{i}", "Clean", "{}", "done", now - d, now) for i, d in
-                  enumerate([1.0, 2.0, 9.0])])
+    store.record(
+        [AttemptRow("r", f"Clean_{i}", "Clean", "{}", "done", now - d, now) for i, d in enumerate([1.0, 2.0, 9.0])]
+    )
     seconds, unknown = estimate_seconds([m.Clean(5), m.Clean(6), m.Download(5)])
     assert seconds == pytest.approx(4.0) and unknown == 1  # median 2 s per Clean; Download never ran
     assert estimate_seconds([m.Clean(5), m.Clean(6)], workers=2)[0] == pytest.approx(2.0)

@@ -13,16 +13,13 @@ import json
 import random
 from types import SimpleNamespace
 
-import pytest
-
 import luigi as real_luigi
 import luigi.configuration as luigi_configuration
 import luigi.execution_summary as luigi_summary
+import pytest
 
 import nbpipe.configuration as nbconfig
 from nbpipe.engine.events import Kind, RunEvent
-from nbpipe.parameter import DateParameter, IntParameter, Parameter
-from nbpipe.retcodes import INTERRUPTED, USAGE_ERROR, RetCodes
 from nbpipe.engine.summary import (
     CATEGORIES,
     LuigiStatusCode,
@@ -32,8 +29,9 @@ from nbpipe.engine.summary import (
     strip_summary_title,
     summarize,
 )
+from nbpipe.parameter import DateParameter, IntParameter, Parameter
+from nbpipe.retcodes import INTERRUPTED, USAGE_ERROR, RetCodes
 from nbpipe.task import ExternalTask, Task
-
 
 # -- nbpipe task classes (never run; they give families, params and str) -----
 
@@ -247,7 +245,9 @@ class NodeC(Task):
     day = DateParameter()
 
 
-NB = SimpleNamespace(Solo=Solo, Num=Num, Word=Word, Day=Day, Pair=Pair, Long=Long, Two=Two, Trio=Trio, Name=Name, Week=Week, Blob=Blob)
+NB = SimpleNamespace(
+    Solo=Solo, Num=Num, Word=Word, Day=Day, Pair=Pair, Long=Long, Two=Two, Trio=Trio, Name=Name, Week=Week, Blob=Blob
+)
 
 
 # -- the same graphs as real Luigi tasks ---------------------------------------
@@ -472,7 +472,15 @@ class Events:
     def emit(self, kind, task, deps=(), reason="", advance=1.0, **data):
         self.clock += advance
         self.events.append(
-            RunEvent(kind, task.task_id if task is not None else "", self.clock, task, tuple(d.task_id for d in deps), reason, data)
+            RunEvent(
+                kind,
+                task.task_id if task is not None else "",
+                self.clock,
+                task,
+                tuple(d.task_id for d in deps),
+                reason,
+                data,
+            )
         )
         return self
 
@@ -715,7 +723,9 @@ def test_family_lines_and_summary_length_match_luigi(luigi_run):
     events = graph_events(All(), lambda t: "done")
     cut = body(summarize(events, summary_length=5))
     assert cut == luigi_body
-    assert cut == "\n".join(FMT_FULL.splitlines()[:7] + ["    ..."] + FMT_FULL.splitlines()[FMT_FULL.splitlines().index(""):])
+    assert cut == "\n".join(
+        FMT_FULL.splitlines()[:7] + ["    ..."] + FMT_FULL.splitlines()[FMT_FULL.splitlines().index("") :]
+    )
     # Luigi reads summary_length when it renders: render its run again uncut.
     config = luigi_configuration.get_config()
     config.set("execution_summary", "summary_length", "0")
@@ -1146,7 +1156,15 @@ def _summary_with(category_story):
 
 @pytest.mark.parametrize(
     "story, code",
-    [("done", 0), ("failed", 30), ("missing", 20), ("other", 10), ("sched", 35), ("not_run", 25), ("root_failed_only", 30)],
+    [
+        ("done", 0),
+        ("failed", 30),
+        ("missing", 20),
+        ("other", 10),
+        ("sched", 35),
+        ("not_run", 25),
+        ("root_failed_only", 30),
+    ],
 )
 def test_exit_code_per_category(story, code, isolated_config):
     summary = _summary_with(story)
@@ -1176,7 +1194,14 @@ def test_exit_codes_from_config(isolated_config):
 
 def test_retcode_defaults_and_constants():
     codes = RetCodes()
-    assert (codes.already_running, codes.missing_data, codes.not_run, codes.task_failed, codes.scheduling_error, codes.unhandled_exception) == (
+    assert (
+        codes.already_running,
+        codes.missing_data,
+        codes.not_run,
+        codes.task_failed,
+        codes.scheduling_error,
+        codes.unhandled_exception,
+    ) == (
         10,
         20,
         25,
@@ -1192,7 +1217,9 @@ def test_run_result():
     result = RunResult(events)
     assert result.status is StatusCode.SUCCESS
     assert result.summary_text == result.summary.summary_text
-    assert result.one_line_summary == "This progress looks :) because there were no failed tasks or missing dependencies"
+    assert (
+        result.one_line_summary == "This progress looks :) because there were no failed tasks or missing dependencies"
+    )
     assert result.scheduling_succeeded is True
     assert result.events == events and result.events is not events
     assert str(result) == "RunResult with status StatusCode.SUCCESS"

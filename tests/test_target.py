@@ -7,8 +7,8 @@ import pytest
 
 import nbpipe
 from nbpipe import format as fmt
-from nbpipe.engine import run_context as runtime
 from nbpipe.contrib.simulate import RunAnywayTarget
+from nbpipe.engine import run_context as runtime
 from nbpipe.mock import MockFileSystem, MockTarget
 from nbpipe.target import LocalTarget, remove_temp_files
 
@@ -125,7 +125,7 @@ def test_mock_target_commits_on_close_only():
     with pytest.raises(ZeroDivisionError):
         with target.open("w") as f:
             f.write("x")
-            1 / 0
+            raise ZeroDivisionError
     assert not target.exists()
     with target.open("w") as f:
         f.write("ok")

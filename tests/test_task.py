@@ -61,21 +61,25 @@ def test_clone_and_from_str_params():
 
 
 def test_defaults_from_nbpipe_toml_luigi_style_sections(tmp_path):
-    (tmp_path / "nbpipe.toml").write_text(textwrap.dedent("""
+    (tmp_path / "nbpipe.toml").write_text(
+        textwrap.dedent("""
         [Report]
         region = "apac"
         date = 2023-05-06
-    """))
+    """)
+    )
     config.reload_config()
     t = Report()
     assert t.region == "apac" and t.date == datetime.date(2023, 5, 6)
 
 
 def test_defaults_from_pyproject_tool_table_with_namespaced_family(tmp_path):
-    (tmp_path / "pyproject.toml").write_text(textwrap.dedent("""
+    (tmp_path / "pyproject.toml").write_text(
+        textwrap.dedent("""
         [tool.nbpipe.examples.Scoped]
         n = 7
-    """))
+    """)
+    )
     config.reload_config()
 
     class Scoped(nbpipe.Task):
@@ -141,6 +145,7 @@ def test_util_requires_and_inherits():
 def test_namespace_sets_the_family():
     nbpipe.namespace("teamx", scope=__name__)
     try:
+
         class Scoped2(nbpipe.Task):
             pass
     finally:
@@ -152,6 +157,7 @@ def test_namespace_sets_the_family():
 def test_event_handlers_fire_in_the_driver_and_redefinition_does_not_duplicate():
     calls = []
     for _ in range(2):  # re-running the "cell" that registers the handler
+
         @Upstream.event_handler(nbpipe.Event.SUCCESS)
         def on_success(task):
             calls.append(task)

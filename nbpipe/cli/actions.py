@@ -35,8 +35,8 @@ def run(plan: RunPlan, out: TextIO, err: TextIO) -> Outcome:
     from nbpipe.cli.progress import ProgressDisplay
     from nbpipe.configuration import option_value
     from nbpipe.driver.run import execute as execute_tasks
-    from nbpipe.options import CORE_STATE
     from nbpipe.interface import setup_logging
+    from nbpipe.options import CORE_STATE
 
     setup_logging(plan.log_level)
     typical = None
@@ -49,8 +49,14 @@ def run(plan: RunPlan, out: TextIO, err: TextIO) -> Outcome:
 
     progress = ProgressDisplay(err, typical_durations=typical, workers=plan.workers)
     try:
-        result = execute_tasks([plan.task], workers=plan.workers, executor=plan.executor, rerun=plan.rerun,
-                               dask_address=plan.dask_address, observers=[progress])
+        result = execute_tasks(
+            [plan.task],
+            workers=plan.workers,
+            executor=plan.executor,
+            rerun=plan.rerun,
+            dask_address=plan.dask_address,
+            observers=[progress],
+        )
     except KeyboardInterrupt as exc:
         result = getattr(exc, "result", None)
         if result is not None:
@@ -88,8 +94,9 @@ def status(task: Any, out: TextIO, as_json: bool = False) -> Outcome:
     return Outcome(0, entries)
 
 
-def invalidate(task: Any, out: TextIO, downstream: bool = False, within: str | None = None,
-               one_line: bool = False) -> Outcome:
+def invalidate(
+    task: Any, out: TextIO, downstream: bool = False, within: str | None = None, one_line: bool = False
+) -> Outcome:
     """Mark ``task`` (with ``downstream``: and its dependents inside family ``within``'s graph) to be rerun.
 
     The data is the list of tasks marked.  ``one_line`` lists them on the
@@ -155,8 +162,11 @@ def history(task: str | None, out: TextIO, err: TextIO, limit: int = 20, as_json
     if task is None:
         for run_row in rows:
             took = f"{run_row['ended'] - run_row['started']:.1f} s" if run_row["ended"] else "running"
-            print(f"{run_row['run_id']}  {_when(run_row['started'])}  {took:>9}  {run_row['outcome'] or '-':<28} "
-                  f"{', '.join(run_row['roots'])}", file=out)
+            print(
+                f"{run_row['run_id']}  {_when(run_row['started'])}  {took:>9}  {run_row['outcome'] or '-':<28} "
+                f"{', '.join(run_row['roots'])}",
+                file=out,
+            )
         return Outcome(0, rows)
     if not rows:
         print(f"no attempts recorded for {task}", file=err)
@@ -168,11 +178,17 @@ def history(task: str | None, out: TextIO, err: TextIO, limit: int = 20, as_json
     return Outcome(0, rows)
 
 
-def execute(notebook: str, parameters: dict[str, Any], out: TextIO, output: str | None = None,
-            junit: str | None = None, timeout: float | None = None, kernel: str | None = None,
-            cwd: str | None = None) -> Outcome:
+def execute(
+    notebook: str,
+    parameters: dict[str, Any],
+    out: TextIO,
+    output: str | None = None,
+    junit: str | None = None,
+    timeout: float | None = None,
+    kernel: str | None = None,
+    cwd: str | None = None,
+) -> Outcome:
     """Run every cell of ``notebook`` in a fresh kernel (see :mod:`nbpipe.headless.execute` for the codes)."""
     from nbpipe.headless.execute import execute_notebook
 
     return Outcome(execute_notebook(notebook, parameters, output, junit, timeout, kernel, cwd, out=out))
-

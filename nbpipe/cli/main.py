@@ -34,8 +34,12 @@ exit codes: 0 success, 2 usage error, 10 run by another worker, 20 missing exter
 
 def build_parser() -> ArgumentParser:
     """``nbpipe [-h] COMMAND ...`` with a subparser per command (their options are the commands' own)."""
-    parser = ArgumentParser(prog="nbpipe", description="Luigi's task model, for the command line and Jupyter.",
-                            epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(
+        prog="nbpipe",
+        description="Luigi's task model, for the command line and Jupyter.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for name, subcommand in SUBCOMMANDS.items():
         commands.add_parser(name, help=subcommand.summary, add_help=False)

@@ -21,9 +21,16 @@ __all__ = ["ProgressDisplay"]
 
 
 class ProgressDisplay:
-    def __init__(self, stream: TextIO | None = None, interval: float = 10.0, eta_seconds: float | None = None,
-                 clock: Callable[[], float] = time.monotonic, tty: bool | None = None,
-                 typical_durations: Callable[[set], dict] | None = None, workers: int = 1):
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        interval: float = 10.0,
+        eta_seconds: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        tty: bool | None = None,
+        typical_durations: Callable[[set], dict] | None = None,
+        workers: int = 1,
+    ):
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty() if tty is None else tty
         self.interval = interval
@@ -89,8 +96,7 @@ class ProgressDisplay:
         return f"{left:.0f}s"
 
     def _text(self) -> str:
-        return (f"{self.done}/{self.total} done, {len(self.running)} running, {self.failed} failed, "
-                f"eta {self._eta()}")
+        return f"{self.done}/{self.total} done, {len(self.running)} running, {self.failed} failed, eta {self._eta()}"
 
     def _line(self) -> None:
         self._last_line = self.clock()

@@ -31,25 +31,36 @@ _TASK_USAGE = "%(prog)s [--module MOD] {options}TASK [--param value ...]"
 
 
 def _task_parser(prog: str, out: TextIO | None, description: str, options: str = "") -> ArgumentParser:
-    parser = ArgumentParser(prog=prog, add_help=False, out=out, description=description,
-                            usage=_TASK_USAGE.format(options=options))
+    parser = ArgumentParser(
+        prog=prog, add_help=False, out=out, description=description, usage=_TASK_USAGE.format(options=options)
+    )
     return add_task_command_options(parser)
 
 
 def _status_parser(prog: str, out: TextIO | None = None) -> ArgumentParser:
-    parser = _task_parser(prog, out, "Each task of TASK's graph: complete, stale (and why), invalidated, "
-                          "not built, failed; and what a run would do.", "[--json] ")
+    parser = _task_parser(
+        prog,
+        out,
+        "Each task of TASK's graph: complete, stale (and why), invalidated, "
+        "not built, failed; and what a run would do.",
+        "[--json] ",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON")
     return parser
 
 
 def _invalidate_parser(prog: str, out: TextIO | None = None) -> ArgumentParser:
-    parser = _task_parser(prog, out, "Mark TASK to be rerun; its outputs stay until the rerun replaces them. "
-                          "With --clear: remove the marks (TASK's, or all).",
-                          "[--downstream [--within ROOT]] [--clear] ")
+    parser = _task_parser(
+        prog,
+        out,
+        "Mark TASK to be rerun; its outputs stay until the rerun replaces them. "
+        "With --clear: remove the marks (TASK's, or all).",
+        "[--downstream [--within ROOT]] [--clear] ",
+    )
     parser.add_argument("--downstream", action="store_true", help="also every task depending on TASK")
-    parser.add_argument("--within", metavar="ROOT",
-                        help="(with --downstream) the root task family whose graph bounds 'downstream'")
+    parser.add_argument(
+        "--within", metavar="ROOT", help="(with --downstream) the root task family whose graph bounds 'downstream'"
+    )
     parser.add_argument("--clear", action="store_true", help="remove invalidation marks instead (all without TASK)")
     return parser
 
@@ -74,14 +85,28 @@ def _history_parser(prog: str, out: TextIO | None = None) -> ArgumentParser:
 
 
 def _execute_parser(prog: str, out: TextIO | None = None) -> ArgumentParser:
-    parser = ArgumentParser(prog=prog, out=out, description="Run every cell of a notebook in a fresh kernel; "
-                            "print each pipeline run's summary; exit non-zero on failure.",
-                            epilog="exit codes: 0 success, 30 failed tasks, 50 cell error, 60 timeout, 2 bad input")
+    parser = ArgumentParser(
+        prog=prog,
+        out=out,
+        description="Run every cell of a notebook in a fresh kernel; "
+        "print each pipeline run's summary; exit non-zero on failure.",
+        epilog="exit codes: 0 success, 30 failed tasks, 50 cell error, 60 timeout, 2 bad input",
+    )
     parser.add_argument("notebook", metavar="NOTEBOOK.ipynb")
-    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                        help="set NAME = VALUE (a Python literal when it is one) after the cell tagged 'parameters'")
-    parser.add_argument("--output", metavar="OUT.ipynb", help="where to write the executed notebook "
-                        "(default: NOTEBOOK.executed.ipynb beside the input)")
+    parser.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="set NAME = VALUE (a Python literal when it is one) after the cell tagged 'parameters'",
+    )
+    parser.add_argument(
+        "--output",
+        metavar="OUT.ipynb",
+        help="where to write the executed notebook (default: NOTEBOOK.executed.ipynb beside the input)",
+    )
     parser.add_argument("--junit", metavar="FILE", help="write a JUnit XML report (one test case per task)")
     parser.add_argument("--timeout", type=_seconds, metavar="SECONDS", help="longest time a cell may run")
     parser.add_argument("--kernel", metavar="NAME", help="the kernel to use (default: the notebook's)")
@@ -145,8 +170,7 @@ def _execute(argv: list[str], prog: str, out: TextIO, err: TextIO, one_line: boo
         if not name.isidentifier():
             raise UsageError(f"-p {name}: not a Python name")
     parameters = {name: parse_value(value) for name, value in args.parameter}
-    return actions.execute(args.notebook, parameters, out, args.output, args.junit, args.timeout, args.kernel,
-                            args.cwd)
+    return actions.execute(args.notebook, parameters, out, args.output, args.junit, args.timeout, args.kernel, args.cwd)
 
 
 @dataclass(frozen=True)
@@ -159,12 +183,17 @@ class Subcommand:
 
 
 SUBCOMMANDS: dict[str, Subcommand] = {
-    "run": Subcommand("build TASK and what it needs (from --module MOD or NOTEBOOK.ipynb's %%%%pipeline cells)",
-                      run_parser, _run),
-    "status": Subcommand("each task of TASK's graph: complete, stale (and why), invalidated, missing, failed",
-                         _status_parser, _status),
-    "invalidate": Subcommand("mark tasks to be rerun, outputs kept until replaced; --clear removes the marks",
-                             _invalidate_parser, _invalidate),
+    "run": Subcommand(
+        "build TASK and what it needs (from --module MOD or NOTEBOOK.ipynb's %%%%pipeline cells)", run_parser, _run
+    ),
+    "status": Subcommand(
+        "each task of TASK's graph: complete, stale (and why), invalidated, not built, failed", _status_parser, _status
+    ),
+    "invalidate": Subcommand(
+        "mark tasks to be rerun, outputs kept until replaced; --clear removes the marks",
+        _invalidate_parser,
+        _invalidate,
+    ),
     "enable": Subcommand("re-enable a task disabled after too many failures", _enable_parser, _enable),
     "history": Subcommand("recent runs, or the attempts of a task", _history_parser, _history),
     "execute": Subcommand("run every cell of a notebook in a fresh kernel (CI)", _execute_parser, _execute),
@@ -176,8 +205,9 @@ def parser_for(name: str, prog: str | None = None, out: TextIO | None = None) ->
     return SUBCOMMANDS[name].parser(prog or f"nbpipe {name}", out)
 
 
-def invoke(name: str, argv: list[str], out: TextIO, err: TextIO, prog: str | None = None,
-           one_line: bool = False) -> Outcome:
+def invoke(
+    name: str, argv: list[str], out: TextIO, err: TextIO, prog: str | None = None, one_line: bool = False
+) -> Outcome:
     """Parse ``argv`` with subcommand ``name``'s parser and run its command function.
 
     ``prog`` names the command in help and errors (default ``nbpipe NAME``);

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from nbpipe import options
 from nbpipe.configuration import get_config
@@ -33,7 +34,7 @@ def execute(
     observers: Iterable[Callable[[RunEvent], None]] = (),
     check_threads: int | None = None,
     rerun: str = "missing",
-    stop: "threading.Event | None" = None,
+    stop: threading.Event | None = None,
     dask_address: str | None = None,
 ) -> RunResult:
     """Run ``tasks`` and everything they need; return a :class:`RunResult`.
@@ -88,15 +89,14 @@ def execute(
             from nbpipe.state.staleness import graph_status
 
             statuses = graph_status(roots, store, check_threads=check_threads)
-            force = {tid: "; ".join(st.reasons) for tid, st in statuses.items()
-                     if st.state in ("stale", "invalidated")}
+            force = {tid: "; ".join(st.reasons) for tid, st in statuses.items() if st.state in ("stale", "invalidated")}
             walk_complete = True
         elif marks:
             force = {tid: mark["reason"] for tid, mark in marks.items()}
             walk_complete = True
         if cfg.option_value(options.CORE_TASK_LOCKS) and not executor.shares_a_cluster:
-            from nbpipe.state.task_locks import TaskLocks
             from nbpipe.state.live_runs import RunRegistry
+            from nbpipe.state.task_locks import TaskLocks
 
             locks = TaskLocks(context.state_dir, context.run_id)
             registry = RunRegistry(context.state_dir, context.run_id, locks)
@@ -107,14 +107,33 @@ def execute(
     if store is not None:
         from nbpipe.state.recorder import HistoryRecorder
 
-        bus.subscribe(HistoryRecorder(store, context.run_id,
-                                      content_hash=cfg.option_value(options.CORE_CONTENT_HASH),
-                                      marked=frozenset(marks)))
-        store.start_run(context.run_id, time.time(), [t.task_id for t in roots],
-                        {"workers": workers, "executor": executor.kind, "rerun": rerun})
-    bus.emit(RunEvent(Kind.RUN_STARTED, "", time.time(), None, (), "",
-                      {"roots": [t.task_id for t in roots], "run_id": context.run_id,
-                       "executor": executor.kind, "workers": workers}))
+        bus.subscribe(
+            HistoryRecorder(
+                store, context.run_id, content_hash=cfg.option_value(options.CORE_CONTENT_HASH), marked=frozenset(marks)
+            )
+        )
+        store.start_run(
+            context.run_id,
+            time.time(),
+            [t.task_id for t in roots],
+            {"workers": workers, "executor": executor.kind, "rerun": rerun},
+        )
+    bus.emit(
+        RunEvent(
+            Kind.RUN_STARTED,
+            "",
+            time.time(),
+            None,
+            (),
+            "",
+            {
+                "roots": [t.task_id for t in roots],
+                "run_id": context.run_id,
+                "executor": executor.kind,
+                "workers": workers,
+            },
+        )
+    )
     previous_context = runtime.current()
     runtime.set_current(context)
     interrupted: KeyboardInterrupt | Stopped | None = None

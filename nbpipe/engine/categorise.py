@@ -30,7 +30,8 @@ Categories (Luigi's names, also the keys of :attr:`Summary.categories`):
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from nbpipe.engine.events import Kind, RunEvent
 from nbpipe.engine.status_codes import StatusCode, one_line_summary, status_of
@@ -111,7 +112,7 @@ def _explain_pending(
     for start in pending:
         visited.add(start)
         # A frame: [task id, its deps, next dep index, any upstream reason found]
-        stack = [[start, deps.get(start, empty), 0, False]]
+        stack: list[list[Any]] = [[start, deps.get(start, empty), 0, False]]
         while stack:
             frame = stack[-1]
             node, node_deps, i = frame[0], frame[1], frame[2]
@@ -363,16 +364,17 @@ def summarize(events: Iterable[RunEvent], summary_length: int | None = None) -> 
     for tid, worker in other_by_task.items():
         if tid in sets["run_by_other_worker"]:
             other_workers.setdefault(worker, []).append(tid)
-    for worker, ids in other_workers.items():
+    for ids in other_workers.values():
         ids.sort(key=rank.__getitem__)
 
     failures: dict[str, str] = {}
     for t in categories["failed"]:
-        ev = last_failure.get(t.task_id) or last_disabled.get(t.task_id)
-        if ev is not None:
-            failures[t.task_id] = _failure_text(ev)
+        failure_ev = last_failure.get(t.task_id) or last_disabled.get(t.task_id)
+        if failure_ev is not None:
+            failures[t.task_id] = _failure_text(failure_ev)
     scheduling_errors = {t.task_id: sched_reason.get(t.task_id, "") for t in categories["scheduling_error"]}
 
+    root: str | None
     if roots:
         root = roots[0]
     else:

@@ -9,9 +9,10 @@ each can be tested by feeding it a hand-made list.  Luigi's event names for
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Callable
+from typing import Any
 
 __all__ = ["RunEvent", "Kind", "EventBus"]
 
@@ -88,8 +89,7 @@ class EventBus:
         for fn in self._subscribers:
             try:
                 fn(event)
-            except Exception:  # noqa: BLE001 - observers must not break runs
+            except Exception:
                 import logging
 
                 logging.getLogger("nbpipe").exception("event subscriber %r failed on %s", fn, event.kind)
-

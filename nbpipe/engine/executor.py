@@ -8,17 +8,27 @@ each attempt as an :class:`Outcome`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
+
 from nbpipe.exceptions import ExecutorUnavailable
 
 if TYPE_CHECKING:
     from nbpipe.engine.run_context import RunContext
     from nbpipe.task import Task
 
-__all__ = ["Executor", "ExecutorUnavailable", "ProgressCallback", "Outcome", "OutcomeStatus", "DONE", "FAILED",
-           "SUSPENDED"]
+__all__ = [
+    "Executor",
+    "ExecutorUnavailable",
+    "ProgressCallback",
+    "Outcome",
+    "OutcomeStatus",
+    "DONE",
+    "FAILED",
+    "SUSPENDED",
+]
 
 
 class OutcomeStatus(StrEnum):
@@ -72,8 +82,12 @@ class Executor(ABC):
     #: True when tasks run on a cluster other drivers share, so local file locks cannot keep runs apart.
     shares_a_cluster = False
 
-    def __init__(self, check_unfulfilled_deps: bool = True, on_progress: ProgressCallback | None = None,
-                 default_timeout: float | None = None):
+    def __init__(
+        self,
+        check_unfulfilled_deps: bool = True,
+        on_progress: ProgressCallback | None = None,
+        default_timeout: float | None = None,
+    ):
         self.check_unfulfilled_deps = check_unfulfilled_deps
         self.on_progress = on_progress
         self.default_timeout = default_timeout
@@ -96,7 +110,7 @@ class Executor(ABC):
     def running(self) -> list[str]:
         """Task ids currently running."""
 
-    def shutdown(self, kill: bool = False) -> None:
+    def shutdown(self, kill: bool = False) -> None:  # noqa: B027 - optional: executors with nothing to release
         """Release workers; with ``kill``, stop running tasks at once."""
 
     def cluster_task_locks(self) -> tuple[Any, Any] | None:
@@ -119,8 +133,11 @@ class Executor(ABC):
 
             logging.getLogger("nbpipe").warning(
                 "%s has worker_timeout=%s, which the %s executor cannot enforce; "
-                "use executor='process' to have hung tasks killed", task.get_task_family(),
-                self.timeout_for(task), self.kind)
+                "use executor='process' to have hung tasks killed",
+                task.get_task_family(),
+                self.timeout_for(task),
+                self.kind,
+            )
 
     def timeout_for(self, task: Task) -> float | None:
         timeout = getattr(task, "worker_timeout", None)

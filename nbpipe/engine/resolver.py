@@ -72,8 +72,12 @@ def inspect_task(task: Task, force: dict | None = None, walk_complete: bool = Fa
                 raise TypeError(f"complete() returned {_describe(complete)}; it must return True or False")
     except Exception as exc:  # noqa: BLE001 - reported as a scheduling failure
         return (
-            Resolved(task, State.SCHEDULING_FAILED, reason=f"{task}: complete() raised {type(exc).__name__}: {exc}",
-                     traceback=traceback.format_exc()),
+            Resolved(
+                task,
+                State.SCHEDULING_FAILED,
+                reason=f"{task}: complete() raised {type(exc).__name__}: {exc}",
+                traceback=traceback.format_exc(),
+            ),
             [],
         )
     forced_reason = ""
@@ -93,8 +97,12 @@ def inspect_task(task: Task, force: dict | None = None, walk_complete: bool = Fa
         deps = flatten(task.requires())
     except Exception as exc:  # noqa: BLE001
         return (
-            Resolved(task, State.SCHEDULING_FAILED, reason=f"{task}: requires() raised {type(exc).__name__}: {exc}",
-                     traceback=traceback.format_exc()),
+            Resolved(
+                task,
+                State.SCHEDULING_FAILED,
+                reason=f"{task}: requires() raised {type(exc).__name__}: {exc}",
+                traceback=traceback.format_exc(),
+            ),
             [],
         )
     for dep in deps:
@@ -156,10 +164,10 @@ class Resolver:
             results = self._inspect_level(frontier)
             next_frontier: list[Task] = []
             seen_next: set[str] = set()
-            for resolved, deps in results:
+            for resolved, _deps in results:
                 known[resolved.task.task_id] = resolved
                 found.append(resolved)
-            for resolved, deps in results:
+            for _resolved, deps in results:
                 for dep in deps:
                     tid = dep.task_id
                     if tid not in known and tid not in seen_next:
@@ -226,7 +234,7 @@ def find_cycle(nodes, deps_of) -> list | None:
             for dep in iters[-1]:
                 c = colour.get(dep, WHITE)
                 if c == GREY:
-                    return path[path.index(dep):]
+                    return path[path.index(dep) :]
                 if c == WHITE:
                     colour[dep] = GREY
                     path.append(dep)

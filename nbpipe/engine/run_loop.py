@@ -11,18 +11,23 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Callable, Iterable
+from typing import Any
 
-from nbpipe.engine import run_context as runtime
 from nbpipe.configuration import get_config
-from nbpipe.options import (CORE_LOCK_POLL_INTERVAL, CORE_ON_LOCKED, SCHEDULER_DISABLE_PERSIST,
-                            SCHEDULER_DISABLE_WINDOW, SCHEDULER_RETRY_COUNT, SCHEDULER_RETRY_DELAY)
 from nbpipe.engine.events import EventBus, Kind, RunEvent
-from nbpipe.event import Event
 from nbpipe.engine.executor import DONE, SUSPENDED, Executor, Outcome
 from nbpipe.engine.resolver import Resolved, Resolver, find_cycle
 from nbpipe.engine.scheduling import Scheduler, State
-from nbpipe.task import Task, flatten
+from nbpipe.event import Event
+from nbpipe.options import (
+    CORE_LOCK_POLL_INTERVAL,
+    CORE_ON_LOCKED,
+    SCHEDULER_DISABLE_PERSIST,
+    SCHEDULER_DISABLE_WINDOW,
+    SCHEDULER_RETRY_COUNT,
+    SCHEDULER_RETRY_DELAY,
+)
+from nbpipe.task import Task
 
 __all__ = ["RunLoop", "Stopped", "FewerCollections", "close_locks"]
 
@@ -32,9 +37,18 @@ logger = logging.getLogger("nbpipe")
 class RunLoop:
     """The state of one run; see :func:`execute`."""
 
-    def __init__(self, roots: list[Task], executor: Executor, bus: EventBus, check_threads: int,
-                 force: dict | None = None, walk_complete: bool = False, store=None, locks=None,
-                 registry=None):
+    def __init__(
+        self,
+        roots: list[Task],
+        executor: Executor,
+        bus: EventBus,
+        check_threads: int,
+        force: dict | None = None,
+        walk_complete: bool = False,
+        store=None,
+        locks=None,
+        registry=None,
+    ):
         cfg = get_config()
         self.roots = roots
         self.executor = executor
@@ -84,8 +98,10 @@ class RunLoop:
             history = past.get(tid)
             if state == State.PENDING and history is not None and history[0] is not None:
                 state = State.DISABLED
-                r.reason = (f"{task} was disabled at {time.strftime('%H:%M', time.localtime(history[0]))} after "
-                            f"repeated failures; re-enable it with `nbpipe enable` (or nbpipe.enable(task))")
+                r.reason = (
+                    f"{task} was disabled at {time.strftime('%H:%M', time.localtime(history[0]))} after "
+                    f"repeated failures; re-enable it with `nbpipe enable` (or nbpipe.enable(task))"
+                )
                 r.state = state
             if state == State.PENDING:
                 sched_add(
@@ -113,8 +129,11 @@ class RunLoop:
         if self.store is None:
             return {}
         default_count = self.scheduler.default_retry_count
-        policy = [r for r in found if r.state == State.PENDING
-                  and (r.task.retry_count is not None or default_count is not None)]
+        policy = [
+            r
+            for r in found
+            if r.state == State.PENDING and (r.task.retry_count is not None or default_count is not None)
+        ]
         if not policy:
             return {}
         window = max((r.task.disable_window or self.scheduler.default_disable_window) for r in policy)
@@ -163,9 +182,16 @@ class RunLoop:
         elif outcome.status == SUSPENDED:
             self._suspend(task, outcome, now)
         else:
-            sched.failed(task.task_id, now, outcome.reason, traceback=outcome.traceback,
-                         explanation=outcome.explanation, worker=outcome.worker, failure_kind=outcome.kind,
-                         elapsed=outcome.elapsed)
+            sched.failed(
+                task.task_id,
+                now,
+                outcome.reason,
+                traceback=outcome.traceback,
+                explanation=outcome.explanation,
+                worker=outcome.worker,
+                failure_kind=outcome.kind,
+                elapsed=outcome.elapsed,
+            )
             logger.error("%s failed: %s", task, outcome.reason)
             if outcome.traceback:
                 logger.debug("%s", outcome.traceback)
@@ -187,8 +213,10 @@ class RunLoop:
         stuck = [d for d in dep_ids if sched.state(d) == State.DONE and d not in {r.task_id for r in found}]
         reason = ""
         if stuck:
-            reason = (f"run() yielded {self.tasks[stuck[0]]}, which ran in this run but is still not complete; "
-                      "check that its output() matches what its run() writes")
+            reason = (
+                f"run() yielded {self.tasks[stuck[0]]}, which ran in this run but is still not complete; "
+                "check that its output() matches what its run() writes"
+            )
         else:
             cycle = self._cycle_through(task.task_id, dep_ids)
             if cycle:
@@ -330,8 +358,9 @@ class RunLoop:
         for task_id in sorted(self.scheduler.running):
             node = self.scheduler.nodes.get(task_id)
             if node is not None and node.state == State.RUNNING:
-                self.scheduler.failed(task_id, now, "interrupted (the run was stopped)", final=True,
-                                      failure_kind="interrupted")
+                self.scheduler.failed(
+                    task_id, now, "interrupted (the run was stopped)", final=True, failure_kind="interrupted"
+                )
         self.flush()
 
 

@@ -45,9 +45,9 @@ resource that is not configured has capacity 1.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Iterable
 
 from nbpipe.engine.events import Kind, RunEvent
 from nbpipe.exceptions import SchedulerError

@@ -25,8 +25,16 @@ from enum import StrEnum
 from nbpipe.engine.events import Kind
 from nbpipe.engine.scheduling import State
 
-__all__ = ["ShownState", "StateStyle", "STYLES", "LEGEND_ORDER", "SHOWN_FOR_EVENT", "SHOWN_FOR_SCHEDULER_STATE",
-           "shown_for_event", "typescript_source"]
+__all__ = [
+    "ShownState",
+    "StateStyle",
+    "STYLES",
+    "LEGEND_ORDER",
+    "SHOWN_FOR_EVENT",
+    "SHOWN_FOR_SCHEDULER_STATE",
+    "shown_for_event",
+    "typescript_source",
+]
 
 
 class ShownState(StrEnum):
@@ -54,38 +62,64 @@ class StateStyle:
 
 
 STYLES: dict[ShownState, StateStyle] = {
-    ShownState.NOT_BUILT: StateStyle("not built", "#e0e0e0", "#757575",
-                                     "not built yet: its outputs are not there, so it will run"),
+    ShownState.NOT_BUILT: StateStyle(
+        "not built", "#e0e0e0", "#757575", "not built yet: its outputs are not there, so it will run"
+    ),
     ShownState.RUNNING: StateStyle("running", "#90caf9", "#1565c0", "running now (in this run or another one)"),
     ShownState.RAN: StateStyle("ran", "#66bb6a", "#1b5e20", "ran successfully in this run"),
     ShownState.COMPLETE: StateStyle("complete", "#c8e6c9", "#388e3c", "was already complete: its outputs exist"),
     ShownState.FAILED: StateStyle("failed", "#ef5350", "#b71c1c", "its last attempt raised an error"),
-    ShownState.UPSTREAM_FAILED: StateStyle("upstream failed", "#ffab91", "#d84315",
-                                           "not run because a task it requires failed"),
-    ShownState.EXTERNAL_MISSING: StateStyle("external input missing", "#f8bbd0", "#ad1457",
-                                            "an external input that nothing here can make is absent"),
-    ShownState.INVALIDATED: StateStyle("invalidated", "#ce93d8", "#6a1b9a",
-                                       "marked to be rerun; its old outputs stay until the rerun replaces them"),
-    ShownState.STALE: StateStyle("stale", "#ffe082", "#ff8f00",
-                                 "complete, but its code, parameters or inputs changed since it ran"),
-    ShownState.DISABLED: StateStyle("disabled", "#f5f5f5", "#9e9e9e",
-                                    "disabled after repeated failures: it will not run until re-enabled"),
-    ShownState.UNSCHEDULABLE: StateStyle("could not be scheduled", "#e57373", "#880e4f",
-                                         "could not be scheduled: requires() or complete() raised, or a cycle"),
+    ShownState.UPSTREAM_FAILED: StateStyle(
+        "upstream failed", "#ffab91", "#d84315", "not run because a task it requires failed"
+    ),
+    ShownState.EXTERNAL_MISSING: StateStyle(
+        "external input missing", "#f8bbd0", "#ad1457", "an external input that nothing here can make is absent"
+    ),
+    ShownState.INVALIDATED: StateStyle(
+        "invalidated", "#ce93d8", "#6a1b9a", "marked to be rerun; its old outputs stay until the rerun replaces them"
+    ),
+    ShownState.STALE: StateStyle(
+        "stale", "#ffe082", "#ff8f00", "complete, but its code, parameters or inputs changed since it ran"
+    ),
+    ShownState.DISABLED: StateStyle(
+        "disabled", "#f5f5f5", "#9e9e9e", "disabled after repeated failures: it will not run until re-enabled"
+    ),
+    ShownState.UNSCHEDULABLE: StateStyle(
+        "could not be scheduled",
+        "#e57373",
+        "#880e4f",
+        "could not be scheduled: requires() or complete() raised, or a cycle",
+    ),
 }
 
 #: Legend order: activity first, then settled states, then problems.
 LEGEND_ORDER: tuple[ShownState, ...] = (
-    ShownState.NOT_BUILT, ShownState.RUNNING, ShownState.RAN, ShownState.COMPLETE, ShownState.STALE,
-    ShownState.INVALIDATED, ShownState.FAILED, ShownState.UPSTREAM_FAILED, ShownState.EXTERNAL_MISSING,
-    ShownState.UNSCHEDULABLE, ShownState.DISABLED,
+    ShownState.NOT_BUILT,
+    ShownState.RUNNING,
+    ShownState.RAN,
+    ShownState.COMPLETE,
+    ShownState.STALE,
+    ShownState.INVALIDATED,
+    ShownState.FAILED,
+    ShownState.UPSTREAM_FAILED,
+    ShownState.EXTERNAL_MISSING,
+    ShownState.UNSCHEDULABLE,
+    ShownState.DISABLED,
 )
 
 #: Which state a group of tasks (a collapsed family) shows: the first of these any member is in.
 GROUP_PRIORITY: tuple[ShownState, ...] = (
-    ShownState.FAILED, ShownState.UNSCHEDULABLE, ShownState.RUNNING, ShownState.UPSTREAM_FAILED,
-    ShownState.EXTERNAL_MISSING, ShownState.INVALIDATED, ShownState.STALE, ShownState.NOT_BUILT, ShownState.RAN,
-    ShownState.COMPLETE, ShownState.DISABLED,
+    ShownState.FAILED,
+    ShownState.UNSCHEDULABLE,
+    ShownState.RUNNING,
+    ShownState.UPSTREAM_FAILED,
+    ShownState.EXTERNAL_MISSING,
+    ShownState.INVALIDATED,
+    ShownState.STALE,
+    ShownState.NOT_BUILT,
+    ShownState.RAN,
+    ShownState.COMPLETE,
+    ShownState.DISABLED,
 )
 
 #: Run events that change what a task is shown as.  Kinds absent here (run
@@ -131,8 +165,15 @@ def shown_for_event(kind: str) -> ShownState | None:
 def typescript_source() -> str:
     """The TypeScript module the front end imports (``labextension/src/states.generated.ts``)."""
     names = " | ".join(f"'{s.value}'" for s in ShownState)
-    styles = {s.value: {"label": STYLES[s].label, "fill": STYLES[s].fill, "stroke": STYLES[s].stroke,
-                        "description": STYLES[s].meaning} for s in ShownState}
+    styles = {
+        s.value: {
+            "label": STYLES[s].label,
+            "fill": STYLES[s].fill,
+            "stroke": STYLES[s].stroke,
+            "description": STYLES[s].meaning,
+        }
+        for s in ShownState
+    }
     lines = [
         "// Generated by `python -m nbpipe.engine.shown_state` from nbpipe/engine/shown_state.py.",
         "// Do not edit: change the Python definitions and regenerate (a test checks this file is current).",
@@ -151,16 +192,13 @@ def typescript_source() -> str:
         "  description: string;",
         "}",
         "",
-        "export const STATE_STYLES: { readonly [S in TaskState]: IStateStyle } = "
-        + json.dumps(styles, indent=2) + ";",
+        "export const STATE_STYLES: { readonly [S in TaskState]: IStateStyle } = " + json.dumps(styles, indent=2) + ";",
         "",
         "/** All states, in legend order. */",
-        "export const STATES: readonly TaskState[] = " + json.dumps([s.value for s in LEGEND_ORDER])
-        + ";",
+        "export const STATES: readonly TaskState[] = " + json.dumps([s.value for s in LEGEND_ORDER]) + ";",
         "",
         "/** Which state a collapsed family shows: the first of these any member is in. */",
-        "export const STATE_PRIORITY: readonly TaskState[] = "
-        + json.dumps([s.value for s in GROUP_PRIORITY]) + ";",
+        "export const STATE_PRIORITY: readonly TaskState[] = " + json.dumps([s.value for s in GROUP_PRIORITY]) + ";",
         "",
     ]
     return "\n".join(lines)

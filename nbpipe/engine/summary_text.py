@@ -130,7 +130,7 @@ def _describe_family(family: str, tasks: list) -> str:
         name, param = params[0]
         values = _value_set(tasks, name)
         lo, hi = _contiguous_range(values, param) if values is not None else (None, None)
-        if lo is not None and hi is not None and len(values) > 3:
+        if lo is not None and hi is not None and values is not None and len(values) > 3:
             shown = f"{param.serialize(lo)}...{param.serialize(hi)}"
         else:
             shown = _listed_values(tasks, name, param)
@@ -142,6 +142,7 @@ def _describe_family(family: str, tasks: list) -> str:
             varying.append((name, param, values))
     if len(varying) == 1 and varying[0][2] is not None:
         vname, vparam, values = varying[0]
+        assert values is not None  # checked just above
         lo, hi = _contiguous_range(values, vparam)
         if lo is not None and hi is not None and len(values) > 2:
             parts = []
@@ -168,14 +169,13 @@ def _group_by_family(tasks: list) -> dict[str, list]:
 def _family_lines(tasks: list, indented: bool, summary_length: int) -> str:
     prefix = " " * (8 if indented else 4)
     groups = _group_by_family(tasks)
-    lines = []
+    lines: list[str] = []
     for family in sorted(groups):
         if summary_length > 0 and len(lines) >= summary_length:
             lines.append(prefix + "...")
             break
         lines.append(prefix + "- " + _describe_family(family, groups[family]))
     return "\n".join(lines)
-
 
 
 def render_summary(

@@ -47,9 +47,9 @@ from typing import Any
 import cloudpickle
 
 from nbpipe.engine.executor import FAILED, Executor, ExecutorUnavailable, Outcome
+from nbpipe.executors.base import remove_task_temp_files
 from nbpipe.executors.run_one import one_line_error
 from nbpipe.task import Task
-from nbpipe.executors.base import remove_task_temp_files
 
 logger = logging.getLogger("nbpipe")
 
@@ -119,13 +119,17 @@ class DaskExecutor(Executor):
         try:
             from distributed import Client, LocalCluster
         except ImportError:
-            raise ExecutorUnavailable(
-                "executor 'dask' needs Dask distributed: pip install 'nbpipe[dask]'") from None
+            raise ExecutorUnavailable("executor 'dask' needs Dask distributed: pip install 'nbpipe[dask]'") from None
         if self.client is None:
             address, source = cluster_address(self.address)
             if address is None:
-                self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                                            dashboard_address=None, silence_logs=logging.ERROR)
+                self.cluster = LocalCluster(
+                    n_workers=self.workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                )
                 self.client = Client(self.cluster, set_as_default=False)
                 logger.info("started a local Dask cluster of %d worker process(es) for this run", self.workers)
             else:
@@ -135,7 +139,8 @@ class DaskExecutor(Executor):
                     raise ExecutorUnavailable(
                         f"cannot reach the Dask scheduler at {address} (from {source}): {one_line_error(exc)}; "
                         f"start one (`dask scheduler`, then `dask worker {address}`), or unset it to run on "
-                        "a local cluster") from None
+                        "a local cluster"
+                    ) from None
             self.address = address
         self._refresh_resources()
         self._slots = self._tasks_in_flight()
@@ -156,8 +161,11 @@ class DaskExecutor(Executor):
             for submitted in self._submitted.values():
                 submitted.future.cancel()
             if killed and self.cluster is None:
-                logger.warning("%d task(s) were cancelled on the Dask cluster; any already started may finish "
-                               "there (their outputs are written atomically)", len(killed))
+                logger.warning(
+                    "%d task(s) were cancelled on the Dask cluster; any already started may finish "
+                    "there (their outputs are written atomically)",
+                    len(killed),
+                )
             self._submitted.clear()
             if self._locks is not None:
                 self._locks.close()  # while the scheduler can still hear it
@@ -192,17 +200,27 @@ class DaskExecutor(Executor):
         too_big = {n: a for n, a in dask_resources.items() if a > self._resources[n]}
         if too_big:
             name, amount = next(iter(too_big.items()))
-            reason = (f"needs resource {name}={amount} but the largest Dask worker offers "
-                      f"{name}={self._resources[name]:g}; lower the task's resources or start a bigger worker")
-            self._immediate.append(Outcome(task.task_id, FAILED, 0.0, reason=reason, explanation=reason,
-                                           kind="error"))
+            reason = (
+                f"needs resource {name}={amount} but the largest Dask worker offers "
+                f"{name}={self._resources[name]:g}; lower the task's resources or start a bigger worker"
+            )
+            self._immediate.append(Outcome(task.task_id, FAILED, 0.0, reason=reason, explanation=reason, kind="error"))
             return
         self._counter += 1
         key = f"nbpipe-{task.get_task_family()}-{_digest(task.task_id)}-{self._counter}"
         payload = cloudpickle.dumps((task, self.context, self.check_unfulfilled_deps))
-        future = self.client.submit(run_payload, list(sys.path), os.getcwd(), payload, self._log_level,
-                                    key if self.timeout_for(task) else None, key=key, pure=False,
-                                    resources=dask_resources or None, priority=task.priority)
+        future = self.client.submit(
+            run_payload,
+            list(sys.path),
+            os.getcwd(),
+            payload,
+            self._log_level,
+            key if self.timeout_for(task) else None,
+            key=key,
+            pure=False,
+            resources=dask_resources or None,
+            priority=task.priority,
+        )
         timeout = self.timeout_for(task)
         # The clock of a timeout starts when a worker starts the task (it
         # reports it), not while the task waits in Dask's queue.
@@ -278,8 +296,7 @@ class DaskExecutor(Executor):
             reason = f"worker died: every Dask worker that ran it died ({one_line_error(exc)})"
             return Outcome(task.task_id, FAILED, elapsed, reason=reason, explanation=reason, kind="worker_died")
         reason = f"the Dask cluster could not run it: {one_line_error(exc)}"
-        return Outcome(task.task_id, FAILED, elapsed, reason=reason, explanation=reason, kind="error",
-                       exception=exc)
+        return Outcome(task.task_id, FAILED, elapsed, reason=reason, explanation=reason, kind="error", exception=exc)
 
     def _time_out(self, key: str, submitted: _Submitted) -> Outcome:
         del self._submitted[key]
@@ -289,12 +306,24 @@ class DaskExecutor(Executor):
             try:
                 self.client.restart_workers([worker], raise_for_error=True)
             except Exception as exc:  # noqa: BLE001 - e.g. a worker without a nanny
-                logger.warning("could not restart Dask worker %s to stop %s (%s); the task may finish there, "
-                               "its outputs are written atomically", worker, submitted.task, one_line_error(exc))
+                logger.warning(
+                    "could not restart Dask worker %s to stop %s (%s); the task may finish there, "
+                    "its outputs are written atomically",
+                    worker,
+                    submitted.task,
+                    one_line_error(exc),
+                )
         _remove_temp_files(submitted.task)
         reason = f"timed out after {submitted.timeout:g} s (worker_timeout); Dask worker restarted"
-        return Outcome(submitted.task.task_id, FAILED, time.monotonic() - submitted.started, reason=reason,
-                       explanation=reason, kind="timeout", worker=f"dask-{worker}" if worker else "dask")
+        return Outcome(
+            submitted.task.task_id,
+            FAILED,
+            time.monotonic() - submitted.started,
+            reason=reason,
+            explanation=reason,
+            kind="timeout",
+            worker=f"dask-{worker}" if worker else "dask",
+        )
 
     def _worker_running(self, key: str) -> str | None:
         try:
@@ -311,13 +340,23 @@ class DaskExecutor(Executor):
             submitted = self._submitted.get(key)
             if submitted is not None:
                 submitted.interrupted = True
-                logger.warning("Dask worker %s was lost while running %s; Dask runs it again elsewhere",
-                               worker, submitted.task)
+                logger.warning(
+                    "Dask worker %s was lost while running %s; Dask runs it again elsewhere", worker, submitted.task
+                )
 
     def _scheduler_lost(self) -> list[Outcome]:
         reason = f"lost the connection to the Dask scheduler ({self.client.status})"
-        outcomes = [Outcome(s.task.task_id, FAILED, time.monotonic() - s.started, reason=reason,
-                            explanation=reason, kind="worker_died") for s in self._submitted.values()]
+        outcomes = [
+            Outcome(
+                s.task.task_id,
+                FAILED,
+                time.monotonic() - s.started,
+                reason=reason,
+                explanation=reason,
+                kind="worker_died",
+            )
+            for s in self._submitted.values()
+        ]
         self._submitted.clear()
         return outcomes
 

@@ -98,8 +98,9 @@ class _ThreadHandler(logging.Handler):
             buffer.write(self.format(record) + "\n")
 
 
-def run_payload(sys_path: list[str], cwd: str, payload: bytes, log_level: int,
-                report_start: str | None = None) -> tuple[bytes, str]:
+def run_payload(
+    sys_path: list[str], cwd: str, payload: bytes, log_level: int, report_start: str | None = None
+) -> tuple[bytes, str]:
     """Run the task in ``payload``; return ``(pickled Outcome, captured output)``.
 
     ``sys_path`` and ``cwd`` are the driver's.  Modules it imported by name

@@ -28,13 +28,14 @@ import subprocess
 import sys
 import threading
 import time
-from multiprocessing.connection import Connection, wait as wait_for
+from multiprocessing.connection import Connection
+from multiprocessing.connection import wait as wait_for
 
 import cloudpickle
 
 from nbpipe.engine.executor import FAILED, Executor, Outcome
-from nbpipe.task import Task
 from nbpipe.executors.base import remove_task_temp_files
+from nbpipe.task import Task
 
 logger = logging.getLogger("nbpipe")
 
@@ -66,7 +67,7 @@ def _forward(pipe, stream_name: str) -> None:
 
 
 class _Worker:
-    def __init__(self, executor: "ProcessExecutor"):
+    def __init__(self, executor: ProcessExecutor):
         to_worker_r, to_worker_w = os.pipe()
         from_worker_r, from_worker_w = os.pipe()
         env = dict(os.environ)

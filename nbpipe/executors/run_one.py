@@ -17,6 +17,7 @@ from nbpipe.task import DynamicRequirements, Task
 
 __all__ = ["run_task"]
 
+
 def one_line_error(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     first = text[0] if text else ""

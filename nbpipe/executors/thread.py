@@ -54,7 +54,9 @@ class ThreadExecutor(Executor):
             self._running.pop(task.task_id, None)
             exc = future.exception()
             if exc is not None:  # KeyboardInterrupt/SystemExit inside a task thread
-                outcomes.append(Outcome(task.task_id, "failed", reason=f"{type(exc).__name__} in task thread", kind="error"))
+                outcomes.append(
+                    Outcome(task.task_id, "failed", reason=f"{type(exc).__name__} in task thread", kind="error")
+                )
             else:
                 outcomes.append(future.result())
             try:

@@ -99,13 +99,14 @@ def main(argv: list[str]) -> int:
     out = TaggedLineWriter(sys.stdout)
     err = TaggedLineWriter(sys.stderr)
     sys.stdout, sys.stderr = out, err
-    logging.basicConfig(level=settings.get("log_level", logging.WARNING), stream=err,
-                        format="%(levelname)s: %(message)s", force=True)
+    logging.basicConfig(
+        level=settings.get("log_level", logging.WARNING), stream=err, format="%(levelname)s: %(message)s", force=True
+    )
 
     import cloudpickle
 
-    from nbpipe.engine import run_context as runtime
     from nbpipe import task as task_module
+    from nbpipe.engine import run_context as runtime
     from nbpipe.executors.run_one import run_task
 
     worker_name = f"process-{os.getpid()}"

@@ -21,8 +21,6 @@ Exit codes (see also :mod:`nbpipe.retcodes`):
 from __future__ import annotations
 
 import ast
-import json
-import os
 import sys
 import tempfile
 import time
@@ -67,9 +65,16 @@ class _Outcome:
     timed_out: str = ""
 
 
-def execute_notebook(path: str | Path, parameters: dict[str, Any] | None = None, output: str | Path | None = None,
-                     junit: str | Path | None = None, timeout: float | None = None, kernel: str | None = None,
-                     cwd: str | Path | None = None, out: TextIO | None = None) -> int:
+def execute_notebook(
+    path: str | Path,
+    parameters: dict[str, Any] | None = None,
+    output: str | Path | None = None,
+    junit: str | Path | None = None,
+    timeout: float | None = None,
+    kernel: str | None = None,
+    cwd: str | Path | None = None,
+    out: TextIO | None = None,
+) -> int:
     """Run the notebook; print each pipeline run's summary and a verdict; return the exit code."""
     import nbformat
     from nbclient import NotebookClient
@@ -109,8 +114,14 @@ def execute_notebook(path: str | Path, parameters: dict[str, Any] | None = None,
             # The kernel binds 127.0.0.1 only; its warning that TCP is not
             # encrypted is noise in a CI log.  Its errors still show.
             extra = ["--IPKernelApp.log_level=ERROR"]
-        client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, extra_arguments=extra,
-                                resources={"metadata": {"path": str(workdir)}}, on_cell_executed=after_cell)
+        client = NotebookClient(
+            nb,
+            timeout=timeout,
+            kernel_name=kernel_name,
+            extra_arguments=extra,
+            resources={"metadata": {"path": str(workdir)}},
+            on_cell_executed=after_cell,
+        )
         try:
             client.execute(env=kernel_environment(report))
         except CellTimeoutError as exc:
@@ -118,12 +129,18 @@ def execute_notebook(path: str | Path, parameters: dict[str, Any] | None = None,
         except DeadKernelError as exc:
             outcome.timed_out = f"the kernel died ({exc})"
         except CellExecutionError as exc:
-            outcome.cell_error = {"index": _failed_cell(nb), "ename": exc.ename, "evalue": exc.evalue,
-                                  "traceback": str(exc)}
-        except Exception as exc:  # noqa: BLE001 - e.g. no such kernel
+            outcome.cell_error = {
+                "index": _failed_cell(nb),
+                "ename": exc.ename,
+                "evalue": exc.evalue,
+                "traceback": str(exc),
+            }
+        except Exception as exc:
             if type(exc).__name__ == "NoSuchKernel":
-                print(f"nbpipe execute: error: no kernel named {kernel_name!r} (see `jupyter kernelspec list`)",
-                      file=sys.stderr)
+                print(
+                    f"nbpipe execute: error: no kernel named {kernel_name!r} (see `jupyter kernelspec list`)",
+                    file=sys.stderr,
+                )
                 return retcodes.USAGE_ERROR
             raise
         after_cell(None, None, None)

@@ -23,8 +23,13 @@ def write_junit(target: Path, notebook: Path, runs: list[dict], cell_error: dict
     for number, run in enumerate(runs, 1):
         for task in run.get("tasks", []):
             tests += 1
-            case = ET.SubElement(suite, "testcase", classname=f"{notebook.stem}.run{number}.{task['family']}",
-                                 name=task["name"], time=f"{task.get('duration') or 0:.3f}")
+            case = ET.SubElement(
+                suite,
+                "testcase",
+                classname=f"{notebook.stem}.run{number}.{task['family']}",
+                name=task["name"],
+                time=f"{task.get('duration') or 0:.3f}",
+            )
             status = task["status"]
             if status == "failed":
                 failures += 1
@@ -41,8 +46,9 @@ def write_junit(target: Path, notebook: Path, runs: list[dict], cell_error: dict
         tests += 1
         errors += 1
         case = ET.SubElement(suite, "testcase", classname=f"{notebook.stem}.cells", name=f"cell {cell_error['index']}")
-        node = ET.SubElement(case, "error", message=_clean(f"{cell_error['ename']}: {cell_error['evalue']}"),
-                             type=cell_error["ename"])
+        node = ET.SubElement(
+            case, "error", message=_clean(f"{cell_error['ename']}: {cell_error['evalue']}"), type=cell_error["ename"]
+        )
         node.text = _clean(cell_error["traceback"])
     suite.set("tests", str(tests))
     suite.set("failures", str(failures))

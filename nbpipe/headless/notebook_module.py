@@ -12,6 +12,7 @@ import sys
 import traceback
 import types
 from pathlib import Path
+
 from nbpipe.exceptions import NotebookLoadError
 
 __all__ = ["load_pipeline_cells", "NotebookLoadError", "pipeline_cells"]
@@ -61,7 +62,7 @@ def load_pipeline_cells(path: str | Path) -> types.ModuleType:
         linecache.cache[filename] = (len(body), None, body.splitlines(True), filename)
         try:
             code = compile(body, filename, "exec")
-            exec(code, module.__dict__)  # noqa: S102 - running the user's own pipeline cells is the point
+            exec(code, module.__dict__)
         except Exception as exc:  # noqa: BLE001 - reported with the cell and line
             line = getattr(exc, "lineno", None) if isinstance(exc, SyntaxError) else None
             if line is None:

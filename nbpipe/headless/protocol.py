@@ -14,8 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["HEADLESS_VARIABLE", "REPORT_VARIABLE", "kernel_environment", "in_headless_run", "report_run",
-           "read_runs"]
+__all__ = ["HEADLESS_VARIABLE", "REPORT_VARIABLE", "kernel_environment", "in_headless_run", "report_run", "read_runs"]
 
 #: Set to "1" in the kernel of a headless run.
 HEADLESS_VARIABLE = "NBPIPE_HEADLESS"
@@ -52,8 +51,13 @@ def run_record(result: Any) -> dict:
     entries = []
     for task_id, task in objects.items():
         status = category_of.get(task_id, "not_run")
-        entry = {"task_id": task_id, "name": str(task), "family": task.get_task_family(), "status": status,
-                 "duration": summary.durations.get(task_id)}
+        entry = {
+            "task_id": task_id,
+            "name": str(task),
+            "family": task.get_task_family(),
+            "status": status,
+            "duration": summary.durations.get(task_id),
+        }
         if status == "failed":
             text = summary.failures.get(task_id, "")
             entry["message"] = text.splitlines()[0] if text else "failed"
@@ -63,8 +67,14 @@ def run_record(result: Any) -> dict:
             entry["message"] = text.splitlines()[0] if text else ""
             entry["details"] = text
         entries.append(entry)
-    return {"summary_text": result.summary_text, "status": result.status.name, "exit_code": result.exit_code,
-            "completed": summary.task_ids("completed"), "failed": summary.task_ids("failed"), "tasks": entries}
+    return {
+        "summary_text": result.summary_text,
+        "status": result.status.name,
+        "exit_code": result.exit_code,
+        "completed": summary.task_ids("completed"),
+        "failed": summary.task_ids("failed"),
+        "tasks": entries,
+    }
 
 
 def report_run(result: Any) -> None:

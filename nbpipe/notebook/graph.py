@@ -7,7 +7,7 @@ tested without a browser or a kernel.  The DOT source is built with the
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from nbpipe.engine.shown_state import STYLES
 from nbpipe.state.staleness import TaskStatus
@@ -41,8 +41,9 @@ def graph_data(statuses: Iterable[TaskStatus]) -> tuple[dict, list]:
             "state": st.state.value,
             "reasons": list(st.reasons),
             "outputs": [str(o) for o in outputs],
-            "duration": last.get("duration") if last.get("duration") is not None else (
-                (last["ended"] - last["started"]) if last.get("started") else None),
+            "duration": last.get("duration")
+            if last.get("duration") is not None
+            else ((last["ended"] - last["started"]) if last.get("started") else None),
             "error": last.get("error") or None,
             "traceback": last.get("traceback") or None,
         }
@@ -61,13 +62,20 @@ def dot_source(nodes: dict, edges: list) -> str:
     """Graphviz DOT of the graph; each node's ``id`` is its task id."""
     import graphviz
 
-    graph = graphviz.Digraph("pipeline", graph_attr={"rankdir": "LR"},
-                             node_attr={"shape": "box", "style": "rounded,filled", "fontname": "sans-serif",
-                                        "fontsize": "10"})
+    graph = graphviz.Digraph(
+        "pipeline",
+        graph_attr={"rankdir": "LR"},
+        node_attr={"shape": "box", "style": "rounded,filled", "fontname": "sans-serif", "fontsize": "10"},
+    )
     for task_id, node in nodes.items():
         tooltip = node["state"] + (": " + "; ".join(node["reasons"]) if node["reasons"] else "")
-        graph.node(task_id, label=node["label"], id=task_id, tooltip=tooltip,
-                   fillcolor=STATE_COLOURS.get(node["state"], "#ffffff"))
+        graph.node(
+            task_id,
+            label=node["label"],
+            id=task_id,
+            tooltip=tooltip,
+            fillcolor=STATE_COLOURS.get(node["state"], "#ffffff"),
+        )
     for src, dst in edges:
         if src in nodes and dst in nodes:
             graph.edge(src, dst)
@@ -82,10 +90,14 @@ def static_html(nodes: dict) -> str:
     for node in nodes.values():
         colour = STATE_COLOURS.get(node["state"], "#ffffff")
         why = html.escape("; ".join(node["reasons"]))
-        rows.append(f'<tr><td style="background:{colour}">{html.escape(node["state"])}</td>'
-                    f'<td><code>{html.escape(node["label"])}</code></td><td>{why}</td></tr>')
-    return ('<table class="nbpipe-static"><thead><tr><th>state</th><th>task</th><th>why</th></tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table>')
+        rows.append(
+            f'<tr><td style="background:{colour}">{html.escape(node["state"])}</td>'
+            f"<td><code>{html.escape(node['label'])}</code></td><td>{why}</td></tr>"
+        )
+    return (
+        '<table class="nbpipe-static"><thead><tr><th>state</th><th>task</th><th>why</th></tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
 
 
 def static_text(nodes: dict) -> str:

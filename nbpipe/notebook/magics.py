@@ -99,8 +99,11 @@ class PipelineMagics(Magics):
             return self._error(f"cannot read the command line: {exc}")
         if not words or words[0] not in _COMMANDS:
             parse_argstring(self.pipeline, "")  # keeps magic_arguments' help accurate
-            return self._error(f"unknown command {words[0]!r}; use one of: {', '.join(_COMMANDS)}" if words
-                               else f"%pipeline needs a command: {', '.join(_COMMANDS)}")
+            return self._error(
+                f"unknown command {words[0]!r}; use one of: {', '.join(_COMMANDS)}"
+                if words
+                else f"%pipeline needs a command: {', '.join(_COMMANDS)}"
+            )
         command, rest = words[0], words[1:]
         return getattr(self, f"_{command}")(rest)
 
@@ -178,8 +181,13 @@ class PipelineMagics(Magics):
             from nbpipe.notebook.widget import DagWidget
 
             try:
-                widget = DagWidget(plan.task, workers=plan.workers, executor=plan.executor, rerun=plan.rerun,
-                                   dask_address=plan.dask_address)
+                widget = DagWidget(
+                    plan.task,
+                    workers=plan.workers,
+                    executor=plan.executor,
+                    rerun=plan.rerun,
+                    dask_address=plan.dask_address,
+                )
             except StateStoreError as exc:
                 return self._error(str(exc))
             display(widget)
@@ -192,8 +200,13 @@ class PipelineMagics(Magics):
             from nbpipe.driver.run import execute
 
             try:
-                result = execute([plan.task], workers=plan.workers, executor=plan.executor, rerun=plan.rerun,
-                                 dask_address=plan.dask_address)
+                result = execute(
+                    [plan.task],
+                    workers=plan.workers,
+                    executor=plan.executor,
+                    rerun=plan.rerun,
+                    dask_address=plan.dask_address,
+                )
             except (StateStoreError, ValueError, ExecutorUnavailable) as exc:
                 return self._error(str(exc))
             if plan.background and not in_headless_run():
@@ -234,8 +247,10 @@ class PipelineMagics(Magics):
     def _status(self, argv: list[str]):
         if not argv:
             running = [w for w in self.background if getattr(w, "running", False)]
-            print(f"pipeline: {len(running)} background run(s) in progress; "
-                  f"{len(self.pipeline_cells)} %%pipeline cell(s) run")
+            print(
+                f"pipeline: {len(running)} background run(s) in progress; "
+                f"{len(self.pipeline_cells)} %%pipeline cell(s) run"
+            )
             return None
         return self._invoke("status", argv)
 

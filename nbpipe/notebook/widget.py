@@ -21,8 +21,8 @@ from traitlets import Bool, Dict, List, Unicode
 from nbpipe._version import __version__
 from nbpipe.engine.events import Kind, RunEvent
 from nbpipe.engine.shown_state import ShownState, shown_for_event
-from nbpipe.task import flatten
 from nbpipe.notebook.graph import dot_source, graph_data, static_html, static_text
+from nbpipe.task import flatten
 
 __all__ = ["DagWidget"]
 
@@ -45,14 +45,24 @@ class DagWidget(widgets.DOMWidget):
 
     dot = Unicode("", help="Graphviz DOT source of the graph; each node's id is its task id").tag(sync=True)
     nodes = Dict(help="task id -> label, family, params, state, reasons, outputs, duration, error, traceback").tag(
-        sync=True)
+        sync=True
+    )
     edges = List(help="[requirement id, dependent id] pairs").tag(sync=True)
     states = Dict(help="task id -> state, updated live during a run (batched)").tag(sync=True)
     summary_html = Unicode("", help="HTML summary of the last run").tag(sync=True)
     running = Bool(False, help="True while a run started from this widget is in flight").tag(sync=True)
 
-    def __init__(self, roots, *, workers: int = 1, executor: str | None = None, rerun: str = "missing",
-                 max_updates_per_second: float = 10.0, dask_address: str | None = None, **kwargs):
+    def __init__(
+        self,
+        roots,
+        *,
+        workers: int = 1,
+        executor: str | None = None,
+        rerun: str = "missing",
+        max_updates_per_second: float = 10.0,
+        dask_address: str | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.roots = flatten(roots)
         self.workers = workers
@@ -126,8 +136,9 @@ class DagWidget(widgets.DOMWidget):
         self.summary_html = ""
         if not background:
             return self._run(targets, show_summary)
-        self._thread = threading.Thread(target=self._run, args=(targets, show_summary), name="nbpipe-widget-run",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(targets, show_summary), name="nbpipe-widget-run", daemon=True
+        )
         self._thread.start()
         return self._thread
 
@@ -137,13 +148,20 @@ class DagWidget(widgets.DOMWidget):
 
         self.last_result = None  # the finally clause below must not use an earlier run's
         try:
-            result = execute(targets, workers=self.workers, executor=self.executor, rerun=self.rerun,
-                             observers=[self.on_run_event], stop=self._stop, dask_address=self.dask_address)
+            result = execute(
+                targets,
+                workers=self.workers,
+                executor=self.executor,
+                rerun=self.rerun,
+                observers=[self.on_run_event],
+                stop=self._stop,
+                dask_address=self.dask_address,
+            )
             self.last_result = result
             if show_summary:
                 self.summary_html = summary_html(result)
             return result
-        except Exception as exc:  # noqa: BLE001 - shown in the widget, not lost in a thread
+        except Exception as exc:
             logger.exception("run from the DAG widget failed")
             self.send({"event": "error", "message": f"{type(exc).__name__}: {exc}"})
             return None
@@ -156,8 +174,10 @@ class DagWidget(widgets.DOMWidget):
                     # "done this run" stays visible until the next refresh, also
                     # for a RunAnywayTarget, which is "missing" once its run is over.
                     ran = {t.task_id for t in self.last_result.summary.categories["completed"]}
-                    self.states = {tid: (ShownState.RAN.value if tid in ran else state) for tid, state in self.states.items()}
-            except Exception:  # noqa: BLE001
+                    self.states = {
+                        tid: (ShownState.RAN.value if tid in ran else state) for tid, state in self.states.items()
+                    }
+            except Exception:
                 logger.exception("refreshing the DAG widget failed")
 
     def stop(self) -> None:
@@ -198,7 +218,7 @@ class DagWidget(widgets.DOMWidget):
             else:
                 invalidate(self._tasks[task_id], downstream=action == "invalidate_downstream", within=self.roots)
                 self.refresh()
-        except Exception as exc:  # noqa: BLE001 - reported to the widget
+        except Exception as exc:
             logger.exception("DAG widget action %s failed", action)
             self.send({"event": "error", "message": f"{type(exc).__name__}: {exc}"})
 

@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import threading
 import warnings
+from collections.abc import Callable, Iterable
 from enum import IntEnum
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from nbpipe import configuration as _config
 from nbpipe.exceptions import (
@@ -44,18 +45,27 @@ from nbpipe.exceptions import (
 )
 
 __all__ = [
-    "ParameterVisibility", "ParameterException", "MissingParameterException", "UnknownParameterException",
-    "DuplicateParameterException", "ParameterValueError", "ParameterTypeWarning", "OptionalParameterTypeWarning",
-    "UnconsumedParameterWarning", "Parameter", "OptionalParameterMixin", "OptionalParameter",
+    "ParameterVisibility",
+    "ParameterException",
+    "MissingParameterException",
+    "UnknownParameterException",
+    "DuplicateParameterException",
+    "ParameterValueError",
+    "ParameterTypeWarning",
+    "OptionalParameterTypeWarning",
+    "UnconsumedParameterWarning",
+    "Parameter",
+    "OptionalParameterMixin",
+    "OptionalParameter",
 ]
 
 
 class _NoValueType:
     """Type of the :data:`_no_value` sentinel ("no value given"); a singleton."""
 
-    _instance: "_NoValueType | None" = None
+    _instance: _NoValueType | None = None
 
-    def __new__(cls) -> "_NoValueType":
+    def __new__(cls) -> _NoValueType:
         if cls._instance is None:
             cls._instance = super().__new__(cls)
         return cls._instance
@@ -84,7 +94,6 @@ class ParameterVisibility(IntEnum):
 
     def serialize(self) -> int:
         return self.value
-
 
 
 class ParameterTypeWarning(UserWarning):
@@ -211,6 +220,7 @@ class Parameter:
                     f"The use of the configuration [{cp['section']}] {cp['name']} is deprecated. "
                     f"Please use [{task_family}] {param_name}",
                     DeprecationWarning,
+                    stacklevel=2,
                 )
                 return value
         if self._default is _no_value:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import operator
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from nbpipe.params.base import (
     OptionalParameterMixin,
@@ -14,9 +15,19 @@ from nbpipe.params.base import (
 )
 
 __all__ = [
-    "StrParameter", "OptionalStrParameter", "IntParameter", "OptionalIntParameter", "FloatParameter",
-    "OptionalFloatParameter", "BoolParameter", "OptionalBoolParameter", "NumericalParameter",
-    "OptionalNumericalParameter", "ChoiceParameter", "ChoiceListParameter", "OptionalChoiceParameter",
+    "StrParameter",
+    "OptionalStrParameter",
+    "IntParameter",
+    "OptionalIntParameter",
+    "FloatParameter",
+    "OptionalFloatParameter",
+    "BoolParameter",
+    "OptionalBoolParameter",
+    "NumericalParameter",
+    "OptionalNumericalParameter",
+    "ChoiceParameter",
+    "ChoiceListParameter",
+    "OptionalChoiceParameter",
 ]
 
 
@@ -279,4 +290,3 @@ class OptionalChoiceParameter(OptionalParameterMixin, ChoiceParameter):
     ):
         ChoiceParameter.__init__(self, default=default, var_type=var_type, choices=choices, **kwargs)
         self.expected_type = self._var_type
-

@@ -13,8 +13,8 @@ that is already deeply frozen is returned as is (same object), without copying.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 __all__ = ["FrozenOrderedDict", "recursively_freeze", "recursively_unfreeze"]
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from enum import Enum
-from collections.abc import Mapping
-from pathlib import Path
 import json
-from ast import literal_eval
 import warnings
-from typing import Any, Iterable
-from nbpipe.params.freezing import FrozenOrderedDict, recursively_freeze, recursively_unfreeze
-from nbpipe.params.base import OptionalParameter, OptionalParameterMixin, Parameter, ParameterException, _no_value
+from ast import literal_eval
+from collections.abc import Iterable, Mapping
+from enum import Enum
+from pathlib import Path
+from typing import Any
 
+from nbpipe.params.base import OptionalParameter, OptionalParameterMixin, Parameter, ParameterException, _no_value
+from nbpipe.params.freezing import FrozenOrderedDict, recursively_freeze, recursively_unfreeze
 
 # -- tasks, enums, paths --------------------------------------------------------------
 
@@ -168,7 +168,8 @@ class _JSONParameter(Parameter):
                 import jsonschema  # noqa: F401
             except ImportError:
                 warnings.warn(
-                    "The 'jsonschema' package is not installed so the parameter can not be validated even though a schema is given."
+                    "The 'jsonschema' package is not installed so the parameter can not be validated even though a schema is given.",
+                    stacklevel=2,
                 )
                 schema = None
         self.schema = schema

@@ -146,7 +146,9 @@ class _DatetimeParameterBase(Parameter):
     _timespec = "seconds"  # datetime.isoformat timespec giving the same text (minus ':')
     _form = ""
 
-    def __init__(self, default: Any = _no_value, interval: int = 1, start: datetime.datetime | None = None, **kwargs: Any):
+    def __init__(
+        self, default: Any = _no_value, interval: int = 1, start: datetime.datetime | None = None, **kwargs: Any
+    ):
         super().__init__(default=default, **kwargs)
         self.interval = interval
         self.start = start if start is not None else _EPOCH
@@ -212,7 +214,11 @@ class DateMinuteParameter(_DatetimeParameterBase):
             except ValueError:
                 pass
             else:
-                warnings.warn('Using "H" between hours and minutes is deprecated, omit it instead.', DeprecationWarning, stacklevel=2)
+                warnings.warn(
+                    'Using "H" between hours and minutes is deprecated, omit it instead.',
+                    DeprecationWarning,
+                    stacklevel=2,
+                )
                 return value
         return super().parse(x)
 
@@ -231,7 +237,13 @@ class DateIntervalParameter(Parameter):
     ``2015-11-04`` or ``2015-11-04-2015-12-04``."""
 
     def parse(self, x: Any) -> date_interval.DateInterval:
-        for kind in (date_interval.Year, date_interval.Month, date_interval.Week, date_interval.Date, date_interval.Custom):
+        for kind in (
+            date_interval.Year,
+            date_interval.Month,
+            date_interval.Week,
+            date_interval.Date,
+            date_interval.Custom,
+        ):
             try:
                 interval = kind.parse(x)
             except (ValueError, TypeError):
@@ -306,4 +318,6 @@ class TimeDeltaParameter(Parameter):
 
     def _warn_on_wrong_param_type(self, param_name: str, param_value: Any) -> None:
         if type(self) is TimeDeltaParameter and not isinstance(param_value, datetime.timedelta):
-            self._warn_once(param_name, f'Parameter "{param_name}" with value "{param_value}" is not of type timedelta.')
+            self._warn_once(
+                param_name, f'Parameter "{param_name}" with value "{param_value}" is not of type timedelta.'
+            )

@@ -110,15 +110,17 @@ class RunRegistry:
         deadline = time.monotonic() + timeout
         pending = set(others)
         while pending:
-            pending = {o for o in pending
-                       if not os.path.exists(os.path.join(self.acks_dir, f"{self.run_id}.{o}"))}
+            pending = {o for o in pending if not os.path.exists(os.path.join(self.acks_dir, f"{self.run_id}.{o}"))}
             if pending:
                 pending &= self._live_others()  # a run that died needs no answer
             if not pending:
                 return
             if time.monotonic() > deadline:
-                logger.warning("runs %s did not acknowledge this run within %g s; going on with per-task locks",
-                               ", ".join(sorted(pending)), timeout)
+                logger.warning(
+                    "runs %s did not acknowledge this run within %g s; going on with per-task locks",
+                    ", ".join(sorted(pending)),
+                    timeout,
+                )
                 return
             time.sleep(self.poll / 5)  # waiting for other processes' watcher threads
 

@@ -88,7 +88,6 @@ def unknown_holder(task_id: str) -> LockHolder:
     return LockHolder(0, "", "", task_id, 0.0, 0.0)
 
 
-
 # -- file names ---------------------------------------------------------------
 
 
@@ -115,6 +114,7 @@ def lock_file_name(task_id: str) -> str:
     if cut >= 0:
         head = head[:cut]
     return f"{head}~{digest}{LOCK_SUFFIX}"
+
 
 _FIELD = re.compile(
     r'"(pid|host|run_id|task_id|acquired|heartbeat)"\s*:\s*'
@@ -216,4 +216,3 @@ def dir_error(locks_dir: str, action: str, exc: OSError) -> LockError:
         f"cannot {action} in the nbpipe lock directory {locks_dir}: {reason}; make that directory "
         "writable, or point NBPIPE_STATE_DIR (or [core] state_dir) at a writable directory"
     )
-

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable, Mapping, Sequence
 from stat import S_ISDIR
 from typing import Any
 
@@ -22,7 +23,7 @@ from nbpipe.task import Task, flatten
 
 __all__ = ["HistoryRecorder", "OutputDigests"]
 
-_FINAL = {
+_FINAL: dict[str, str] = {
     Kind.DONE: "done",
     Kind.FAILED: "failed",
     Kind.DISABLED: "disabled",
@@ -53,8 +54,12 @@ class OutputDigests:
     change below a wrapper still reaches the tasks above it.
     """
 
-    def __init__(self, content_hash: bool = False, known_deps: dict[str, list] | None = None,
-                 known_tasks: dict[str, Task] | None = None):
+    def __init__(
+        self,
+        content_hash: bool = False,
+        known_deps: Mapping[str, Sequence[str]] | None = None,
+        known_tasks: dict[str, Task] | None = None,
+    ):
         self.content_hash = content_hash
         self.memo: dict[str, str] = {}
         self.outputs: dict[str, dict] = {}
@@ -75,7 +80,8 @@ class OutputDigests:
                 return {path: None}
             if not S_ISDIR(st.st_mode):
                 return {path: f"size={st.st_size};mtime_ns={st.st_mtime_ns}"}
-        from nbpipe.state.fingerprints import target_fingerprint, target_name as _target_name
+        from nbpipe.state.fingerprints import target_fingerprint
+        from nbpipe.state.fingerprints import target_name as _target_name
 
         result: dict = {}
         for index, target in enumerate(flatten(outputs)):
@@ -140,8 +146,11 @@ def _json_or_empty(value: dict) -> str:
     if not value:
         return "{}"
     try:
-        return "{" + ", ".join(
-            f"{_quote(k)}: {'null' if v is None else _quote(v)}" for k, v in sorted(value.items())) + "}"
+        return (
+            "{"
+            + ", ".join(f"{_quote(k)}: {'null' if v is None else _quote(v)}" for k, v in sorted(value.items()))
+            + "}"
+        )
     except TypeError:  # other value types: the general encoder
         return _encode(value)
 
@@ -149,8 +158,15 @@ def _json_or_empty(value: dict) -> str:
 class HistoryRecorder:
     """Writes a run's attempts and fingerprints to a :class:`StateStore`."""
 
-    def __init__(self, store: StateStore, run_id: str, content_hash: bool = False,
-                 batch_size: int = 2000, batch_seconds: float = 1.0, marked: set | frozenset = frozenset()):
+    def __init__(
+        self,
+        store: StateStore,
+        run_id: str,
+        content_hash: bool = False,
+        batch_size: int = 2000,
+        batch_seconds: float = 1.0,
+        marked: set | frozenset = frozenset(),
+    ):
         from nbpipe.state.fingerprints import code_fingerprint
 
         self.store = store
@@ -159,7 +175,7 @@ class HistoryRecorder:
         self.batch_seconds = batch_seconds
         self._code_fingerprint = code_fingerprint
         self._tasks: dict[str, Task] = {}
-        self._deps: dict[str, list[str]] = {}
+        self._deps: dict[str, tuple[str, ...]] = {}
         self.digests = OutputDigests(content_hash, self._deps, self._tasks)
         # Rows are plain tuples in the store's column order (see StateStore.record).
         self._attempts: list[tuple] = []
@@ -167,15 +183,18 @@ class HistoryRecorder:
         self._started: dict[str, float] = {}
         self._done: set[str] = set()
         self._per_class: dict[type, tuple] = {}
-        self._handlers = {Kind.DONE: self._on_done, Kind.RUNNING: self._on_running,
-                          Kind.DISCOVERED: self._on_discovered, Kind.SUSPENDED: self._on_suspended,
-                          Kind.RUN_FINISHED: self._on_finished,
-                          **{kind: self._on_other_outcome for kind in _FINAL if kind != Kind.DONE}}
+        self._handlers: dict[str, Callable[[RunEvent], None]] = {
+            Kind.DONE: self._on_done,
+            Kind.RUNNING: self._on_running,
+            Kind.DISCOVERED: self._on_discovered,
+            Kind.SUSPENDED: self._on_suspended,
+            Kind.RUN_FINISHED: self._on_finished,
+            **{kind: self._on_other_outcome for kind in _FINAL if kind != Kind.DONE},
+        }
         self._new_code: dict[str, str] = {}
         self._last_flush = time.monotonic()
         #: Tasks with an invalidation mark; a successful rerun clears it.
         self.marked = marked
-
 
     def __call__(self, event: RunEvent) -> None:
         handler = self._handlers.get(event.kind)
@@ -201,7 +220,7 @@ class HistoryRecorder:
     def _family(self, task: Task) -> str:
         return self._class_info(type(task))[0]
 
-    def _class_info(self, cls: type) -> tuple[str, str, list]:
+    def _class_info(self, cls: type[Task]) -> tuple[str, str, list]:
         """(family, code digest, parameter spec) of a task class, computed once per run."""
         info = self._per_class.get(cls)
         if info is None:
@@ -213,8 +232,11 @@ class HistoryRecorder:
                 components = "{}"
             code = hashlib.blake2b(components.encode(), digest_size=8).hexdigest()
             self._new_code[code] = components
-            spec = [(name, _quote(name) + ": ", param.serialize) for name, param in sorted(cls.get_params())
-                    if param.significant and param.visibility != ParameterVisibility.PRIVATE]
+            spec = [
+                (name, _quote(name) + ": ", param.serialize)
+                for name, param in sorted(cls.get_params())
+                if param.significant and param.visibility != ParameterVisibility.PRIVATE
+            ]
             info = self._per_class[cls] = (cls.get_task_family(), code, spec)
         return info
 
@@ -241,8 +263,11 @@ class HistoryRecorder:
         # stored for it.  Anything else (complete before, external) is
         # fingerprinted now.
         done = self._done
-        parts = [_quote(dep_id) + ": " + _quote(self.digests.digest(self._tasks[dep_id]))
-                 for dep_id in self._deps.get(tid, ()) if dep_id not in done and dep_id in self._tasks]
+        parts = [
+            _quote(dep_id) + ": " + _quote(self.digests.digest(self._tasks[dep_id]))
+            for dep_id in self._deps.get(tid, ())
+            if dep_id not in done and dep_id in self._tasks
+        ]
         done.add(tid)
         digests = self.digests
         digests.memo.pop(tid, None)  # it just ran: what it offers is new
@@ -253,11 +278,24 @@ class HistoryRecorder:
         digests.outputs[tid] = outputs
         data = event.data
         attempts = self._attempts
-        attempts.append((
-            self.run_id, tid, family, self._params(task), "done", self._started.pop(tid, None), event.time,
-            data.get("worker"), None, None, data.get("attempt", 1), code,
-            "{" + ", ".join(parts) + "}" if parts else "{}", _json_or_empty(outputs),
-        ))
+        attempts.append(
+            (
+                self.run_id,
+                tid,
+                family,
+                self._params(task),
+                "done",
+                self._started.pop(tid, None),
+                event.time,
+                data.get("worker"),
+                None,
+                None,
+                data.get("attempt", 1),
+                code,
+                "{" + ", ".join(parts) + "}" if parts else "{}",
+                _json_or_empty(outputs),
+            )
+        )
         if tid in self.marked:
             self._cleared.append(tid)
         if len(attempts) % 64 == 0:
@@ -271,11 +309,24 @@ class HistoryRecorder:
         kind, data = event.kind, event.data
         status = "interrupted" if data.get("failure_kind") == "interrupted" else _FINAL[kind]
         started = self._started.pop(tid, None) if kind == Kind.FAILED else None
-        self._attempts.append((
-            self.run_id, tid, self._family(task), self._params(task), status, started, event.time,
-            data.get("worker", ""), event.reason, data.get("traceback", ""), data.get("attempt", 1),
-            None, None, None,
-        ))
+        self._attempts.append(
+            (
+                self.run_id,
+                tid,
+                self._family(task),
+                self._params(task),
+                status,
+                started,
+                event.time,
+                data.get("worker", ""),
+                event.reason,
+                data.get("traceback", ""),
+                data.get("attempt", 1),
+                None,
+                None,
+                None,
+            )
+        )
         self._maybe_flush()
 
     def _maybe_flush(self) -> None:

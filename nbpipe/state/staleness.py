@@ -12,18 +12,28 @@ from __future__ import annotations
 
 import datetime
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
-from nbpipe.state.recorder import OutputDigests
 from nbpipe.engine.resolver import Resolver
 from nbpipe.engine.scheduling import State
 from nbpipe.engine.shown_state import ShownState
+from nbpipe.state.recorder import OutputDigests
 from nbpipe.state.store import FingerprintRow, StateStore, open_store
 from nbpipe.task import Task, flatten
 
-__all__ = ["TaskStatus", "status", "graph_status", "estimate_seconds", "invalidate", "clear_invalidations", "enable", "history",
-           "stale_reasons", "store_for_config"]
+__all__ = [
+    "TaskStatus",
+    "status",
+    "graph_status",
+    "estimate_seconds",
+    "invalidate",
+    "clear_invalidations",
+    "enable",
+    "history",
+    "stale_reasons",
+    "store_for_config",
+]
 
 
 @dataclass
@@ -47,9 +57,16 @@ class TaskStatus:
         return self.task.task_id
 
     def to_dict(self) -> dict:
-        return {"task_id": self.task_id, "task": str(self.task), "family": self.task.get_task_family(),
-                "state": self.state, "reasons": list(self.reasons), "deps": list(self.deps),
-                "completed": self.completed, "last_attempt": self.last_attempt}
+        return {
+            "task_id": self.task_id,
+            "task": str(self.task),
+            "family": self.task.get_task_family(),
+            "state": self.state,
+            "reasons": list(self.reasons),
+            "deps": list(self.deps),
+            "completed": self.completed,
+            "last_attempt": self.last_attempt,
+        }
 
     def __repr__(self) -> str:
         why = f" ({'; '.join(self.reasons)})" if self.reasons else ""
@@ -69,9 +86,16 @@ def _when(ts: float) -> str:
     return moment.strftime("%Y-%m-%d %H:%M")
 
 
-def stale_reasons(task: Task, record: FingerprintRow | None, code_now: dict, digests: OutputDigests,
-                  tasks: dict[str, Task], records: dict[str, FingerprintRow],
-                  components: dict[str, dict], deps: list[str]) -> list[str]:
+def stale_reasons(
+    task: Task,
+    record: FingerprintRow | None,
+    code_now: dict,
+    digests: OutputDigests,
+    tasks: dict[str, Task],
+    records: dict[str, FingerprintRow],
+    components: dict[str, dict],
+    deps: list[str],
+) -> list[str]:
     """Why ``task`` (complete now, requiring ``deps``) is stale against its ``record``; [] when not.
 
     A requirement with its own record counts as changed when it completed
@@ -87,11 +111,15 @@ def stale_reasons(task: Task, record: FingerprintRow | None, code_now: dict, dig
     if code_then and code_now:
         reasons += describe_code_change(code_then, code_now)
     outputs_now = digests.outputs_of(task)
-    changed = sorted(name for name in set(record.outputs) | set(outputs_now)
-                     if record.outputs.get(name) != outputs_now.get(name))
+    changed = sorted(
+        name for name in set(record.outputs) | set(outputs_now) if record.outputs.get(name) != outputs_now.get(name)
+    )
     if changed:
-        reasons.append(f"output {changed[0]} modified outside nbpipe" if len(changed) == 1 else
-                       f"outputs {', '.join(changed)} modified outside nbpipe")
+        reasons.append(
+            f"output {changed[0]} modified outside nbpipe"
+            if len(changed) == 1
+            else f"outputs {', '.join(changed)} modified outside nbpipe"
+        )
     for dep_id in deps:
         dep = tasks.get(dep_id)
         dep_record = records.get(dep_id)
@@ -103,8 +131,9 @@ def stale_reasons(task: Task, record: FingerprintRow | None, code_now: dict, dig
     return reasons
 
 
-def graph_status(roots, store: StateStore | None = None, content_hash: bool | None = None,
-                 check_threads: int = 16) -> dict[str, TaskStatus]:
+def graph_status(
+    roots, store: StateStore | None = None, content_hash: bool | None = None, check_threads: int = 16
+) -> dict[str, TaskStatus]:
     """The status of every task in the graphs of ``roots``, in discovery order."""
     from nbpipe.configuration import option_value
     from nbpipe.options import CORE_CONTENT_HASH
@@ -128,8 +157,14 @@ def graph_status(roots, store: StateStore | None = None, content_hash: bool | No
     # Dependencies first, so a task can see whether what it reads will change.
     for r in reversed(_topological(found)):
         tid = r.task_id
-        entry = TaskStatus(r.task, ShownState.NOT_BUILT, [], list(r.deps), last.get(tid),
-                           records[tid].completed if tid in records else None)
+        entry = TaskStatus(
+            r.task,
+            ShownState.NOT_BUILT,
+            [],
+            list(r.deps),
+            last.get(tid),
+            records[tid].completed if tid in records else None,
+        )
         statuses[tid] = entry
         if tid in marks:
             entry.state = ShownState.INVALIDATED
@@ -141,8 +176,9 @@ def graph_status(roots, store: StateStore | None = None, content_hash: bool | No
                     code_cache[cls] = code_fingerprint(cls)
                 except Exception:  # noqa: BLE001
                     code_cache[cls] = {}
-            reasons = stale_reasons(r.task, records.get(tid), code_cache[cls], digests, tasks, records, components,
-                                    r.deps)
+            reasons = stale_reasons(
+                r.task, records.get(tid), code_cache[cls], digests, tasks, records, components, r.deps
+            )
             for dep_id in r.deps:
                 dep_status = statuses.get(dep_id)
                 if dep_status is not None and dep_status.state in (ShownState.STALE, ShownState.INVALIDATED):
@@ -192,8 +228,7 @@ def status(task, **kwargs) -> list[TaskStatus]:
     return list(graph_status(flatten(task), **kwargs).values())
 
 
-def estimate_seconds(tasks: Iterable[Task], store: StateStore | None = None,
-                     workers: int = 1) -> tuple[float, int]:
+def estimate_seconds(tasks: Iterable[Task], store: StateStore | None = None, workers: int = 1) -> tuple[float, int]:
     """An ETA for running ``tasks``: (seconds, how many of them had no history).
 
     Each task counts for the median duration of its family's last successful
@@ -242,13 +277,17 @@ def invalidate(task: Task, downstream: bool = False, within=None, store: StateSt
             found = resolver.resolve(roots)
         graph = {r.task_id: r.deps for r in found}
         if task.task_id not in graph:
-            raise ValueError(f"{task} is not in the graph of {', '.join(str(r) for r in roots)}; "
-                             "pass the root whose graph contains it as within=")
+            raise ValueError(
+                f"{task} is not in the graph of {', '.join(str(r) for r in roots)}; "
+                "pass the root whose graph contains it as within="
+            )
         by_id = {r.task_id: r.task for r in found}
         marked += [by_id[t] for t in sorted(_descendants(task.task_id, graph))]
     reason = f"invalidated at {_when(time.time())}"
-    store.mark_invalid([(t.task_id, t.get_task_family(),
-                         reason if t is task else f"{reason} (downstream of {task})") for t in marked], time.time())
+    store.mark_invalid(
+        [(t.task_id, t.get_task_family(), reason if t is task else f"{reason} (downstream of {task})") for t in marked],
+        time.time(),
+    )
     return marked
 
 

@@ -22,9 +22,11 @@ import socket
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, cast
+
 from nbpipe.exceptions import StateStoreError
 
 __all__ = ["StateStore", "StateStoreError", "AttemptRow", "FingerprintRow", "SCHEMA_VERSION", "open_store"]
@@ -80,16 +82,30 @@ class FingerprintRow:
     code: str  # digest of the class's code (components in code_versions)
     # upstream task id -> None when it ran in the same run (its own record
     # says when), else the digest of what it offered then
-    inputs: dict | str
-    outputs: dict | str  # target name -> fingerprint
+    inputs: dict
+    outputs: dict  # target name -> fingerprint
 
 
 def _attempt_tuple(a) -> tuple:
     """14 column values: an attempt with (for a success) its fingerprint."""
     if isinstance(a, tuple):
         return a if len(a) == 14 else a + (None, None, None)
-    return (a.run_id, a.task_id, a.family, a.params, a.status, a.started, a.ended, a.worker, a.error,
-            a.traceback, a.attempt, None, None, None)
+    return (
+        a.run_id,
+        a.task_id,
+        a.family,
+        a.params,
+        a.status,
+        a.started,
+        a.ended,
+        a.worker,
+        a.error,
+        a.traceback,
+        a.attempt,
+        None,
+        None,
+        None,
+    )
 
 
 _DURATION_SAMPLE = 20
@@ -106,7 +122,7 @@ def _recent_durations(rows: list[tuple]) -> dict[str, list[float]]:
 
 def _chunks(items: Sequence, size: int = 500):
     for i in range(0, len(items), size):
-        yield items[i:i + size]
+        yield items[i : i + size]
 
 
 class StateStore:
@@ -125,8 +141,7 @@ class StateStore:
                 "set NBPIPE_STATE_DIR or [core] state_dir to a writable folder"
             ) from None
         with self._guard("open"):
-            self._conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None,
-                                         check_same_thread=False)
+            self._conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA foreign_keys=OFF")
@@ -223,22 +238,39 @@ class StateStore:
     # -- runs -------------------------------------------------------------------
 
     def start_run(self, run_id: str, started: float, roots: list[str], options: dict) -> None:
-        self._write("recording the start of a run", [(
-            "INSERT INTO runs (run_id, started, roots, options, pid, host) VALUES (?, ?, ?, ?, ?, ?)",
-            (run_id, started, json.dumps(roots), json.dumps(options, default=str), os.getpid(), socket.gethostname()),
-        )])
+        self._write(
+            "recording the start of a run",
+            [
+                (
+                    "INSERT INTO runs (run_id, started, roots, options, pid, host) VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        run_id,
+                        started,
+                        json.dumps(roots),
+                        json.dumps(options, default=str),
+                        os.getpid(),
+                        socket.gethostname(),
+                    ),
+                )
+            ],
+        )
 
     def finish_run(self, run_id: str, ended: float, outcome: str) -> None:
-        self._write("recording the end of a run",
-                    [("UPDATE runs SET ended = ?, outcome = ? WHERE run_id = ?", (ended, outcome, run_id))])
+        self._write(
+            "recording the end of a run",
+            [("UPDATE runs SET ended = ?, outcome = ? WHERE run_id = ?", (ended, outcome, run_id))],
+        )
 
     def runs(self, limit: int = 20) -> list[dict]:
-        rows = self._read("reading runs", "SELECT run_id, started, ended, roots, options, outcome, pid, host "
-                          "FROM runs ORDER BY started DESC LIMIT ?", (limit,))
+        rows = self._read(
+            "reading runs",
+            "SELECT run_id, started, ended, roots, options, outcome, pid, host FROM runs ORDER BY started DESC LIMIT ?",
+            (limit,),
+        )
         keys = ("run_id", "started", "ended", "roots", "options", "outcome", "pid", "host")
         out = []
         for row in rows:
-            rec = dict(zip(keys, row))
+            rec = dict(zip(keys, row, strict=True))
             rec["roots"] = json.loads(rec["roots"])
             rec["options"] = json.loads(rec["options"])
             out.append(rec)
@@ -246,8 +278,12 @@ class StateStore:
 
     # -- attempts ---------------------------------------------------------------
 
-    def record(self, attempts: list[AttemptRow | tuple], cleared_marks: Sequence[str] = (),
-               code_versions: dict[str, str] | None = None) -> None:
+    def record(
+        self,
+        attempts: Sequence[AttemptRow | tuple],
+        cleared_marks: Sequence[str] = (),
+        code_versions: dict[str, str] | None = None,
+    ) -> None:
         """Write a batch of attempts and fingerprints in one transaction.
 
         A fingerprint's ``code`` is the digest of its class's code; the
@@ -256,16 +292,22 @@ class StateStore:
         """
         statements: list[tuple[str, Any]] = []
         if code_versions:
-            statements.append(("INSERT OR IGNORE INTO code_versions (digest, components) VALUES (?, ?)",
-                               list(code_versions.items())))
-        rows = list(attempts) if all(type(a) is tuple and len(a) == 14 for a in attempts) else [
-            _attempt_tuple(a) for a in attempts]
+            statements.append(
+                ("INSERT OR IGNORE INTO code_versions (digest, components) VALUES (?, ?)", list(code_versions.items()))
+            )
+        rows: list[tuple] = (
+            cast("list[tuple]", list(attempts))  # the condition below: every item is a 14-tuple
+            if all(type(a) is tuple and len(a) == 14 for a in attempts)
+            else [_attempt_tuple(a) for a in attempts]
+        )
         if rows:
-            statements.append((
-                "INSERT INTO attempts (run_id, task_id, family, params, status, started, ended, worker, error, "
-                "traceback, attempt, code, inputs, outputs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            ))
+            statements.append(
+                (
+                    "INSERT INTO attempts (run_id, task_id, family, params, status, started, ended, worker, error, "
+                    "traceback, attempt, code, inputs, outputs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+            )
         if cleared_marks:
             statements.append(("DELETE FROM invalidations WHERE task_id = ?", [(t,) for t in cleared_marks]))
         if statements:
@@ -277,26 +319,43 @@ class StateStore:
                 for family, new in durations.items():
                     old = conn.execute("SELECT recent FROM family_durations WHERE family = ?", (family,)).fetchone()
                     recent = (json.loads(old[0]) if old else []) + new
-                    conn.execute("INSERT OR REPLACE INTO family_durations (family, recent) VALUES (?, ?)",
-                                 (family, json.dumps(recent[-_DURATION_SAMPLE:])))
+                    conn.execute(
+                        "INSERT OR REPLACE INTO family_durations (family, recent) VALUES (?, ?)",
+                        (family, json.dumps(recent[-_DURATION_SAMPLE:])),
+                    )
 
             self._write("recording task results", statements, then=update_durations)
 
-    def attempts(self, task_id: str | None = None, family: str | None = None, run_id: str | None = None,
-                 limit: int = 50) -> list[dict]:
+    def attempts(
+        self, task_id: str | None = None, family: str | None = None, run_id: str | None = None, limit: int = 50
+    ) -> list[dict]:
         where, args = [], []
         for column, value in (("task_id", task_id), ("family", family), ("run_id", run_id)):
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(value)
-        sql = ("SELECT run_id, task_id, family, params, status, started, ended, worker, error, traceback, attempt "
-               "FROM attempts" + (" WHERE " + " AND ".join(where) if where else "") +
-               " ORDER BY ended DESC, id DESC LIMIT ?")
-        keys = ("run_id", "task_id", "family", "params", "status", "started", "ended", "worker", "error",
-                "traceback", "attempt")
+        sql = (
+            "SELECT run_id, task_id, family, params, status, started, ended, worker, error, traceback, attempt "
+            "FROM attempts"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY ended DESC, id DESC LIMIT ?"
+        )
+        keys = (
+            "run_id",
+            "task_id",
+            "family",
+            "params",
+            "status",
+            "started",
+            "ended",
+            "worker",
+            "error",
+            "traceback",
+            "attempt",
+        )
         out = []
         for row in self._read("reading task history", sql, (*args, limit)):
-            rec = dict(zip(keys, row))
+            rec = dict(zip(keys, row, strict=True))
             rec["params"] = json.loads(rec["params"])
             rec["duration"] = (rec["ended"] - rec["started"]) if rec["started"] is not None else None
             out.append(rec)
@@ -307,13 +366,21 @@ class StateStore:
         out: dict[str, dict] = {}
         for chunk in _chunks(list(task_ids)):
             marks = ",".join("?" * len(chunk))
-            rows = self._read("reading task history",
-                              f"SELECT task_id, status, ended, error, traceback, run_id, started FROM attempts "
-                              f"WHERE id IN (SELECT MAX(id) FROM attempts WHERE task_id IN ({marks}) GROUP BY task_id)",
-                              chunk)
+            rows = self._read(
+                "reading task history",
+                f"SELECT task_id, status, ended, error, traceback, run_id, started FROM attempts "
+                f"WHERE id IN (SELECT MAX(id) FROM attempts WHERE task_id IN ({marks}) GROUP BY task_id)",
+                chunk,
+            )
             for task_id, status, ended, error, tb, run_id, started in rows:
-                out[task_id] = {"status": status, "ended": ended, "error": error, "traceback": tb,
-                                "run_id": run_id, "started": started}
+                out[task_id] = {
+                    "status": status,
+                    "ended": ended,
+                    "error": error,
+                    "traceback": tb,
+                    "run_id": run_id,
+                    "started": started,
+                }
         return out
 
     def typical_durations(self, families: Iterable[str]) -> dict[str, float]:
@@ -322,8 +389,11 @@ class StateStore:
         wanted = sorted(set(families))
         rows: list[tuple] = []
         for chunk in _chunks(wanted):
-            rows += self._read("reading durations", "SELECT family, recent FROM family_durations "
-                               f"WHERE family IN ({','.join('?' * len(chunk))})", chunk)
+            rows += self._read(
+                "reading durations",
+                f"SELECT family, recent FROM family_durations WHERE family IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
         for family, recent in rows:
             values = sorted(json.loads(recent))
             if values:
@@ -350,8 +420,10 @@ class StateStore:
         return out
 
     def enable(self, task_ids: Iterable[str], now: float) -> None:
-        self._write("re-enabling tasks", [(
-            "INSERT OR REPLACE INTO enabled (task_id, enabled_at) VALUES (?, ?)", [(t, now) for t in task_ids])])
+        self._write(
+            "re-enabling tasks",
+            [("INSERT OR REPLACE INTO enabled (task_id, enabled_at) VALUES (?, ?)", [(t, now) for t in task_ids])],
+        )
 
     # -- fingerprints --------------------------------------------------------------
 
@@ -359,13 +431,17 @@ class StateStore:
         out: dict[str, FingerprintRow] = {}
         for chunk in _chunks(list(task_ids)):
             marks = ",".join("?" * len(chunk))
-            rows = self._read("reading fingerprints",
-                              "SELECT task_id, family, run_id, ended, code, inputs, outputs FROM attempts WHERE id IN "
-                              f"(SELECT MAX(id) FROM attempts WHERE task_id IN ({marks}) AND code IS NOT NULL "
-                              "GROUP BY task_id)", chunk)
+            rows = self._read(
+                "reading fingerprints",
+                "SELECT task_id, family, run_id, ended, code, inputs, outputs FROM attempts WHERE id IN "
+                f"(SELECT MAX(id) FROM attempts WHERE task_id IN ({marks}) AND code IS NOT NULL "
+                "GROUP BY task_id)",
+                chunk,
+            )
             for task_id, family, run_id, completed, code, inputs, outputs in rows:
-                out[task_id] = FingerprintRow(task_id, family, run_id, completed, code,
-                                              json.loads(inputs), json.loads(outputs))
+                out[task_id] = FingerprintRow(
+                    task_id, family, run_id, completed, code, json.loads(inputs), json.loads(outputs)
+                )
         return out
 
     def code_components(self, digests: Iterable[str]) -> dict[str, dict]:
@@ -373,8 +449,11 @@ class StateStore:
         wanted = sorted(set(digests))
         out: dict[str, dict] = {}
         for chunk in _chunks(wanted):
-            rows = self._read("reading code versions", "SELECT digest, components FROM code_versions "
-                              f"WHERE digest IN ({','.join('?' * len(chunk))})", chunk)
+            rows = self._read(
+                "reading code versions",
+                f"SELECT digest, components FROM code_versions WHERE digest IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
             out.update({d: json.loads(c) for d, c in rows})
         return out
 
@@ -382,9 +461,15 @@ class StateStore:
 
     def mark_invalid(self, marks: list[tuple[str, str, str]], now: float) -> None:
         """Mark (task_id, family, reason) triples as needing a rerun."""
-        self._write("marking tasks invalid", [(
-            "INSERT OR REPLACE INTO invalidations (task_id, family, reason, marked) VALUES (?, ?, ?, ?)",
-            [(t, f, r, now) for t, f, r in marks])])
+        self._write(
+            "marking tasks invalid",
+            [
+                (
+                    "INSERT OR REPLACE INTO invalidations (task_id, family, reason, marked) VALUES (?, ?, ?, ?)",
+                    [(t, f, r, now) for t, f, r in marks],
+                )
+            ],
+        )
 
     def invalidations(self, task_ids: Sequence[str] | None = None) -> dict[str, dict]:
         sql = "SELECT task_id, family, reason, marked FROM invalidations"
@@ -393,8 +478,9 @@ class StateStore:
             rows = self._read("reading invalidation marks", sql)
         else:
             for chunk in _chunks(list(task_ids)):
-                rows += self._read("reading invalidation marks",
-                                   sql + f" WHERE task_id IN ({','.join('?' * len(chunk))})", chunk)
+                rows += self._read(
+                    "reading invalidation marks", sql + f" WHERE task_id IN ({','.join('?' * len(chunk))})", chunk
+                )
         return {t: {"family": f, "reason": r, "marked": m} for t, f, r, m in rows}
 
     def clear_invalidations(self, task_ids: Sequence[str] | None = None) -> int:
@@ -402,20 +488,29 @@ class StateStore:
         if task_ids is None:
             self._write("clearing invalidation marks", [("DELETE FROM invalidations", ())])
         else:
-            self._write("clearing invalidation marks",
-                        [("DELETE FROM invalidations WHERE task_id = ?", [(t,) for t in task_ids])])
+            self._write(
+                "clearing invalidation marks",
+                [("DELETE FROM invalidations WHERE task_id = ?", [(t,) for t in task_ids])],
+            )
         after = self._read("counting invalidation marks", "SELECT COUNT(*) FROM invalidations")[0][0]
         return before - after
 
     # -- RunAnywayTarget scratch -----------------------------------------------------------
 
     def run_anyway_done(self, run_id: str, task_id: str, now: float) -> None:
-        self._write("marking a run-anyway task done", [(
-            "INSERT OR REPLACE INTO run_anyway (run_id, task_id, done) VALUES (?, ?, ?)", (run_id, task_id, now))])
+        self._write(
+            "marking a run-anyway task done",
+            [("INSERT OR REPLACE INTO run_anyway (run_id, task_id, done) VALUES (?, ?, ?)", (run_id, task_id, now))],
+        )
 
     def run_anyway_is_done(self, run_id: str, task_id: str) -> bool:
-        return bool(self._read("reading run-anyway marks",
-                               "SELECT 1 FROM run_anyway WHERE run_id = ? AND task_id = ?", (run_id, task_id)))
+        return bool(
+            self._read(
+                "reading run-anyway marks",
+                "SELECT 1 FROM run_anyway WHERE run_id = ? AND task_id = ?",
+                (run_id, task_id),
+            )
+        )
 
     def prune_run_anyway(self, older_than: float) -> None:
         self._write("pruning run-anyway marks", [("DELETE FROM run_anyway WHERE done < ?", (older_than,))])

@@ -160,12 +160,11 @@ class _State:
     def set_identity(self) -> None:
         self.pid = os.getpid()
         self.head = (
-            f'{{"pid": {self.pid}, "host": {json.dumps(hostname())}, '
-            f'"run_id": {json.dumps(self.run_id)}, "task_id": '
+            f'{{"pid": {self.pid}, "host": {json.dumps(hostname())}, "run_id": {json.dumps(self.run_id)}, "task_id": '
         )
 
 
-_STATES: "weakref.WeakSet[_State]" = weakref.WeakSet()
+_STATES: weakref.WeakSet[_State] = weakref.WeakSet()
 
 
 def _release_record(record: _Record) -> None:
@@ -467,4 +466,3 @@ class TaskLocks:
         state = self._state
         status = "closed" if state.closed else f"{len(state.records)} held"
         return f"<TaskLocks run={state.run_id} dir={state.locks_dir} {status}>"
-

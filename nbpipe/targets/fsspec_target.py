@@ -70,8 +70,10 @@ def _backend_hint(url: str) -> str | None:
             continue
         known = known_implementations.get(protocol)
         if known is None:
-            return (f"fsspec knows no backend for protocol {protocol!r}; check the URL's scheme, "
-                    "or install and import the package that registers it")
+            return (
+                f"fsspec knows no backend for protocol {protocol!r}; check the URL's scheme, "
+                "or install and import the package that registers it"
+            )
         package = known["class"].split(".")[0]
         if importlib.util.find_spec(package) is None:
             return f"the {protocol!r} backend is not installed: pip install {package}"
@@ -243,8 +245,9 @@ class FsspecTarget(FileSystemTarget):
         if parent:
             fs.makedirs(parent, exist_ok=True)
         tmp = _temp_key(path)
-        return _PublishOnClose(fs.open(tmp, "wb"), publish=lambda: fs.mv(tmp, path),
-                               cleanup=lambda: fs.rm(tmp) if fs.exists(tmp) else None)
+        return _PublishOnClose(
+            fs.open(tmp, "wb"), publish=lambda: fs.mv(tmp, path), cleanup=lambda: fs.rm(tmp) if fs.exists(tmp) else None
+        )
 
     def temporary_path(self) -> AbstractContextManager[str]:
         """A local path to write; on success what is there is published at this target.
@@ -262,8 +265,10 @@ class FsspecTarget(FileSystemTarget):
             local = os.path.join(scratch, self._fs_path.rpartition("/")[2] or "data")
             yield local
             if os.path.isdir(local):
-                raise IsADirectoryError(f"{self!r}: temporary_path() on this backend publishes one file, "
-                                        f"but {local!r} is a directory; use one target per file")
+                raise IsADirectoryError(
+                    f"{self!r}: temporary_path() on this backend publishes one file, "
+                    f"but {local!r} is a directory; use one target per file"
+                )
             with open(local, "rb") as source, self._raw_writer() as sink:
                 while chunk := source.read(1 << 20):
                     sink.write(chunk)

@@ -7,8 +7,8 @@ immutable module-level values that are hashed as data.
 
 from __future__ import annotations
 
-import functools
 import enum
+import functools
 import inspect
 import types
 from typing import Any
@@ -53,8 +53,8 @@ def member_functions(value: Any, label: str = "", depth: int = 0) -> list[tuple[
         wrapped = value.__dict__.get("__wrapped__")
         if wrapped is not None and wrapped is not value:
             # functools.wraps: the decorated function, then the wrapper.
-            inner = member_functions(wrapped, label, depth + 1) or []
-            return inner + [(f"{label}wrapper", value)]
+            decorated = member_functions(wrapped, label, depth + 1) or []
+            return decorated + [(f"{label}wrapper", value)]
         return [(label or "function", value)]
     if isinstance(value, (staticmethod, classmethod)):
         return member_functions(value.__func__, f"{label}{type(value).__name__}:", depth + 1) or [
@@ -101,4 +101,3 @@ def is_constant(value: Any, depth: int = 0) -> bool:
     if isinstance(value, (tuple, frozenset)):
         return all(is_constant(v, depth + 1) for v in value)
     return False
-

@@ -81,9 +81,6 @@ def is_pseudo_file(filename: Any) -> bool:
     return not isinstance(filename, str) or not filename or bool(_PSEUDO_FILE.match(filename))
 
 
-
-
-
 class ProjectCode:
     """Decides, with memos, whether files, modules, functions and classes are project code."""
 
@@ -169,4 +166,3 @@ class ProjectCode:
                 if isinstance(func, types.FunctionType) and func.__qualname__.startswith(prefix):
                     return self.function_is_project(func)
         return self.module_name_is_project(module)
-

@@ -75,7 +75,6 @@ def scan_code(code: types.CodeType, scan: Scan | None = None) -> Scan:
     return scan
 
 
-
 _lock = threading.Lock()
 # function -> (digest of its normalised source or bytecode, scan of its code)
 _function_cache: weakref.WeakKeyDictionary[types.FunctionType, tuple[str, Scan]] = weakref.WeakKeyDictionary()

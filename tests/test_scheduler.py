@@ -288,7 +288,15 @@ def test_dispatch_cost_does_not_grow_with_pending_tasks():
 
 
 def test_every_scheduler_state_is_the_kind_of_the_event_that_enters_it():
-    from nbpipe.engine.events import Kind
+    from nbpipe.engine.events import ALL_KINDS
+    from nbpipe.engine.scheduling import ALL_STATES
 
-    for state in State:
-        assert Kind(state.value) == state
+    assert ALL_STATES <= ALL_KINDS
+    constants = {value for name, value in vars(State).items() if name.isupper()}
+    assert constants == ALL_STATES  # the constants and the Literal type list the same states
+
+
+def test_every_event_kind_constant_is_in_the_literal_type():
+    from nbpipe.engine.events import ALL_KINDS, Kind
+
+    assert {value for name, value in vars(Kind).items() if name.isupper()} == ALL_KINDS

@@ -11,13 +11,33 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any
+from typing import Any, Final, Literal, get_args
 
-__all__ = ["RunEvent", "Kind", "EventBus"]
+__all__ = ["RunEvent", "Kind", "KindName", "ALL_KINDS", "EventBus"]
 
 
-class Kind(StrEnum):
+#: Every kind of run event (a type checker sees the list; :data:`ALL_KINDS` is the set).
+KindName = Literal[
+    "run_started",
+    "discovered",
+    "complete",
+    "missing",
+    "scheduling_failed",
+    "pending",
+    "running",
+    "done",
+    "failed",
+    "retry_wait",
+    "disabled",
+    "upstream_failed",
+    "suspended",
+    "run_by_other",
+    "progress",
+    "run_finished",
+]
+
+
+class Kind:
     """Kinds of :class:`RunEvent`.
 
     Per task, in the order they can occur::
@@ -31,24 +51,30 @@ class Kind(StrEnum):
         RUNNING -> SUSPENDED -> PENDING         (run() yielded new dependencies)
 
     ``RUN_STARTED`` and ``RUN_FINISHED`` frame a run (``task_id`` is empty).
+    The values are plain strings (the :data:`KindName` literal type): a run
+    reads them several times per task, and a plain class attribute reads
+    four times faster than an Enum member on Python 3.11.
     """
 
-    RUN_STARTED = "run_started"
-    DISCOVERED = "discovered"  # data: complete, external, deps (task ids)
-    COMPLETE = "complete"  # already complete when discovered
-    MISSING = "missing"  # external task whose output is absent
-    SCHEDULING_FAILED = "scheduling_failed"  # requires()/complete() raised, or a cycle
-    PENDING = "pending"
-    RUNNING = "running"  # data: worker
-    DONE = "done"  # ran successfully in this run
-    FAILED = "failed"  # data: error, traceback; reason in `reason`
-    RETRY_WAIT = "retry_wait"  # data: retry_at
-    DISABLED = "disabled"  # too many failures
-    UPSTREAM_FAILED = "upstream_failed"
-    SUSPENDED = "suspended"  # run() yielded incomplete dynamic deps; data: deps
-    RUN_BY_OTHER = "run_by_other"
-    PROGRESS = "progress"  # data: message / percentage from the task
-    RUN_FINISHED = "run_finished"  # data: interrupted
+    RUN_STARTED: Final = "run_started"
+    DISCOVERED: Final = "discovered"  # data: complete, external, deps (task ids)
+    COMPLETE: Final = "complete"  # already complete when discovered
+    MISSING: Final = "missing"  # external task whose output is absent
+    SCHEDULING_FAILED: Final = "scheduling_failed"  # requires()/complete() raised, or a cycle
+    PENDING: Final = "pending"
+    RUNNING: Final = "running"  # data: worker
+    DONE: Final = "done"  # ran successfully in this run
+    FAILED: Final = "failed"  # data: error, traceback; reason in `reason`
+    RETRY_WAIT: Final = "retry_wait"  # data: retry_at
+    DISABLED: Final = "disabled"  # too many failures
+    UPSTREAM_FAILED: Final = "upstream_failed"
+    SUSPENDED: Final = "suspended"  # run() yielded incomplete dynamic deps; data: deps
+    RUN_BY_OTHER: Final = "run_by_other"
+    PROGRESS: Final = "progress"  # data: message / percentage from the task
+    RUN_FINISHED: Final = "run_finished"  # data: interrupted
+
+
+ALL_KINDS: frozenset[str] = frozenset(get_args(KindName))
 
 
 @dataclass(slots=True)

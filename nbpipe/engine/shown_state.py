@@ -2,9 +2,10 @@
 
 Three state machines meet here, each with its own vocabulary:
 
-* :class:`nbpipe.engine.events.Kind` — what happened to a task in a run
-  (the event stream);
-* :class:`nbpipe.engine.scheduling.State` — where the scheduler holds a task;
+* :data:`nbpipe.engine.events.KindName` (constants in ``Kind``) — what
+  happened to a task in a run (the event stream);
+* :data:`nbpipe.engine.scheduling.StateName` (constants in ``State``) —
+  where the scheduler holds a task;
 * :class:`ShownState` — what a person is told about a task, in a run or
   between runs.
 
@@ -124,7 +125,7 @@ GROUP_PRIORITY: tuple[ShownState, ...] = (
 
 #: Run events that change what a task is shown as.  Kinds absent here (run
 #: framing, DISCOVERED, SUSPENDED, PROGRESS) leave the shown state as it was.
-SHOWN_FOR_EVENT: dict[Kind, ShownState] = {
+SHOWN_FOR_EVENT: dict[str, ShownState] = {
     Kind.PENDING: ShownState.NOT_BUILT,
     Kind.RETRY_WAIT: ShownState.NOT_BUILT,
     Kind.RUNNING: ShownState.RUNNING,
@@ -139,7 +140,7 @@ SHOWN_FOR_EVENT: dict[Kind, ShownState] = {
 }
 
 #: Each scheduler state, as shown.
-SHOWN_FOR_SCHEDULER_STATE: dict[State, ShownState] = {
+SHOWN_FOR_SCHEDULER_STATE: dict[str, ShownState] = {
     State.PENDING: ShownState.NOT_BUILT,
     State.RETRY_WAIT: ShownState.NOT_BUILT,
     State.RUNNING: ShownState.RUNNING,
@@ -156,10 +157,7 @@ SHOWN_FOR_SCHEDULER_STATE: dict[State, ShownState] = {
 
 def shown_for_event(kind: str) -> ShownState | None:
     """The shown state an event of ``kind`` puts its task in; None when the event changes nothing shown."""
-    try:
-        return SHOWN_FOR_EVENT.get(Kind(kind))
-    except ValueError:
-        return None
+    return SHOWN_FOR_EVENT.get(kind)
 
 
 def typescript_source() -> str:

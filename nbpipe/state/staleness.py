@@ -11,6 +11,7 @@ place until the rerun replaces it.
 from __future__ import annotations
 
 import datetime
+import graphlib
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -155,7 +156,7 @@ def graph_status(
     code_cache: dict[type, dict] = {}
     statuses: dict[str, TaskStatus] = {}
     # Dependencies first, so a task can see whether what it reads will change.
-    for r in reversed(_topological(found)):
+    for r in _dependencies_first(found):
         tid = r.task_id
         entry = TaskStatus(
             r.task,
@@ -200,27 +201,27 @@ def graph_status(
     return {r.task_id: statuses[r.task_id] for r in found}
 
 
-def _topological(found) -> list:
-    """``found`` ordered so every task comes before its dependencies (iterative)."""
+def _dependencies_first(found) -> list:
+    """``found`` ordered so every task comes after the tasks it requires.
+
+    Tasks on or behind a dependency cycle (the resolver already marked them
+    unschedulable) follow the rest, in their order in ``found``.
+    """
     by_id = {r.task_id: r for r in found}
-    indegree = {tid: 0 for tid in by_id}
-    for r in found:
-        for d in r.deps:
-            if d in indegree:
-                indegree[d] += 1
-    queue = [r for r in found if indegree[r.task_id] == 0]
+    sorter = graphlib.TopologicalSorter({r.task_id: [d for d in r.deps if d in by_id] for r in found})
+    try:
+        sorter.prepare()
+    except graphlib.CycleError:
+        pass  # get_ready() still hands out every task that no cycle blocks
     order = []
-    while queue:
-        r = queue.pop()
-        order.append(r)
-        for d in r.deps:
-            if d in indegree:
-                indegree[d] -= 1
-                if indegree[d] == 0:
-                    queue.append(by_id[d])
-    seen = {r.task_id for r in order}
-    order += [r for r in found if r.task_id not in seen]  # cycles: keep them, unordered
-    return order
+    while sorter.is_active():
+        ready = sorter.get_ready()
+        if not ready:
+            break
+        order.extend(by_id[tid] for tid in ready)
+        sorter.done(*ready)
+    placed = {r.task_id for r in order}
+    return order + [r for r in found if r.task_id not in placed]
 
 
 def status(task, **kwargs) -> list[TaskStatus]:

@@ -66,6 +66,11 @@ def __getattr__(name):
         from nbpipe.state import staleness as state
 
         return getattr(state, name)
+    if name in ("RemoteScheduler", "RPCError", "rpc", "local_target"):
+        import importlib
+
+        module = importlib.import_module(f"nbpipe.{'rpc' if name != 'local_target' else name}")
+        return module if name in ("rpc", "local_target") else getattr(module, name)
     if name == "DagWidget":
         from nbpipe.notebook.widget import DagWidget
 
@@ -133,5 +138,7 @@ __all__ = [
     "StatusCode",
     "RunResult",
     "__version__",
+    "RemoteScheduler",
+    "RPCError",
     *_STATE_API,
 ]

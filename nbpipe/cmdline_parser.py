@@ -27,17 +27,16 @@ the notebook magics and :func:`nbpipe.interface.run`; it imports none of them.
 from __future__ import annotations
 
 import argparse
-import difflib
+import contextlib
 import importlib
-import logging
 import os
-import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from nbpipe.exceptions import UsageError
+from nbpipe.cmdline_argparse import ArgumentParser, _Ambiguous, _executor_kind, _log_level, _positive_int
+from nbpipe.exceptions import CommandLineUsageError, UsageError
 
 __all__ = [
     "UsageError",
@@ -47,77 +46,9 @@ __all__ = [
     "RunPlan",
     "run_parser",
     "parse_run_arguments",
+    "CmdlineParser",
+    "usage_exit",
 ]
-
-
-class _Ambiguous(UsageError):
-    """An abbreviation matching several options (may be an exact option once TASK's are known)."""
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse whose mistakes raise :class:`UsageError` (one line) instead of printing usage and exiting 2.
-
-    Help goes to ``out`` (stdout by default).  :meth:`parse_args` also
-    rejects leftovers, naming the closest known option.
-    """
-
-    def __init__(self, *args: Any, out: TextIO | None = None, **kwargs: Any):
-        kwargs["exit_on_error"] = False  # ArgumentError reaches us with the option it is about
-        super().__init__(*args, **kwargs)
-        self.out = out
-
-    def error(self, message: str):
-        match = re.match(r"ambiguous option: (\S+?)(?:=\S*)? could match (.*)$", message)
-        if match:
-            *others, last = sorted(match[2].split(", "))
-            raise _Ambiguous(f"ambiguous option {match[1]}: could be {', '.join(others)} or {last}; write more of it")
-        match = re.match(r"the following arguments are required: (.*)$", message)
-        if match:
-            raise UsageError(f"missing {match[1]}; see {self.prog} --help")
-        raise UsageError(message)
-
-    def print_help(self, file: TextIO | None = None) -> None:
-        super().print_help(file or self.out or sys.stdout)
-
-    def parse_known_args(self, args: Any = None, namespace: Any = None):
-        try:
-            return super().parse_known_args(args, namespace)
-        except argparse.ArgumentError as exc:
-            raise UsageError(_argument_error(exc)) from None
-
-    def parse_args(self, args: Any = None, namespace: Any = None) -> argparse.Namespace:
-        namespace, extras = self.parse_known_args(args, namespace)
-        if extras:
-            raise UsageError(self.leftover_message(extras))
-        return namespace
-
-    def long_options(self) -> list[str]:
-        # argparse has no public list of its option strings.
-        return sorted(s for s in self._option_string_actions if s.startswith("--"))
-
-    def leftover_message(self, extras: list[str], hint: str = "") -> str:
-        """The one line for arguments nobody took: the first unknown option, with "did you mean"."""
-        options = [e for e in extras if e.startswith("-")]
-        if not options:
-            return f"unexpected argument {extras[0]!r}" + (hint or f"; see {self.prog} --help")
-        key = options[0].partition("=")[0]
-        close = difflib.get_close_matches(key, self.long_options(), n=1)
-        fix = f"; did you mean {close[0]}?" if close else hint or f"; see {self.prog} --help"
-        return f"unknown option {key}{fix}"
-
-
-def _argument_error(exc: argparse.ArgumentError) -> str:
-    """argparse's own complaint about one option, as our one line."""
-    name, message = exc.argument_name, exc.message
-    if not name:
-        return message
-    name = name.split("/")[-1]
-    if message.startswith("expected one argument"):
-        return f"option {name} needs a value"
-    match = re.match(r"ignored explicit argument (.*)$", message)
-    if match:
-        return f"option {name} takes no value (got {match[1]})"
-    return f"{name}: {message}"
 
 
 # -- the options every task command has ----------------------------------------------------------
@@ -226,8 +157,12 @@ def _add_global_options(parser: ArgumentParser, root: type | None, help_all: boo
     group = parser.add_argument_group("other task families' parameters (set [Family] name)")
     taken = set(parser._option_string_actions)
     for family, cls in sorted(Register._get_reg().items()):
+        if not getattr(cls, "_visible_in_registry", True):
+            continue  # Luigi's own sections ([core], [email]): their options are the command's, or none
+        # A Config class with use_cmdline_section = False takes --param, without its family (Luigi's rule).
+        sectionless = getattr(cls, "use_cmdline_section", True) is False
         for name, param in cls.get_params():
-            option = f"--{family}-{name.replace('_', '-')}"
+            option = f"--{name.replace('_', '-')}" if sectionless else f"--{family}-{name.replace('_', '-')}"
             strings = [s for s in dict.fromkeys([option, option.replace("_", "-")]) if s not in taken]
             if not strings:
                 continue
@@ -293,6 +228,7 @@ def parse_task_command(
     make_parser: Callable[[], ArgumentParser],
     require_task: bool = True,
     load_notebook: Callable[[str], None] | None = None,
+    set_globals: bool = True,
 ) -> argparse.Namespace:
     """Parse ``[options] [NOTEBOOK.ipynb] TASK [--param value ...]`` (see the module docs).
 
@@ -302,7 +238,10 @@ def parse_task_command(
     ``require_task`` is false).  A TASK ending in ``.ipynb`` is a notebook
     given to ``load_notebook`` (which raises UsageError if it cannot), and
     the word after it is TASK.  ``--Family-param`` values are set as
-    configuration.  Raises :class:`UsageError`; prints help and raises
+    configuration (with ``set_globals=False``, as Luigi's entry points use
+    it: only returned, as ``global_values`` ``{family: {name: text}}``, TASK
+    is made with them in force, and an unknown TASK or a missing parameter
+    raises Luigi's ``TaskClassNotFoundException`` / ``MissingParameterException``).  Raises :class:`UsageError`; prints help and raises
     ``SystemExit(0)`` for ``--help``.
     """
     argv = list(argv)
@@ -329,6 +268,8 @@ def parse_task_command(
         try:
             task_cls = get_task_cls(found.task)
         except TaskClassNotFoundException as exc:
+            if not set_globals:
+                raise  # Luigi's entry points raise Luigi's exception
             raise UsageError(str(exc)) from None
     parser = _with_task(make_parser, task_cls, found.help_all)
     if found.help or found.help_all:
@@ -343,8 +284,17 @@ def parse_task_command(
         )
     if extras:
         raise UsageError(parser.leftover_message(extras, _takes(task_cls)))
-    _set_global_options(args)
-    args.task = None if task_cls is None else _instantiate(task_cls, args)
+    args.global_values = _global_values(args)
+    if set_globals:
+        _set_global_options(args.global_values)
+        args.task = None if task_cls is None else _instantiate(task_cls, args)
+        return args
+    from nbpipe.configuration import command_line_values
+
+    # Luigi's entry points make TASK as Luigi does: its own exceptions (a missing parameter) propagate.
+    with command_line_values(args.global_values):
+        values = {dest[len("param ") :]: v for dest, v in vars(args).items() if dest.startswith("param ")}
+        args.task = None if task_cls is None else task_cls(**values)
     return args
 
 
@@ -357,13 +307,22 @@ def _takes(task_cls: type | None) -> str:
     return f"; {family} takes: {', '.join(sorted(_option(n) for n, _ in params))}"
 
 
-def _set_global_options(args: argparse.Namespace) -> None:
-    from nbpipe import configuration as config
-
+def _global_values(args: argparse.Namespace) -> dict[str, dict[str, str]]:
+    """``{family: {name: text}}`` of the ``--Family-param`` options given."""
+    values: dict[str, dict[str, str]] = {}
     for dest, text in vars(args).items():
         if dest.startswith("global "):
             _, family, name = dest.split(" ")
-            config.set_option(family, name, "true" if text is True else text)
+            values.setdefault(family, {})[name] = "true" if text is True else text
+    return values
+
+
+def _set_global_options(values: dict[str, dict[str, str]]) -> None:
+    from nbpipe import configuration as config
+
+    for family, options in values.items():
+        for name, text in options.items():
+            config.set_option(family, name, text)
 
 
 def _instantiate(task_cls: type, args: argparse.Namespace) -> Any:
@@ -398,33 +357,7 @@ class RunPlan:
     rerun: str = "missing"
     background: bool = False
     dask_address: str | None = None
-
-
-def _positive_int(option: str) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = 0
-        if value < 1:
-            raise UsageError(f"{option} {text}: expected a positive integer")
-        return value
-
-    return parse
-
-
-def _executor_kind(text: str) -> str:
-    from nbpipe.executors import EXECUTOR_KINDS
-
-    if text not in EXECUTOR_KINDS:
-        raise UsageError(f"--executor {text}: choose one of {', '.join(EXECUTOR_KINDS)}")
-    return text
-
-
-def _log_level(text: str) -> str:
-    if not isinstance(logging.getLevelName(text.upper()), int):
-        raise UsageError(f"--log-level {text}: choose DEBUG, INFO, WARNING or ERROR")
-    return text.upper()
+    global_values: dict | None = None  # with set_globals=False: the --Family-param values, to put in force
 
 
 def run_parser(prog: str | None = "nbpipe run", out: TextIO | None = None) -> ArgumentParser:
@@ -475,13 +408,14 @@ def parse_run_arguments(
     prog: str | None = "nbpipe run",
     out: TextIO | None = None,
     load_notebook: Callable[[str], None] | None = None,
+    set_globals: bool = True,
 ) -> RunPlan:
     """Turn ``[--module M] [NOTEBOOK.ipynb] TASK [--param v ...] [--workers N] ...`` into a :class:`RunPlan`.
 
     Raises :class:`UsageError`; ``--help`` prints to ``out`` and raises
     SystemExit(0).  ``load_notebook``: see :func:`parse_task_command`.
     """
-    args = parse_task_command(argv, lambda: run_parser(prog, out), load_notebook=load_notebook)
+    args = parse_task_command(argv, lambda: run_parser(prog, out), load_notebook=load_notebook, set_globals=set_globals)
     workers = args.workers
     if workers is None:
         from nbpipe.configuration import option_value
@@ -503,4 +437,61 @@ def parse_run_arguments(
         "stale" if args.rerun_stale else "missing",
         args.background,
         args.dask_address,
+        None if set_globals else args.global_values,
     )
+
+
+# -- Luigi's CmdlineParser: the command line in force ------------------------------------------------
+
+
+def usage_exit(exc: UsageError) -> CommandLineUsageError:
+    """Print the one line of ``exc`` on stderr (as argparse does) and return the exception to raise."""
+    print(f"error: {exc}", file=sys.stderr)
+    return CommandLineUsageError(str(exc))
+
+
+class CmdlineParser:
+    """One parsed command line: ``[options] TASK [--param value ...]`` (options may come before TASK).
+
+    ``known_args`` is the argparse namespace; ``global_values`` the
+    ``--Family-param`` texts by family; ``get_task_obj()`` makes TASK with its
+    own parameters (those values in force while it is made).
+    """
+
+    _instance: CmdlineParser | None = None
+
+    def __init__(self, cmdline_args: list[str]) -> None:
+        try:
+            self.known_args = parse_task_command(list(cmdline_args), lambda: run_parser(prog=None), set_globals=False)
+        except UsageError as exc:
+            raise usage_exit(exc) from None
+        self.global_values: dict[str, dict[str, str]] = self.known_args.global_values
+        self._task = self.known_args.task
+
+    @classmethod
+    def get_instance(cls) -> CmdlineParser | None:
+        """The command line in force, or None."""
+        return cls._instance
+
+    @classmethod
+    @contextlib.contextmanager
+    def global_instance(cls, cmdline_args: list[str], allow_override: bool = False) -> Iterator[CmdlineParser]:
+        """Parse ``cmdline_args`` and keep it in force (its ``--Family-param`` values too) while the block runs.
+
+        Raises AssertionError when another is in force and ``allow_override`` is false, as Luigi does.
+        """
+        from nbpipe.configuration import command_line_values
+
+        original = cls._instance
+        assert original is None or allow_override, "a command line is already in force"
+        new = cls(cmdline_args)
+        cls._instance = new
+        try:
+            with command_line_values(new.global_values):
+                yield new
+        finally:
+            cls._instance = original
+
+    def get_task_obj(self) -> Any:
+        """TASK, made with its parameters from this command line."""
+        return self._task

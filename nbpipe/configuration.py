@@ -3,11 +3,12 @@
 Sources, later ones overriding earlier ones:
 
 1. ``pyproject.toml`` in the working directory, table ``[tool.nbpipe]``;
-2. ``nbpipe.toml`` in the working directory (top-level tables);
-3. every file named in ``NBPIPE_CONFIG_PATH`` (``os.pathsep``-separated);
-   ``.toml`` files are read as TOML, anything else as Luigi-style INI
-   (``luigi.cfg``), so an existing Luigi configuration can be reused as is;
-4. values set in code with :func:`set_option` (notebooks, tests).
+2. ``luigi.cfg`` then ``luigi.toml``, then ``nbpipe.toml``, in the working directory;
+3. files in ``LUIGI_CONFIG_PATH``, then ``NBPIPE_CONFIG_PATH`` (``os.pathsep``-separated;
+   ``.toml`` read as TOML, anything else as Luigi's INI with ``${ENV}``
+   interpolation), then those given to :func:`add_config_path`;
+4. values set in code with :func:`set_option` (notebooks, tests);
+5. the ``--Family-param`` values of a command line being run (:func:`command_line_values`).
 
 A section is a task family (``[MyTask]``, ``[examples.Bar]``) or an engine
 section (``[core]``, ``[scheduler]``, ``[worker]``, ``[resources]``,
@@ -27,17 +28,32 @@ naming the option, the value, the expected type and where it was set.
 from __future__ import annotations
 
 import configparser
+import contextlib
 import os
+import re
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from nbpipe.exceptions import ConfigError
 from nbpipe.options import BOOL, FLOAT, INT, RESOURCES_SECTION, Option, OptionType, UndeclaredOptionError, declared
 
-__all__ = ["Config", "get_config", "set_option", "reload_config", "ConfigError", "option_value"]
+__all__ = [
+    "Config",
+    "LuigiConfigParser",
+    "LuigiTomlParser",
+    "get_config",
+    "set_option",
+    "add_config_path",
+    "reload_config",
+    "command_line_values",
+    "ConfigError",
+    "option_value",
+]
 
 ENV_CONFIG_PATH = "NBPIPE_CONFIG_PATH"
+ENV_LUIGI_CONFIG_PATH = "LUIGI_CONFIG_PATH"
 
 
 class _Source(NamedTuple):
@@ -69,8 +85,16 @@ def _load_toml(path: Path) -> dict:
         raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file or remove it") from None
 
 
+class _EnvironmentInterpolation(configparser.BasicInterpolation):
+    """Luigi's INI interpolation: ``${NAME}`` is the environment variable NAME, then ``%(option)s`` as usual."""
+
+    def before_get(self, parser, section, option, value, defaults):
+        value = re.sub(r"\$\{([^}]+)\}", lambda m: os.environ.get(m[1], m[0]), value)
+        return super().before_get(parser, section, option, value, defaults)
+
+
 def _load_ini(path: Path) -> dict:
-    parser = configparser.ConfigParser(interpolation=None)
+    parser = configparser.ConfigParser(interpolation=_EnvironmentInterpolation())
     # Keep the case of task parameter names: configparser's documented way is
     # to replace optionxform on the instance, which typeshed types as a method.
     parser.optionxform = str  # type: ignore[method-assign,assignment]
@@ -127,9 +151,20 @@ class Config:
         self._sections.setdefault(section, {})[name] = value
         self._sources[(section, name)] = source
         self.version += 1
+        _bump_generation()
 
     def get(self, section: str, option: str, default: Any = None) -> Any:
-        """The raw value of ``option`` in ``section``, or ``default``."""
+        """The raw value of ``option`` in ``section``, or ``default``.
+
+        Values of the command line being parsed or run (:func:`command_line_values`)
+        come first, whichever configuration object is current, as Luigi's
+        command line overrides its configuration files.
+        """
+        if _command_line:
+            for layer in reversed(_command_line):
+                value = layer.get(section, {}).get(_normalise_option(option))
+                if value is not None:
+                    return value
         opts = self._sections.get(section)
         if opts is None:
             return default
@@ -178,8 +213,28 @@ class Config:
 
     # Luigi's LuigiConfigParser names, for code that reads its own settings.
     def set(self, section: str, option: str, value: Any) -> None:
-        """Set an option for this process (same as :func:`set_option`)."""
-        set_option(section, option, value)
+        """Set an option: in the process-wide configuration, as :func:`set_option` (kept across reloads);
+        in another object (one made by ``LuigiConfigParser()``), in that object only."""
+        if self is _current():
+            set_option(section, option, value)
+        else:
+            _check_set_value(section, option, value)
+            self._set(section, option, value)
+
+    def add_section(self, section: str) -> None:
+        self._sections.setdefault(section, {})
+
+    def sections(self) -> list[str]:
+        return list(self._sections)
+
+    def items(self, section: str) -> list[tuple[str, Any]]:
+        return list(self._sections.get(section, {}).items())
+
+    def remove_section(self, section: str) -> bool:
+        had = self._sections.pop(section, None) is not None
+        self.version += 1
+        _bump_generation()
+        return had
 
     def has_option(self, section: str, option: str) -> bool:
         return self.get(section, option) is not None
@@ -261,8 +316,8 @@ def option_value(option: Option) -> Any:
     return get_config().option_value(option)
 
 
-def _read_files(cwd: Path) -> Config:
-    cfg = Config()
+def _read_files(cwd: Path, cls: type[Config] | None = None) -> Config:
+    cfg = (cls or LuigiConfigParser)()
 
     def merge(new: dict[str, dict[str, Any]], path: Path) -> None:
         source = _file_source(path)
@@ -271,40 +326,124 @@ def _read_files(cwd: Path) -> Config:
                 cfg._set(sec, option, value, source)
         cfg.files.append(path)
 
+    def read(path: Path) -> None:
+        merge(_flatten_sections(_load_toml(path)) if path.suffix == ".toml" else _load_ini(path), path)
+
     pyproject = cwd / "pyproject.toml"
     if pyproject.is_file():
         tool = _load_toml(pyproject).get("tool", {}).get("nbpipe")
         if isinstance(tool, dict):
             merge(_flatten_sections(tool), pyproject)
-    own = cwd / "nbpipe.toml"
-    if own.is_file():
-        merge(_flatten_sections(_load_toml(own)), own)
-    for entry in filter(None, os.environ.get(ENV_CONFIG_PATH, "").split(os.pathsep)):
-        path = Path(entry)
-        if not path.is_file():
-            raise ConfigError(f"{ENV_CONFIG_PATH} names {path}, which is not a file")
-        merge(_flatten_sections(_load_toml(path)) if path.suffix == ".toml" else _load_ini(path), path)
+    # Luigi's files where Luigi reads them, before nbpipe's own (which win).
+    for name in ("luigi.cfg", "luigi.toml", "nbpipe.toml"):
+        if (cwd / name).is_file():
+            read(cwd / name)
+    for variable in (ENV_LUIGI_CONFIG_PATH, ENV_CONFIG_PATH):
+        for entry in filter(None, os.environ.get(variable, "").split(os.pathsep)):
+            path = Path(entry)
+            if not path.is_file():
+                raise ConfigError(f"{variable} names {path}, which is not a file")
+            read(path)
+    for path in _added_paths:
+        if path.is_file():  # Luigi skips an added path that does not exist
+            read(path)
     return cfg
 
 
-_lock = threading.Lock()
-_config: Config | None = None
+_lock = threading.RLock()
 _overrides: list[tuple[str, str, Any]] = []
+_added_paths: list[Path] = []
+# Values of command lines being parsed or run (innermost last): see command_line_values().
+_command_line: list[dict[str, dict[str, Any]]] = []
 
 
-def get_config() -> Config:
-    """The process-wide configuration, read from disk on first use."""
-    global _config
-    cfg = _config
-    if cfg is None:
+class LuigiConfigParser(Config):
+    """Luigi's name for the configuration object; ``LuigiConfigParser.instance()`` is :func:`get_config`.
+
+    ``LuigiConfigParser()`` makes an empty configuration; assigning it to
+    ``LuigiConfigParser._instance`` makes it the process-wide one until it is
+    assigned back (Luigi's test helper ``with_config`` does that).
+    """
+
+    _instance: Config | None = None
+    enabled = True
+
+    @classmethod
+    def instance(cls) -> Config:
+        return get_config()
+
+    @classmethod
+    def add_config_path(cls, path: str) -> None:
+        add_config_path(path)
+
+    @classmethod
+    def reload(cls) -> Config:
+        return reload_config()
+
+
+class LuigiTomlParser(LuigiConfigParser):
+    """Luigi's TOML configuration parser: here the same merged configuration (TOML values keep their type)."""
+
+    _instance: Config | None = None
+
+
+def _current() -> Config | None:
+    return LuigiConfigParser._instance
+
+
+def add_config_path(path: str) -> None:
+    """Read one more configuration file (INI, or TOML by its ``.toml`` suffix) after the others, as Luigi's does."""
+    if str(path).endswith(".toml") and not LuigiTomlParser.enabled:
+        raise ImportError("the TOML configuration parser is disabled (LuigiTomlParser.enabled is False)")
+    with _lock:
+        _added_paths.append(Path(path))
+    reload_config()
+
+
+def get_config(parser: str | None = None) -> Config:
+    """The process-wide configuration, read from disk on first use.
+
+    ``parser`` is Luigi's ("cfg" or "toml"): the same merged configuration ("toml": a :class:`LuigiTomlParser`).
+    """
+    if parser == "toml" and not LuigiTomlParser.enabled:
+        raise ImportError("the TOML configuration parser is disabled (LuigiTomlParser.enabled is False)")
+    cfg = LuigiConfigParser._instance
+    if cfg is None or (parser == "toml" and not isinstance(cfg, LuigiTomlParser)):
         with _lock:
-            if _config is None:
-                cfg = _read_files(Path.cwd())
+            cfg = LuigiConfigParser._instance
+            if cfg is None or (parser == "toml" and not isinstance(cfg, LuigiTomlParser)):
+                cfg = _read_files(Path.cwd(), LuigiTomlParser if parser == "toml" else LuigiConfigParser)
                 for section, option, value in _overrides:
                     cfg._set(section, option, value)
-                _config = cfg
-            cfg = _config
+                LuigiConfigParser._instance = cfg
+                if isinstance(cfg, LuigiTomlParser):
+                    LuigiTomlParser._instance = cfg
+                _bump_generation()
     return cfg
+
+
+@contextlib.contextmanager
+def command_line_values(values: dict[str, dict[str, Any]]) -> Iterator[None]:
+    """Make ``{section: {option: text}}`` (``--Family-param`` values) the first source while the block runs.
+
+    They override every file and :func:`set_option`, whichever configuration
+    object is current, and are gone after the block, so one command line's
+    values never leak into the next.  :func:`command_line_layers` lists them
+    (for shipping to worker processes).
+    """
+    layer = {sec: {_normalise_option(k): v for k, v in opts.items()} for sec, opts in values.items()}
+    _command_line.append(layer)
+    _bump_generation()
+    try:
+        yield
+    finally:
+        _command_line.remove(layer)
+        _bump_generation()
+
+
+def command_line_layers() -> list[dict[str, dict[str, Any]]]:
+    """The command-line values in force (outermost first); see :func:`command_line_values`."""
+    return [dict(layer) for layer in _command_line]
 
 
 def set_option(section: str, option: str, value: Any) -> None:
@@ -319,7 +458,6 @@ def set_option(section: str, option: str, value: Any) -> None:
     with _lock:
         _overrides.append((section, option, value))
     get_config()._set(section, option, value)
-    _bump_generation()
 
 
 def _check_set_value(section: str, option: str, value: Any) -> None:
@@ -341,13 +479,28 @@ def _check_set_value(section: str, option: str, value: Any) -> None:
         raise _invalid(section, option, value, kind, default, _SET_OPTION, what) from None
 
 
+@contextlib.contextmanager
+def scoped_overrides() -> Iterator[None]:
+    """Undo on exit every :func:`set_option` made inside the block (values given to one command are for it only)."""
+    with _lock:
+        before = list(_overrides)
+    try:
+        yield
+    finally:
+        with _lock:
+            changed = _overrides != before
+            _overrides[:] = before
+        if changed:
+            reload_config()
+
+
 def reload_config(clear_overrides: bool = False) -> Config:
     """Forget the cached configuration; the next :func:`get_config` rereads the files."""
-    global _config
     with _lock:
         if clear_overrides:
             _overrides.clear()
-        _config = None
+        LuigiConfigParser._instance = None
+        LuigiTomlParser._instance = None
     _bump_generation()
     return get_config()
 

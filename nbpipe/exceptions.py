@@ -142,3 +142,36 @@ class NotebookLoadError(Exception):
 
 class UsageError(Exception):
     """A mistake in the command line or a magic's arguments; the message is shown as is."""
+
+
+class PipelineMagicError(Exception):
+    """A ``%%pipeline`` cell or a ``%pipeline`` command failed; the message is one line, shown as is.
+
+    The cell becomes an error (``Run All`` stops there, ``nbpipe execute``
+    sees it), yet the notebook shows one line instead of a traceback: IPython
+    shows what ``_render_traceback_`` returns.  ``nbpipe execute`` exits with
+    50 (a cell error) for it, and with 2 for :class:`PipelineUsageError`.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"pipeline: error: {self}"]
+
+
+class PipelineUsageError(PipelineMagicError):
+    """A mistake in a ``%pipeline`` command's arguments: unknown task, bad value, unknown option."""
+
+
+class CommandLineUsageError(UsageError, SystemExit):
+    """A command-line mistake from Luigi's entry points (``luigi.run``, ``CmdlineParser``).
+
+    It is a :class:`UsageError` (one line, shown as is) and a ``SystemExit``
+    with code 2, which is what argparse raises for Luigi code.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.code = 2
+
+
+class TaskException(Exception):
+    """Luigi's ``luigi.worker.TaskException``: a value given to ``Worker.add`` is not a task."""

@@ -8,7 +8,7 @@ from typing import Any
 
 from nbpipe.engine.summary import RunResult
 
-__all__ = ["build", "run", "setup_logging"]
+__all__ = ["build", "run", "setup_logging", "core", "_WorkerSchedulerFactory"]
 
 logger = logging.getLogger("nbpipe")
 
@@ -34,6 +34,46 @@ _LUIGI_ONLY_OPTIONS = {
     "log_level",
 }
 _RERUN_CHOICES = ("missing", "stale")
+
+
+def _core_class() -> type:
+    """Luigi's ``interface.core``: the ``[core]`` options of a command line, as a Config class."""
+    import os
+    import tempfile
+
+    from nbpipe.parameter import BoolParameter, ChoiceParameter, IntParameter, Parameter
+    from nbpipe.task import Config
+
+    class core(Config):
+        """``[core]``: options of ``luigi.run`` / ``build``, given without a section prefix on the command line."""
+
+        use_cmdline_section = False
+        _visible_in_registry = False  # an engine section, not a task to run
+        local_scheduler = BoolParameter(default=False, always_in_help=True)
+        scheduler_host = Parameter(default="localhost")
+        scheduler_port = IntParameter(default=8082)
+        scheduler_url = Parameter(default="")
+        lock_size = IntParameter(default=1)
+        no_lock = BoolParameter(default=False)
+        lock_pid_dir = Parameter(default=os.path.join(tempfile.gettempdir(), "luigi"))
+        take_lock = BoolParameter(default=False)
+        workers = IntParameter(default=1)
+        logging_conf_file = Parameter(default="")
+        log_level = ChoiceParameter(
+            default="DEBUG", choices=["NOTSET", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+        )
+        module = Parameter(default="", always_in_help=True)
+        parallel_scheduling = BoolParameter(default=False)
+        parallel_scheduling_processes = IntParameter(default=0)
+        assistant = BoolParameter(default=False)
+        help = BoolParameter(default=False, always_in_help=True)
+        help_all = BoolParameter(default=False, always_in_help=True)
+
+    core.__module__ = __name__
+    return core
+
+
+core = _core_class()
 
 
 def setup_logging(level: int | str = logging.INFO) -> None:
@@ -90,6 +130,8 @@ def build(
     if workers < 1:
         raise ValueError(f"build(workers={workers}): workers must be at least 1")
     setup_logging(options.get("log_level") or logging.INFO)
+    if worker_scheduler_factory is not None:
+        return _build_with_factory(tasks, worker_scheduler_factory, workers, detailed_summary, options)
     from nbpipe.driver.run import execute
 
     result: RunResult = execute(tasks, workers=workers, executor=executor, rerun=rerun, dask_address=dask_address)
@@ -97,29 +139,88 @@ def build(
     return result if detailed_summary else result.scheduling_succeeded
 
 
-def run(argv: list[str] | None = None, main_task_cls: type | None = None, detailed_summary: bool = False, **_: Any):
+class _WorkerSchedulerFactory:
+    """Luigi's factory of the scheduler and worker a run uses; ``build(worker_scheduler_factory=...)`` calls it."""
+
+    def create_local_scheduler(self) -> Any:
+        from nbpipe.scheduler import Scheduler
+
+        return Scheduler(prune_on_get_work=True, record_task_history=False)
+
+    def create_remote_scheduler(self, url: str) -> Any:
+        raise NotImplementedError(f"nbpipe has no central scheduler to reach at {url}; runs schedule themselves")
+
+    def create_worker(self, scheduler: Any, worker_processes: int, assistant: bool = False) -> Any:
+        from nbpipe.worker import Worker
+
+        return Worker(scheduler=scheduler, worker_processes=worker_processes, assistant=assistant)
+
+
+def _build_with_factory(tasks, factory: Any, workers: int, detailed_summary: bool, options: dict):
+    """``build`` through a Luigi factory: its scheduler and worker, ``add`` each task, then ``run``."""
+    from nbpipe.task import flatten
+
+    scheduler = factory.create_local_scheduler()
+    worker = factory.create_worker(
+        scheduler=scheduler, worker_processes=workers, assistant=bool(options.get("assistant", False))
+    )
+    with worker:
+        success = all([worker.add(task) for task in flatten(tasks)])
+        success = worker.run() and success
+    from nbpipe.execution_summary import WorkerRunResult
+
+    result = WorkerRunResult(worker, success)
+    logger.info("%s", result.summary_text)
+    return result if detailed_summary else result.scheduling_succeeded
+
+
+def run(
+    argv: list[str] | None = None,
+    main_task_cls: type | None = None,
+    worker_scheduler_factory: Any = None,
+    use_dynamic_argparse: Any = None,
+    local_scheduler: bool = False,
+    detailed_summary: bool = False,
+    **_: Any,
+):
     """Luigi's ``luigi.run``: parse command-line style arguments and build.
 
     ``argv`` is like the command line after ``nbpipe run`` (``["Task",
-    "--param", "v", "--workers", "2"]``); defaults to ``sys.argv[1:]``.  It is
-    parsed by :func:`nbpipe.cmdline_parser.parse_run_arguments`, the parser of
-    ``nbpipe run``: a mistake raises :class:`~nbpipe.cmdline_parser.UsageError`
-    (one line), ``--help`` prints and raises ``SystemExit(0)``.  Returns a
-    bool as :func:`build` does (the result with ``detailed_summary``).
+    "--param", "v", "--workers", "2"]``, options before TASK too); defaults to
+    ``sys.argv[1:]``.  It is parsed by the parser of ``nbpipe run``; its
+    ``--Family-param`` values are in force for the run only.  A mistake
+    prints one line and raises :class:`~nbpipe.exceptions.CommandLineUsageError`
+    (a ``UsageError`` and ``SystemExit(2)``); ``--help`` prints and raises
+    ``SystemExit(0)``.  Returns a bool as :func:`build` does (the result with
+    ``detailed_summary``).
     """
-    from nbpipe.cmdline_parser import parse_run_arguments
+    from nbpipe.cmdline_parser import CmdlineParser, parse_run_arguments, usage_exit
+    from nbpipe.configuration import command_line_values
+    from nbpipe.exceptions import UsageError
 
-    if argv is None:
-        argv = sys.argv[1:]
-    argv = list(argv)
+    if argv is not None and not isinstance(argv, (list, tuple)):
+        raise TypeError(f"run(argv) takes a list or tuple of command-line arguments, got {type(argv).__name__!r}")
+    argv = list(sys.argv[1:] if argv is None else argv)
     if main_task_cls is not None:
         argv = [main_task_cls.get_task_family()] + argv
-    plan = parse_run_arguments(argv, prog=None)  # help names the script, as argparse does
+    try:
+        plan = parse_run_arguments(argv, prog=None, set_globals=False)  # help names the script, as argparse does
+    except UsageError as exc:
+        raise usage_exit(exc) from None
     setup_logging(plan.log_level)
     from nbpipe.driver.run import execute
 
-    result = execute(
-        [plan.task], workers=plan.workers, executor=plan.executor, rerun=plan.rerun, dask_address=plan.dask_address
-    )
+    original = CmdlineParser._instance
+    with command_line_values(plan.global_values or {}):
+        try:
+            result = execute(
+                [plan.task],
+                workers=plan.workers,
+                executor=plan.executor,
+                rerun=plan.rerun,
+                dask_address=plan.dask_address,
+            )
+        finally:
+            CmdlineParser._instance = original
     logger.info("%s", result.summary_text)
     return result if detailed_summary else result.scheduling_succeeded

@@ -60,6 +60,19 @@ class MockFileSystem(FileSystem):
     def rename_dont_move(self, path: str, dest: str) -> None:
         self.move(path, dest, raise_if_exists=True)
 
+    def rename(self, path: str, dest: str, raise_if_exists: bool = False) -> None:
+        """Luigi's other name for :meth:`move`."""
+        self.move(path, dest, raise_if_exists)
+
+    def copy(self, path: str, dest: str, raise_if_exists: bool = False) -> None:
+        """Copy the bytes at ``path`` (and below it, for a folder) to ``dest``."""
+        with self._lock:
+            if raise_if_exists and dest in self._data:
+                raise FileAlreadyExists(dest)
+            prefix = path.rstrip("/") + "/"
+            for p in [p for p in self._data if p == path or p.startswith(prefix)]:
+                self._data[dest + p[len(path) :]] = self._data[p]
+
     def clear(self) -> None:
         with self._lock:
             self._data.clear()

@@ -30,13 +30,18 @@ earlier one, option by option:
 
 1. `pyproject.toml` in the working directory, table `[tool.nbpipe]`
    (`[tool.nbpipe.core]`, `[tool.nbpipe.MyTask]`, ...);
-2. `nbpipe.toml` in the working directory (top-level tables);
-3. every file named in `NBPIPE_CONFIG_PATH` (separated by `:`, `;` on
-   Windows), in order: `.toml` files are read as TOML, anything else as a
-   Luigi-style INI file (`luigi.cfg`), so an existing Luigi configuration can
-   be reused as is;
-4. values set in code with `nbpipe.configuration.set_option(section, option,
-   value)` (notebooks, tests); they survive `reload_config()`.
+2. Luigi's files in the working directory, `luigi.cfg` (INI, with Luigi's
+   `${{ENV_VAR}}` and `%(option)s` interpolation) then `luigi.toml`;
+3. `nbpipe.toml` in the working directory (top-level tables);
+4. every file named in `LUIGI_CONFIG_PATH`, then in `NBPIPE_CONFIG_PATH`
+   (separated by `:`, `;` on Windows), in order: `.toml` files are read as
+   TOML, anything else as a Luigi-style INI file, so an existing Luigi
+   configuration is reused as is; then files added with
+   `nbpipe.configuration.add_config_path(path)`;
+5. values set in code with `nbpipe.configuration.set_option(section, option,
+   value)` (notebooks, tests); they survive `reload_config()`;
+6. while `nbpipe.run(argv)` (Luigi's `luigi.run`) runs, its `--Family-param`
+   values, which override everything above for that run only.
 
 Option names accept `-` and `_` interchangeably, as in Luigi (`retry-delay`
 is `retry_delay`).  A TOML value must have the option's type (a number may

@@ -33,6 +33,8 @@ live in :mod:`nbpipe.params.base`, the kinds in :mod:`nbpipe.params.basic`,
 
 from __future__ import annotations
 
+import warnings  # noqa: F401 - the parameters' type warnings are issued through this name (Luigi's place for it)
+
 from nbpipe import configuration as _config  # noqa: F401 - the module-level name existed before the split
 from nbpipe.params.base import (  # noqa: F401 - re-exported
     DuplicateParameterException,

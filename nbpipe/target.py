@@ -10,6 +10,7 @@ executor removes it (see :func:`remove_temp_files`).
 
 from __future__ import annotations
 
+import abc
 import io
 import os
 import random
@@ -37,11 +38,12 @@ __all__ = [
 TEMP_MARK = ".nbpipe-tmp-"
 
 
-class Target:
-    """Something a task produces; ``exists()`` says whether it is there."""
+class Target(abc.ABC):
+    """Something a task produces; ``exists()`` says whether it is there (abstract, as in Luigi)."""
 
+    @abc.abstractmethod
     def exists(self) -> bool:
-        raise NotImplementedError
+        """True when the target is there."""
 
 
 def temp_path_for(path: str) -> str:
@@ -301,20 +303,28 @@ class FileSystemTarget(Target):
 
     @contextmanager
     def temporary_path(self):
-        """A temporary path to write (a file or a directory); moved into place on success."""
-        tmp = temp_path_for(self.path)
-        parent = os.path.dirname(self.path)
+        """Luigi's contract for any file system: a path to write, renamed into place when the block succeeds.
+
+        The parent folder is made with ``fs.mkdir(parent, parents=True,
+        raise_if_exists=False)``; the path is the target's own with
+        ``-luigi-tmp-NNNNNNNNNN`` added (a trailing slash kept, for folders);
+        on success ``fs.rename_dont_move(tmp, path)`` publishes it, and when the
+        block raises nothing is renamed.  :class:`LocalTarget` keeps its own
+        hidden temporary names, which crashed attempts are cleaned up by.
+        """
+        trailing = self.path[len(self.path.rstrip("/\\")) :]
+        bare = self.path.rstrip("/\\")
+        tmp = f"{bare}-luigi-tmp-{random.randrange(10**10):010d}{trailing}"
+        parent = os.path.dirname(bare)
         if parent:
-            os.makedirs(parent, exist_ok=True)
-        try:
-            yield tmp
-        except BaseException:
-            if os.path.isdir(tmp):
-                shutil.rmtree(tmp, ignore_errors=True)
-            elif os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+            self.fs.mkdir(parent, parents=True, raise_if_exists=False)
+        yield tmp
         self.fs.rename_dont_move(tmp, self.path)
+
+    def _touchz(self) -> None:
+        """Create the target empty (Luigi's helper)."""
+        with self.open("w"):
+            pass
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.path!r})"
@@ -370,6 +380,27 @@ class LocalTarget(FileSystemTarget):
 
     def _format_for(self, mode: str) -> _format.Format:
         return format_for_mode(self.format, self._default_format, mode)
+
+    @contextmanager
+    def temporary_path(self):
+        """A hidden temporary path beside the file (a file or a folder); moved into place on success.
+
+        Its name (:func:`temp_path_for`) lets a crashed attempt's leftovers be
+        found and removed; when the block raises it is removed at once.
+        """
+        tmp = temp_path_for(self.path)
+        parent = os.path.dirname(self.path)
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        try:
+            yield tmp
+        except BaseException:
+            if os.path.isdir(tmp):
+                shutil.rmtree(tmp, ignore_errors=True)
+            elif os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+        self.fs.rename_dont_move(tmp, self.path)
 
     def makedirs(self) -> None:
         parent = os.path.dirname(os.path.normpath(self.path))

@@ -26,14 +26,25 @@ from nbpipe.parameter import (
     _no_value,
 )
 from nbpipe.task_register import SAME_AS_PYTHON_MODULE, Register, auto_namespace, namespace
+from nbpipe.task_structure import (
+    DynamicRequirements,
+    MixinNaiveBulkComplete,
+    externalize,
+    flatten,
+    flatten_output,
+    getpaths,
+    is_external,
+)
 
 __all__ = [
     "Task",
     "WrapperTask",
     "ExternalTask",
     "Config",
+    "MixinNaiveBulkComplete",
     "DynamicRequirements",
     "externalize",
+    "is_external",
     "flatten",
     "flatten_output",
     "getpaths",
@@ -113,6 +124,15 @@ class Task(metaclass=Register):
 
         return wrapped
 
+    @classmethod
+    def remove_event_handler(cls, event: str, callback: Callable) -> None:
+        """Stop calling ``callback`` for ``event`` on ``cls``; raises KeyError when it was not registered there."""
+        handlers = cls._event_callbacks.get(cls, {}).get(event, {})
+        key = next((k for k, registered in handlers.items() if registered is callback), None)
+        if key is None:
+            raise KeyError(f"{callback!r} is not a handler of {event!r} on {cls.__name__}")
+        del handlers[key]
+
     def trigger_event(self, event: str, *args, **kwargs) -> None:
         """Call the handlers registered for ``event`` on any class of this task."""
         for event_class, callbacks in list(self._event_callbacks.items()):
@@ -172,11 +192,14 @@ class Task(metaclass=Register):
     def _defaults(cls) -> dict[str, Any]:
         """Parameter defaults (config or declared), cached per config generation."""
         cached = cls.__dict__.get("_defaults_cache")
-        if cached is not None and cached[0] == _config.generation:
+        # The current configuration object is part of the key: Luigi code swaps it
+        # (``LuigiConfigParser._instance = ...``) without going through set_option.
+        current = _config.LuigiConfigParser._instance
+        if cached is not None and cached[0] == _config.generation and cached[2] is current:
             return cached[1]
         family = cls.get_task_family()
         defaults = {name: p._get_value(family, name) for name, p in cls.get_params()}
-        cls._defaults_cache = (_config.generation, defaults)
+        cls._defaults_cache = (_config.generation, defaults, _config.LuigiConfigParser._instance)
         return defaults
 
     @classmethod
@@ -248,9 +271,35 @@ class Task(metaclass=Register):
         for key, value in param_values:
             d[key] = value
         d["param_kwargs"] = dict(param_values)
+        params = self.get_params()
+        for (_, param), (key, value) in zip(params, param_values, strict=False):
+            param._warn_on_wrong_param_type(key, value)
         task_id = task_id_str(self.get_task_family(), self.to_str_params(only_significant=True, only_public=True))
         d["task_id"] = task_id
         d["_Task__hash"] = hash(task_id)
+
+    @property
+    def param_args(self) -> tuple:
+        """The parameter values in declaration order (Luigi's positional view of the task)."""
+        return tuple(self.param_kwargs[name] for name, _ in self.get_params())
+
+    @property
+    def disable_window_seconds(self):
+        """Deprecated name of ``disable_window``."""
+        warnings.warn(
+            "Use of `disable_window_seconds` has been deprecated, use `disable_window` instead",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.disable_window
+
+    def _get_param_visibilities(self) -> dict[str, int]:
+        """Each parameter's visibility as a number (0 public, 1 hidden, 2 private), except private ones."""
+        return {
+            name: param.visibility.value
+            for name, param in self.get_params()
+            if param.visibility != ParameterVisibility.PRIVATE
+        }
 
     @classmethod
     def from_str_params(cls, params_str: dict[str, str]):
@@ -309,6 +358,10 @@ class Task(metaclass=Register):
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        # String hashes are salted per process: a task sent to a worker must
+        # hash like an equal task made there, or sets and dicts miss it.
+        if "task_id" in state:
+            self._Task__hash = hash(state["task_id"])
 
     # -- the user contract ----------------------------------------------------
 
@@ -422,98 +475,3 @@ class ExternalTask(Task):
     """A task whose output is made outside the pipeline; it never runs."""
 
     run = None  # type: ignore[assignment]
-
-
-def externalize(taskclass_or_taskobject):
-    """A copy of the task class (or task) whose ``run`` is None."""
-    import copy
-
-    copied = copy.copy(taskclass_or_taskobject)
-    if copied is taskclass_or_taskobject:
-        # A class: make a subclass with the same family and no run().
-        cls = taskclass_or_taskobject
-        clone = type(
-            cls.__name__,
-            (cls,),
-            {"run": None, "__module__": cls.__module__, "task_namespace": cls.get_task_namespace()},
-        )
-        return clone
-    copied.run = None
-    return copied
-
-
-def is_external(task: Task) -> bool:
-    return task.run is None or task.run == NotImplemented
-
-
-class DynamicRequirements:
-    """Requirements yielded from run() with an optional bulk completeness check."""
-
-    def __init__(self, requirements, custom_complete: Callable | None = None):
-        self.requirements = requirements
-        self.custom_complete = custom_complete
-        self.flat_requirements = flatten(requirements)
-        self.paths = getpaths(requirements)
-
-    def complete(self, complete_fn: Callable | None = None) -> bool:
-        complete_fn = complete_fn or (lambda task: task.complete())
-        if self.custom_complete:
-            return bool(self.custom_complete(complete_fn))
-        return all(complete_fn(t) for t in self.flat_requirements)
-
-
-def getpaths(struct):
-    """The outputs of a task, or of each task in a (nested) structure."""
-    if isinstance(struct, Task):
-        return struct.output()
-    if isinstance(struct, dict):
-        return struct.__class__((k, getpaths(v)) for k, v in struct.items())
-    if isinstance(struct, (list, tuple)):
-        return struct.__class__(getpaths(r) for r in struct)
-    try:
-        return [getpaths(r) for r in struct]
-    except TypeError:
-        raise Exception(f"Cannot map {struct} to Task/dict/list") from None
-
-
-def flatten(struct) -> list:
-    """A flat list from None, a value, a dict's values or an iterable (not str)."""
-    if struct is None:
-        return []
-    if isinstance(struct, dict):
-        out = []
-        for value in struct.values():
-            out.extend(flatten(value))
-        return out
-    if isinstance(struct, (list, tuple)):
-        # Fast path for the common flat list of tasks/targets.
-        out = []
-        for item in struct:
-            if isinstance(item, (list, tuple, dict)) or (
-                not isinstance(item, (str, Task)) and hasattr(item, "__iter__") and not hasattr(item, "exists")
-            ):
-                out.extend(flatten(item))
-            else:
-                out.append(item)
-        return out
-    if isinstance(struct, str) or isinstance(struct, Task):
-        return [struct]
-    if hasattr(struct, "exists"):  # a Target
-        return [struct]
-    try:
-        iterator = iter(struct)
-    except TypeError:
-        return [struct]
-    out = []
-    for item in iterator:
-        out.extend(flatten(item))
-    return out
-
-
-def flatten_output(task: Task) -> list:
-    """The outputs of ``task``, or of its dependencies when it has none (wrappers)."""
-    outputs = flatten(task.output())
-    if not outputs:
-        for dep in flatten(task.requires()):
-            outputs += flatten_output(dep)
-    return outputs

@@ -26,6 +26,7 @@ __all__ = [
     "TaskClassNotFoundException",
     "get_task_cls",
     "task_names",
+    "load_task",
     "namespace",
     "auto_namespace",
 ]
@@ -133,16 +134,39 @@ class Register(abc.ABCMeta):
 
     @classmethod
     def task_names(mcs) -> list[str]:
-        return sorted(mcs._by_family)
+        """Registered families, without classes marked ``_visible_in_registry = False`` (Luigi's own Config sections)."""
+        return sorted(n for n, cls in mcs._by_family.items() if getattr(cls, "_visible_in_registry", True))
 
     @classmethod
-    def _get_reg(mcs) -> dict[str, type]:
+    def task_classes(mcs) -> dict[str, type]:
+        """A copy of the registry: family -> the task class registered under it now."""
         return dict(mcs._by_family)
+
+    @classmethod
+    def _get_reg(mcs) -> dict[str, type]:  # Luigi's name for the same
+        return mcs.task_classes()
+
+    @classmethod
+    def _set_reg(mcs, reg: dict[str, type]) -> None:
+        """Make ``reg`` (a copy from :meth:`_get_reg`) the registry again: classes registered since are forgotten."""
+        mcs._by_family = dict(reg)
+
+    @classmethod
+    def get_all_params(mcs):
+        """(family, is_without_section, name, parameter) of every registered class (Luigi's generator)."""
+        for family, cls in sorted(mcs._by_family.items()):
+            without_section = getattr(cls, "use_cmdline_section", True) is False
+            for name, param in cls.get_params():
+                yield family, without_section, name, param
 
 
 def missing_task_message(name: str) -> str:
     """'No task X.' plus the closest registered names, for humans."""
-    candidates = [n for n in Register._by_family if not n.startswith("_")]
+    candidates = [
+        n
+        for n, cls in Register._by_family.items()
+        if not n.startswith("_") and getattr(cls, "_visible_in_registry", True)
+    ]
     close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.5)
     if not close:
         lowered = {n.lower(): n for n in candidates}
@@ -165,6 +189,17 @@ def get_task_cls(name: str) -> type:
 
 def task_names() -> list[str]:
     return Register.task_names()
+
+
+def load_task(module: str | None, task_name: str, params_str: dict[str, str]) -> Any:
+    """Import ``module`` (when given), then make task family ``task_name`` from its parameters as text.
+
+    Raises :class:`TaskClassNotFoundException` for an unknown family.
+    """
+    if module is not None:
+        __import__(module)
+    task_cls: Any = Register.get_task_cls(task_name)
+    return task_cls.from_str_params(params_str)
 
 
 def namespace(namespace: str | None = None, scope: str = "") -> None:

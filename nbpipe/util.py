@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from nbpipe.task import Task
 
-__all__ = ["inherits", "requires", "common_params", "delegates", "previous"]
+__all__ = ["inherits", "requires", "copies", "common_params", "delegates", "previous", "get_previous_completed"]
 
 
 def common_params(task_instance: Task, task_cls: type) -> dict:
@@ -74,6 +74,28 @@ class requires:
         return task_that_requires
 
 
+class copies:
+    """Luigi's ``@copies(Task)``: requires ``Task`` (as :class:`requires` does) and copies its output into its own.
+
+    The decorated class's ``run()`` copies ``self.input()`` to
+    ``self.output()`` line by line; it must define ``output()``.
+    """
+
+    def __init__(self, task_to_copy):
+        self.requires_decorator = requires(task_to_copy)
+
+    def __call__(self, task_that_copies):
+        task_that_copies = self.requires_decorator(task_that_copies)
+
+        def run(_self):
+            with _self.input().open("r") as source, _self.output().open("w") as sink:
+                for line in source:
+                    sink.write(line)
+
+        task_that_copies.run = run
+        return task_that_copies
+
+
 def delegates(task_that_delegates):
     """Luigi's ``@delegates``: ``subtasks()`` become requirements run inline."""
     if not hasattr(task_that_delegates, "subtasks"):
@@ -93,24 +115,53 @@ def delegates(task_that_delegates):
 
 
 def previous(task: Task) -> Task:
-    """The same task one step earlier on its single date-like parameter."""
-    params = task.get_params()
-    dated = [(n, p) for n, p in params if hasattr(p, "next_in_enumeration") and type(p).__name__.startswith("Date")]
-    if len(dated) != 1:
-        raise NotImplementedError(f"{task}: previous() needs exactly one date parameter, found {len(dated)}")
+    """The same task one step earlier on its single date-like parameter.
+
+    The step is the parameter's ``interval`` (1 by default) of its unit (day,
+    hour, minute, second); a ``DateIntervalParameter`` steps to the interval
+    before (``prev()``).  Raises NotImplementedError when the task has no
+    such parameter or more than one.
+    """
     import datetime
 
-    name, param = dated[0]
-    value = task.param_kwargs[name]
-    step = getattr(param, "interval", 1) or 1
-    if type(param).__name__ == "DateHourParameter":
-        delta = datetime.timedelta(hours=step)
-    elif type(param).__name__ == "DateMinuteParameter":
-        delta = datetime.timedelta(minutes=step)
-    elif type(param).__name__ == "DateSecondParameter":
-        delta = datetime.timedelta(seconds=step)
-    elif type(param).__name__ == "DateParameter":
-        delta = datetime.timedelta(days=step)
-    else:
-        raise NotImplementedError(f"{task}: previous() does not support {type(param).__name__}")
-    return task.clone(**{name: value - delta})
+    from nbpipe.params.time import (
+        DateHourParameter,
+        DateIntervalParameter,
+        DateMinuteParameter,
+        DateParameter,
+        DateSecondParameter,
+    )
+
+    units = (
+        (DateSecondParameter, "seconds"),
+        (DateMinuteParameter, "minutes"),
+        (DateHourParameter, "hours"),
+        (DateParameter, "days"),
+    )
+    earlier = {}
+    for name, param in task.get_params():
+        value = task.param_kwargs[name]
+        if isinstance(param, DateIntervalParameter):
+            earlier[name] = value.prev()
+            continue
+        unit = next((u for kind, u in units if isinstance(param, kind)), None)
+        if unit is not None:
+            step = getattr(param, "interval", 1) or 1
+            earlier[name] = value - datetime.timedelta(**{unit: step})
+    if not earlier:
+        raise NotImplementedError(f"{task}: previous() needs a date parameter; the task has none")
+    if len(earlier) > 1:
+        raise NotImplementedError(
+            f"{task}: previous() needs exactly one date parameter, found {len(earlier)}: {', '.join(earlier)}"
+        )
+    return task.clone(**earlier)
+
+
+def get_previous_completed(task: Task, max_steps: int = 10) -> Task | None:
+    """The nearest earlier instance of ``task`` (see :func:`previous`) that is complete, within ``max_steps``; else None."""
+    earlier = task
+    for _ in range(max_steps):
+        earlier = previous(earlier)
+        if earlier.complete():
+            return earlier
+    return None

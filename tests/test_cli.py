@@ -188,7 +188,7 @@ def test_each_subcommand_has_its_own_help_naming_it(name, capsys):
 
 def test_status_help_names_status_and_task_help_lists_the_task_parameters(capsys):
     assert main(["status", "--help"]) == 0
-    assert capsys.readouterr().out.startswith("usage: nbpipe status [--module MOD] [--json] TASK")
+    assert capsys.readouterr().out.startswith("usage: nbpipe status [--module MOD] [--json] [--all] TASK")
     assert main(["status", "Brew", "--help"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("usage: nbpipe status [options] Brew --cups VALUE [--kind VALUE]")

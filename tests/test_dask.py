@@ -591,3 +591,163 @@ def test_fsspec_targets_on_s3_shared_by_dask_workers(cluster, tmp_path):
         assert body == str(sum(n * 10 for n in range(8))).encode()
         again = execute([Total()], workers=2, executor="dask", dask_address=cluster.scheduler_address)
         assert again.summary.to_dict()["counts"]["completed"] == 0  # complete on shared storage
+
+
+COUNTED_GLOBAL = """
+def _loaded(data):
+    log(f"loaded {os.getpid()}")  # each time a worker unpickles the global
+    return data
+
+class Counted:
+    def __init__(self, data):
+        self.data = data
+
+    def __reduce__(self):
+        return (_loaded, (self.data,))
+
+BIG = Counted(b"x" * 2_000_000)
+
+class UsesBig(nbpipe.Task):
+    i = nbpipe.IntParameter()
+
+    def output(self):
+        return nbpipe.LocalTarget(f"out/big_{self.i}.txt")
+
+    def run(self):
+        log(f"ran {os.getpid()}")
+        with self.output().open("w") as f:
+            f.write(str(len(BIG)))
+
+if __name__ == "__main__":
+    result = nbpipe.build([UsesBig(i=i) for i in range(30)], workers=2, executor="dask", detailed_summary=True)
+    sys.exit(result.exit_code)
+"""
+
+
+def test_a_class_and_its_large_global_are_loaded_once_per_dask_worker(driver, tmp_path):
+    proc = driver(COUNTED_GLOBAL)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = _log_lines(tmp_path)
+    loads = [line.split()[1] for line in lines if line.startswith("loaded")]
+    ran_on = {line.split()[1] for line in lines if line.startswith("ran")}
+    assert len([line for line in lines if line.startswith("ran")]) == 30
+    # Once per worker that ran a task (a worker may have it from an earlier test's run: then not at all).
+    assert len(loads) == len(set(loads)) <= 2
+    assert set(loads) <= ran_on
+
+
+CONFIGURED = """
+class Settings(nbpipe.Config):
+    factor = nbpipe.IntParameter(default=1)
+
+class Part(nbpipe.Task):
+    i = nbpipe.IntParameter()
+    offset = nbpipe.IntParameter(default=0)
+
+    def output(self):
+        return nbpipe.LocalTarget(f"out/part_{self.i}.txt")
+
+    def run(self):
+        with self.output().open("w") as f:
+            f.write(str(self.i * Settings().factor + self.offset))
+
+class Total(nbpipe.Task):
+    n = nbpipe.IntParameter(default=2)
+
+    def requires(self):
+        return [Part(i=i) for i in range(self.n)]  # built again on the worker
+
+    def output(self):
+        return nbpipe.LocalTarget("out/total.txt")
+
+    def run(self):
+        parts = [int(t.open().read()) for t in self.input()]
+        with self.output().open("w") as f:
+            f.write(f"{len(parts)} {sum(parts)}")
+
+if __name__ == "__main__":
+    from nbpipe import configuration
+    configuration.set_option("Settings", "factor", "7")
+    with configuration.command_line_values({"Part": {"offset": "100"}}):
+        result = nbpipe.build([Total()], workers=2, executor="dask", detailed_summary=True)
+    sys.exit(result.exit_code)
+"""
+
+
+def test_configuration_from_the_driver_reaches_dask_workers(driver, tmp_path):
+    # The workers run elsewhere (another working directory): only shipping the configuration gets it there.
+    (tmp_path / "nbpipe.toml").write_text("[Total]\nn = 5\n")
+    proc = driver(CONFIGURED)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (tmp_path / "out" / "total.txt").read_text() == f"5 {sum(i * 7 + 100 for i in range(5))}"
+
+
+UNLOADABLE = """
+import importlib.util
+from nbpipe.executors import shipping
+
+with open("only_in_driver_dir/mod.py", "w") as f:
+    f.write("import nbpipe\\nclass OnlyInDriver(nbpipe.Task):\\n    def complete(self):\\n        return False\\n")
+spec = importlib.util.spec_from_file_location("nbpipe_dask_only_in_driver", "only_in_driver_dir/mod.py")
+module = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = module
+spec.loader.exec_module(module)
+shipping.importable_by_name = lambda module: True  # travels by reference: the worker cannot import it
+
+class Fine(nbpipe.Task):
+    def output(self):
+        return nbpipe.LocalTarget("out/fine.txt")
+
+    def run(self):
+        with self.output().open("w") as f:
+            f.write("ok")
+
+if __name__ == "__main__":
+    result = nbpipe.build([module.OnlyInDriver(), Fine()], workers=2, executor="dask", detailed_summary=True)
+    for event in result.events:
+        if event.kind == "failed":
+            print("REASON", event.reason)
+"""
+
+
+def test_a_task_a_dask_worker_cannot_load_fails_naming_the_module(driver, tmp_path):
+    (tmp_path / "only_in_driver_dir").mkdir()
+    proc = driver(UNLOADABLE)
+    reasons = [line for line in proc.stdout.splitlines() if line.startswith("REASON")]
+    assert len(reasons) == 1, proc.stdout + proc.stderr
+    assert "nbpipe_dask_only_in_driver" in reasons[0] and "No module named" in reasons[0]
+    assert (tmp_path / "out" / "fine.txt").read_text() == "ok"
+
+
+LONE = """
+from nbpipe.executors import dask_locks
+
+calls = []
+original = dask_locks.DaskTaskLocks.try_acquire
+
+def counting(self, task_id):
+    calls.append(task_id)
+    return original(self, task_id)
+
+dask_locks.DaskTaskLocks.try_acquire = counting
+
+class Step(nbpipe.Task):
+    n = nbpipe.IntParameter()
+
+    def output(self):
+        return nbpipe.LocalTarget(f"out/step_{self.n}.txt")
+
+    def run(self):
+        with self.output().open("w") as f:
+            f.write("ok")
+
+if __name__ == "__main__":
+    result = nbpipe.build([Step(n=n) for n in range(20)], workers=2, executor="dask", detailed_summary=True)
+    print("LOCKS", len(calls), result.exit_code)
+"""
+
+
+def test_a_driver_alone_on_a_shared_cluster_takes_no_task_locks(driver, tmp_path):
+    proc = driver(LONE)
+    assert "LOCKS 0 0" in proc.stdout, proc.stdout + proc.stderr
+    assert len(os.listdir(tmp_path / "out")) == 20

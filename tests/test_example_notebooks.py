@@ -73,7 +73,8 @@ def read_csv(path: Path) -> list[dict]:
 
 
 def test_committed_notebooks_are_clean_and_valid():
-    found = {p.stem for p in NOTEBOOKS.glob("*.ipynb")}
+    # Executed copies (`nbpipe execute`'s default output, ignored by git) are not committed notebooks.
+    found = {p.stem for p in NOTEBOOKS.glob("*.ipynb") if not p.name.endswith(".executed.ipynb")}
     assert found == TESTED, "every example notebook needs its test here (and every tested one must exist)"
     for name in sorted(found):
         nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
@@ -139,6 +140,19 @@ def test_quickstart_with_strict_exits_30_naming_the_failed_task(tmp_path, run_cl
     assert failed.find("failure").get("message") == "ValueError: station 2 has fewer than 25 readings"
     assert (tmp_path / "quickstart" / "report_3.txt").exists()
     assert not (tmp_path / "quickstart" / "validated.txt").exists()
+
+
+@pytest.mark.slow
+def test_quickstart_strict_fails_even_after_a_default_run(tmp_path, run_cli):
+    """The failing variant writes its own output, so a passing run's files never make it complete."""
+    assert execute(tmp_path, run_cli, "quickstart").returncode == 0
+    proc = execute(tmp_path, run_cli, "quickstart", "-p", "strict", "True")
+    assert proc.returncode == 30, proc.stdout + proc.stderr
+    assert (
+        "nbpipe execute: Validate(strict=True) failed: ValueError: station 2 has fewer than 25 readings" in proc.stdout
+    )
+    assert (tmp_path / "quickstart" / "validated.txt").exists()  # the default run's, untouched
+    assert not (tmp_path / "quickstart" / "validated_strict.txt").exists()
 
 
 # -- etl_by_date ----------------------------------------------------------------------------------
@@ -219,6 +233,16 @@ def test_etl_by_date_with_a_failing_partition_exits_30_and_keeps_the_other_days(
     final = cell_output(tmp_path, "etl_by_date", "best day")
     assert "no report: DailyTotals(day=2026-01-15) failed" in final
     assert "30 of 31 days are done" in final
+
+
+@pytest.mark.slow
+def test_etl_by_date_failing_day_fails_even_after_a_default_run(tmp_path, run_cli):
+    assert execute(tmp_path, run_cli, "etl_by_date", "-p", "end", "2026-01-20").returncode == 0
+    proc = execute(tmp_path, run_cli, "etl_by_date", "-p", "end", "2026-01-20", "-p", "fail_day", "2026-01-15")
+    assert proc.returncode == 30, proc.stdout + proc.stderr
+    assert "nbpipe execute: DailyTotals(day=2026-01-15) failed: ValueError: 2026-01-15: order" in proc.stdout
+    assert (tmp_path / "etl_by_date" / "sales_2026-01-01_2026-01-20.csv").exists()  # the good report stays
+    assert not (tmp_path / "etl_by_date" / "sales_2026-01-01_2026-01-20_fail-2026-01-15.csv").exists()
 
 
 # -- hourly_aggregates ----------------------------------------------------------------------------

@@ -312,6 +312,18 @@ def test_edit_table(tmp_path, edits, expected):
     assert (code_version_of(old) == code_version_of(new)) == (not expected)
 
 
+def test_a_large_text_constant_is_fingerprinted_by_its_content(tmp_path):
+    # A module-level data blob is hashed as it is (no repr copy); any change to it still shows.
+    blob = "x" * 100_000
+    base = {"fp_helpers": HELPERS, "fp_tasks": TASKS.replace("LIMIT = 10", f"LIMIT = 10\nBLOB = {blob!r}")}
+    base["fp_tasks"] = base["fp_tasks"].replace("cells[:LIMIT]", "cells[:LIMIT + len(BLOB) * 0]", 1)
+    same, again = fingerprint_versions(tmp_path, base, base)
+    assert same == again
+    changed = edited(base, [("fp_tasks", "x" * 100_000, "x" * 99_999 + "y")])
+    old, new = fingerprint_versions(tmp_path, base, changed)
+    assert describe_code_change(old, new) == ["code of fp_tasks.BLOB changed"]
+
+
 def code_version_of(fingerprint):
     return fp.short_digest("\n".join(f"{k}={v}" for k, v in sorted(fingerprint.items())))
 
@@ -360,13 +372,13 @@ def test_pinned_version_ignores_code_edits(tmp_path):
         base,
         edited(base, [("fp_tasks", "cells[:LIMIT]", "cells[:LIMIT - 1]"), ("fp_helpers", 'split(",")', 'split(";")')]),
     )
-    assert old == new == {"Clean.version": fp.short_digest("2")}
+    assert old == new == {"Clean.version": "=2"}
 
 
 def test_changing_the_pinned_version_is_a_change(tmp_path):
     base = {"fp_helpers": HELPERS, "fp_tasks": PINNED}
     old, new = fingerprint_versions(tmp_path, base, edited(base, [("fp_tasks", 'version = "2"', "version = 3")]))
-    assert describe_code_change(old, new) == ["code of Clean.version changed"]
+    assert describe_code_change(old, new) == ["version changed from 2 to 3"]
 
 
 def test_version_pinned_on_an_ancestor_and_unpinned_below():
@@ -386,7 +398,7 @@ def test_version_pinned_on_an_ancestor_and_unpinned_below():
         def run(self):
             return 2
 
-    assert code_fingerprint(Child) == {"Child.version": fp.short_digest("1")}
+    assert code_fingerprint(Child) == {"Child.version": "=1"}
     assert "Unpinned.run" in code_fingerprint(Unpinned)
 
 

@@ -81,3 +81,30 @@ def test_background_run_keeps_the_kernel_responsive(kernel, tmp_path):
     (tmp_path / "release").touch()
     status, out, _ = execute(kernel, "w.wait(60); print(w.running, sorted(w.states.values()))")
     assert out.strip() == "False ['ran', 'ran', 'ran', 'ran']"
+
+
+def _widget_outputs(kc, code, timeout=60):
+    """How many outputs of ``code`` carry a widget view (display_data and execute_result alike)."""
+    msg_id = kc.execute(code)
+    count = 0
+    while True:
+        msg = kc.get_iopub_msg(timeout=timeout)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] in ("execute_result", "display_data"):
+            count += "application/vnd.jupyter.widget-view+json" in msg["content"]["data"]
+        elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            break
+    kc.get_shell_msg(timeout=timeout)
+    return count
+
+
+def test_each_magic_shows_the_widget_once(kernel, tmp_path):
+    """`%pipeline show X` and `%pipeline run X --background` put one live widget on the page, not two."""
+    assert execute(kernel, "%load_ext nbpipe")[0] == "ok"
+    assert execute(kernel, CELL)[0] == "ok"
+    assert _widget_outputs(kernel, "%pipeline show All") == 1
+    (tmp_path / "release").touch()
+    assert _widget_outputs(kernel, "%pipeline run All --background") == 1
+    assert _widget_outputs(kernel, "w = %pipeline show All") == 1
+    assert _widget_outputs(kernel, "w") == 1  # a later cell shows it again, on purpose

@@ -72,14 +72,42 @@ def test_run_returns_the_result_and_shows_the_summary(shell, capsys):
         ("%pipeline", "%pipeline needs a command"),
     ],
 )
-def test_mistakes_print_one_line_without_traceback(shell, capsys, line, message):
+def test_mistakes_fail_the_cell_with_one_line_without_traceback(shell, capsys, line, message):
+    """A mistake makes the cell an error (Run All stops, nbpipe execute sees it), shown as one line."""
+    from nbpipe.exceptions import PipelineUsageError
+
     shell.run_cell(PIPELINE_CELL)
     capsys.readouterr()
     result = shell.run_cell(line)
-    err = capsys.readouterr().err
-    assert result.success
-    assert message in err and "Traceback" not in err
-    assert len(err.strip().splitlines()) == 1
+    captured = capsys.readouterr()
+    shown = captured.out + captured.err
+    assert not result.success and isinstance(result.error_in_exec, PipelineUsageError)
+    assert message in shown and "Traceback" not in shown
+    assert len(shown.strip().splitlines()) == 1
+    assert shown.startswith("pipeline: error: ")
+
+
+def test_a_failing_pipeline_cell_fails_the_cell_after_its_traceback(shell, capsys):
+    from nbpipe.exceptions import PipelineMagicError
+
+    result = shell.run_cell("%%pipeline\nimport nbpipe\nx = 1 / 0\n")
+    shown = capsys.readouterr()
+    assert isinstance(result.error_in_exec, PipelineMagicError)
+    assert "ZeroDivisionError" in shown.out + shown.err
+    assert "pipeline: error: this %%pipeline cell raised ZeroDivisionError at line 3" in shown.out + shown.err
+
+
+def test_family_values_given_to_a_magic_apply_to_that_call_only(shell, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shell.run_cell(
+        "%%pipeline\nimport nbpipe\n\nclass Sized(nbpipe.Task):\n    size = nbpipe.IntParameter(default=1)\n"
+        "    def complete(self):\n        return True\n"
+    )
+    shell.run_cell("%pipeline status Greet --name ada --Sized-size 9")
+    assert shell.user_ns["Sized"]().size == 1
+    result = shell.run_cell("%pipeline status Greet --name ada --Sized-size nine")
+    assert not result.success
+    assert "--Sized-size: 'nine' is not valid; expected an integer" in "".join(capsys.readouterr())
 
 
 def test_invalidate_status_and_history(shell, capsys):
@@ -131,7 +159,7 @@ def test_magic_help_and_mistakes_come_from_the_cli_parsers(shell, capsys):
     shell.run_cell(PIPELINE_CELL)
     capsys.readouterr()
     shell.run_cell("%pipeline status --help")
-    assert capsys.readouterr().out.startswith("usage: %pipeline status [--module MOD] [--json] TASK")
+    assert capsys.readouterr().out.startswith("usage: %pipeline status [--module MOD] [--json] [--all] TASK")
     shell.run_cell("%pipeline run Greet --help")
     out = capsys.readouterr().out
     assert out.startswith("usage: %pipeline run [options] Greet --name VALUE") and "Greet parameters:" in out
@@ -140,9 +168,11 @@ def test_magic_help_and_mistakes_come_from_the_cli_parsers(shell, capsys):
         ("%pipeline status Greet --nmae x", "pipeline: error: unknown option --nmae; did you mean --name?"),
         ("%pipeline invalidate", "pipeline: error: no task given: %pipeline invalidate"),
     ]:
-        shell.run_cell(line)
-        err = capsys.readouterr().err
-        assert err.startswith(message) and len(err.strip().splitlines()) == 1, (line, err)
+        result = shell.run_cell(line)
+        captured = capsys.readouterr()
+        shown = captured.out + captured.err
+        assert not result.success
+        assert shown.startswith(message) and len(shown.strip().splitlines()) == 1, (line, shown)
 
 
 # -- the widget, without a browser -----------------------------------------------------------------

@@ -347,3 +347,18 @@ def test_a_dynamic_dependency_cycle_fails_the_task_naming_the_cycle():
         "dependency cycle: LoopsBack() -> NeedsLoop() -> LoopsBack()"
     )
     assert result.exit_code == 30
+
+
+def test_broken_task_handlers_receive_the_exception_requires_raised():
+    class RequiresBoom(nbpipe.Task):
+        def requires(self):
+            raise KeyError("no such upstream")
+
+    seen = []
+
+    @RequiresBoom.event_handler(nbpipe.Event.BROKEN_TASK)
+    def on_broken(task, exc):
+        seen.append(exc)
+
+    nbpipe.build([RequiresBoom()], local_scheduler=True)
+    assert len(seen) == 1 and isinstance(seen[0], KeyError) and seen[0].args == ("no such upstream",)

@@ -452,7 +452,8 @@ def luigi_run():
 @pytest.fixture
 def isolated_config(monkeypatch):
     """A fresh nbpipe configuration for the test; set values with set_option."""
-    monkeypatch.setattr(nbconfig, "_config", nbconfig.Config())
+    # The process-wide configuration object lives on LuigiConfigParser (Luigi's name for it).
+    monkeypatch.setattr(nbconfig.LuigiConfigParser, "_instance", nbconfig.Config())
     monkeypatch.setattr(nbconfig, "_overrides", [])
     return nbconfig
 

@@ -1,6 +1,7 @@
 """The task DSL: ids, instance cache, parameters from config, redefinition, util decorators."""
 
 import datetime
+import os
 import textwrap
 
 import pytest
@@ -177,3 +178,31 @@ def test_event_handlers_fire_in_the_driver_and_redefinition_does_not_duplicate()
     nbpipe.build([Wrap()])
     assert calls == [Ok(a=1)]
     Upstream._event_callbacks.pop(Upstream, None)
+
+
+def test_a_task_unpickled_in_another_process_hashes_like_one_made_there(tmp_path):
+    import subprocess
+    import sys
+
+    module = tmp_path / "hash_tasks.py"
+    module.write_text("import nbpipe\n\nclass H(nbpipe.Task):\n    n = nbpipe.IntParameter()\n")
+    code = (
+        "import pickle, sys, hash_tasks\n"
+        "sent = pickle.loads(sys.stdin.buffer.read())\n"
+        "made = hash_tasks.H(n=7)\n"
+        "print(sent == made, hash(sent) == hash(made), made in {sent})\n"
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import pickle
+
+        import hash_tasks
+
+        payload = pickle.dumps(hash_tasks.H(n=7))
+    finally:
+        sys.path.remove(str(tmp_path))
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]), PYTHONHASHSEED="123"
+    )
+    out = subprocess.run([sys.executable, "-c", code], input=payload, capture_output=True, env=env, check=True)
+    assert out.stdout.decode().split() == ["True", "True", "True"]

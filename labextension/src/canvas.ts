@@ -110,6 +110,11 @@ export class GraphCanvas {
     }
   }
 
+  /** The SVG on screen, if any. */
+  get svg(): SVGSVGElement | null {
+    return this.host.querySelector('svg');
+  }
+
   /** Forget the SVG's elements (the view is going away). */
   clear(): void {
     this.nodes.clear();

@@ -64,9 +64,14 @@ interface IListener {
 export class DomListeners {
   private listeners: IListener[] = [];
 
-  bind<E extends Event>(target: EventTarget, type: string, fn: (event: E) => void): void {
+  bind<E extends Event>(
+    target: EventTarget,
+    type: string,
+    fn: (event: E) => void,
+    options?: AddEventListenerOptions
+  ): void {
     const listener = fn as EventListener;
-    target.addEventListener(type, listener);
+    target.addEventListener(type, listener, options);
     this.listeners.push({ target, type, fn: listener });
   }
 

@@ -103,6 +103,26 @@ export function effectiveState(
   return typeof snap === 'string' && snap ? snap : DEFAULT_STATE;
 }
 
+/**
+ * `nodes` with each task's live `details` (the fields that changed during
+ * the current run: reasons, duration, error, traceback) laid over it.
+ * Returns `nodes` itself when there are no details.
+ */
+export function mergeDetails(nodes: NodeMap, details: { [taskId: string]: Partial<ITaskInfo> }): NodeMap {
+  const ids = Object.keys(details);
+  if (ids.length === 0) {
+    return nodes;
+  }
+  const merged: NodeMap = { ...nodes };
+  for (const id of ids) {
+    const extra = details[id];
+    if (extra && typeof extra === 'object' && id in nodes) {
+      merged[id] = { ...nodes[id], ...extra };
+    }
+  }
+  return merged;
+}
+
 /** How many of `taskIds` are in each state. */
 export function countStates(
   taskIds: Iterable<string>,

@@ -1,6 +1,8 @@
 /**
- * Moving around the graph box: drag to pan (the box scrolls), "Fit width"
- * scaling, and scrolling a node into the middle of the box.
+ * Moving around the graph box: drag to pan (the box scrolls), zoom (the
+ * buttons, or Ctrl/⌘ + wheel), fit-to-view (the whole graph in the box's
+ * width and maximum height), "Fit width" scaling, and bringing a node into
+ * view.
  */
 import { DomListeners } from './dom.js';
 
@@ -16,11 +18,34 @@ interface IDrag {
 /** Pointer travel (px) before a press becomes a drag rather than a click. */
 const DRAG_THRESHOLD = 5;
 
+const MIN_ZOOM = 0.05;
+const MAX_ZOOM = 4;
+/** Room (px) the SVG host's padding takes around the graph. */
+const HOST_PADDING = 14;
+
+/** An SVG length attribute ("120pt", "90px", "64") in CSS pixels, or null. */
+export function cssPixels(value: string | null): number | null {
+  const m = /^\s*([\d.]+)\s*(pt|px)?\s*$/.exec(value ?? '');
+  if (!m) {
+    return null;
+  }
+  const n = parseFloat(m[1]);
+  return m[2] === 'pt' ? (n * 4) / 3 : n;
+}
+
 export class PanZoom {
   private drag: IDrag | null = null;
   private suppressClick = false;
+  private svg: SVGSVGElement | null = null;
+  /** The SVG's own size in CSS pixels (Graphviz writes it in points). */
+  private natural: { w: number; h: number } | null = null;
+  private zoom = 1;
+  /** The person zoomed (buttons, wheel, Fit): new layouts keep their zoom instead of fitting. */
+  private touched = false;
 
   constructor(private readonly box: HTMLElement, listeners: DomListeners) {
+    // Not passive: Ctrl/⌘ + wheel zooms the graph instead of the page.
+    listeners.bind<WheelEvent>(box, 'wheel', e => this.onWheel(e), { passive: false });
     listeners.bind<PointerEvent>(box, 'pointerdown', e => this.onPointerDown(e));
     listeners.bind<PointerEvent>(box, 'pointermove', e => this.onPointerMove(e));
     listeners.bind<PointerEvent>(box, 'pointerup', e => this.onPointerUp(e));
@@ -40,6 +65,85 @@ export class PanZoom {
   /** Scale the graph to the width of the box, or show it at its own size. */
   setFitWidth(fit: boolean): void {
     this.box.classList.toggle('nbpipe-fit', fit);
+  }
+
+  /** The zoom factor (1: the graph at its own size). */
+  get scale(): number {
+    return this.zoom;
+  }
+
+  /** A new SVG is on screen: learn its own size and show it at the current zoom. */
+  attach(svg: SVGSVGElement | null): void {
+    this.svg = svg;
+    const w = cssPixels(svg?.getAttribute('width') ?? null);
+    const h = cssPixels(svg?.getAttribute('height') ?? null);
+    this.natural = w && h ? { w, h } : null;
+    if (!this.touched) {
+      this.zoom = 1;
+    }
+    this.apply();
+  }
+
+  zoomBy(factor: number): void {
+    this.touched = true;
+    this.setZoom(this.zoom * factor);
+  }
+
+  setZoom(zoom: number): void {
+    this.zoom = Math.min(MAX_ZOOM, Math.max(MIN_ZOOM, zoom));
+    this.apply();
+  }
+
+  /** Zoom so the whole graph shows in the box's width and its maximum height (never above its own size). */
+  fitToView(): void {
+    const n = this.natural;
+    if (!n) {
+      return;
+    }
+    const maxHeight = parseFloat(window.getComputedStyle(this.box).maxHeight);
+    const height = Number.isFinite(maxHeight) && maxHeight > 0 ? maxHeight : 560;
+    const width = this.box.clientWidth > 0 ? this.box.clientWidth : n.w;
+    this.box.classList.remove('nbpipe-fit');
+    this.touched = true;
+    this.setZoom(Math.min(1, (width - HOST_PADDING) / n.w, (height - HOST_PADDING) / n.h));
+  }
+
+  /**
+   * A new graph wider than the box, while the person has not zoomed: zoom out to fit its width, but not
+   * below `minZoom` (a larger graph stays readable and scrolls).
+   */
+  fitWidthIfWider(minZoom: number): void {
+    const n = this.natural;
+    const width = this.box.clientWidth - HOST_PADDING;
+    if (!this.touched && n && width > 0 && n.w * this.zoom > width) {
+      this.setZoom(Math.max(minZoom, width / n.w));
+    }
+  }
+
+  private apply(): void {
+    const n = this.natural;
+    if (this.svg && n) {
+      this.svg.setAttribute('width', `${(n.w * this.zoom).toFixed(1)}px`);
+      this.svg.setAttribute('height', `${(n.h * this.zoom).toFixed(1)}px`);
+    }
+  }
+
+  private onWheel(e: WheelEvent): void {
+    if (!(e.ctrlKey || e.metaKey) || !this.natural) {
+      return;
+    }
+    e.preventDefault();
+    this.zoomBy(e.deltaY < 0 ? 1.1 : 1 / 1.1);
+  }
+
+  /** Scroll the box the least that shows all of `el` (centring it when it is larger than the box). */
+  ensureVisible(el: Element): void {
+    const box = this.box.getBoundingClientRect();
+    const r = el.getBoundingClientRect();
+    if (r.left >= box.left && r.right <= box.right && r.top >= box.top && r.bottom <= box.bottom) {
+      return;
+    }
+    this.centre(el);
   }
 
   /** Scroll the box so that `el` is in its middle. */

@@ -8,7 +8,16 @@
  */
 import { DOMWidgetView } from '@jupyter-widgets/base';
 
-import { Edge, NodeMap, StateMap, countStates, familyFromNodeId, familyOf } from './graph.js';
+import {
+  Edge,
+  ITaskInfo,
+  NodeMap,
+  StateMap,
+  countStates,
+  familyFromNodeId,
+  familyOf,
+  mergeDetails
+} from './graph.js';
 import { layoutDot } from './layout.js';
 import { Action, ActionButtons, actionMessage } from './actions.js';
 import { GraphCanvas, ShownMode } from './canvas.js';
@@ -20,6 +29,25 @@ import { DetailPanel, Selection, selectedNodeId } from './panel.js';
 import { PanZoom } from './panzoom.js';
 import { SearchBox } from './search.js';
 
+/** What a replacement view takes over from the previous view of the same model (never synced). */
+interface IViewState {
+  collapsed: boolean;
+  selection: Selection | null;
+}
+
+const VIEW_STATE = '_nbpipeViewState';
+
+/** A new graph wider than the box is shown zoomed out to its width, but no smaller than this. */
+const FIRST_LOOK_MIN_ZOOM = 0.45;
+
+interface IKeepsViewState {
+  [VIEW_STATE]?: IViewState;
+}
+
+function keptViewState(model: unknown): IViewState | undefined {
+  return (model as IKeepsViewState)[VIEW_STATE];
+}
+
 export class DagView extends DOMWidgetView {
   // All fields are assigned in render(); none has an initialiser, so the
   // Backbone constructor (which runs initialize()) is never undone.
@@ -29,6 +57,8 @@ export class DagView extends DOMWidgetView {
   /** DOT source or collapsed key of the SVG on screen (or being laid out). */
   private layoutKey!: string;
   private selection!: Selection | null;
+  /** The last (nodes, details) pair read and the map merged from them. */
+  private mergedFrom!: [NodeMap, object, NodeMap] | null;
 
   private canvas!: GraphCanvas;
   private panZoom!: PanZoom;
@@ -46,6 +76,7 @@ export class DagView extends DOMWidgetView {
     this.generation = 0;
     this.layoutKey = '';
     this.selection = null;
+    this.mergedFrom = null;
 
     this.el.classList.add('nbpipe-dag');
     this.buildDom();
@@ -54,12 +85,19 @@ export class DagView extends DOMWidgetView {
     this.listenTo(this.model, 'change:nodes', this.onStructureChanged);
     this.listenTo(this.model, 'change:edges', this.onStructureChanged);
     this.listenTo(this.model, 'change:states', this.onStatesChanged);
+    this.listenTo(this.model, 'change:details', this.onStatesChanged);
     this.listenTo(this.model, 'change:summary_html', this.renderSummary);
     this.listenTo(this.model, 'change:running', this.onRunningChanged);
     this.listenTo(this.model, 'msg:custom', (content: unknown) => this.messages.onKernelMessage(content));
 
     const taskCount = Object.keys(this.nodes).length;
-    if (startsCollapsed(taskCount)) {
+    const kept = keptViewState(this.model);
+    if (kept !== undefined) {
+      // The kernel replaced this output (a run or an action updated the static forms): carry on where the
+      // previous view of this model was.
+      this.collapseToggle.checked = kept.collapsed;
+      this.selection = kept.selection;
+    } else if (startsCollapsed(taskCount)) {
       this.collapseToggle.checked = true;
       this.messages.show(
         `${taskCount} tasks: shown collapsed by family. Untick "Collapse by family" to lay out every task.`,
@@ -82,9 +120,16 @@ export class DagView extends DOMWidgetView {
 
   // ---------------------------------------------------------------- model
 
+  /** The `nodes` trait with the live `details` laid over it (cached per pair of trait values). */
   private get nodes(): NodeMap {
     const v: unknown = this.model.get('nodes');
-    return v && typeof v === 'object' ? (v as NodeMap) : {};
+    const d: unknown = this.model.get('details');
+    const nodes = v && typeof v === 'object' ? (v as NodeMap) : {};
+    const details = d && typeof d === 'object' ? (d as { [id: string]: Partial<ITaskInfo> }) : {};
+    if (this.mergedFrom?.[0] !== nodes || this.mergedFrom[1] !== details) {
+      this.mergedFrom = [nodes, details, mergeDetails(nodes, details)];
+    }
+    return this.mergedFrom[2];
   }
 
   private get states(): StateMap {
@@ -125,10 +170,30 @@ export class DagView extends DOMWidgetView {
 
     const collapse = checkbox('Collapse by family', 'Show one node per task family, with counts per state');
     this.collapseToggle = collapse.input;
-    on.bind(collapse.input, 'change', () => void this.relayout());
+    on.bind(collapse.input, 'change', () => {
+      this.messages.clear(); // the "shown collapsed" notice no longer holds either way
+      this.keepViewState();
+      void this.relayout();
+    });
     const fit = checkbox('Fit width', 'Scale the graph to the width of the widget');
     on.bind(fit.input, 'change', () => this.panZoom.setFitWidth(fit.input.checked));
     this.runningBadge = h('span', 'nbpipe-running-badge', 'running…');
+    const zoomButton = (text: string, title: string, act: () => void): HTMLButtonElement => {
+      const b = h('button', 'nbpipe-zoom', text);
+      b.type = 'button';
+      b.title = title;
+      on.bind(b, 'click', act);
+      return b;
+    };
+    const zoom = h('span', 'nbpipe-zoom-group');
+    zoom.append(
+      zoomButton('−', 'Zoom out (or Ctrl + wheel)', () => this.panZoom.zoomBy(1 / 1.25)),
+      zoomButton('+', 'Zoom in (or Ctrl + wheel)', () => this.panZoom.zoomBy(1.25)),
+      zoomButton('Fit', 'Show the whole graph', () => {
+        fit.input.checked = false;
+        this.panZoom.fitToView();
+      })
+    );
 
     const b = this.buttons;
     const toolbar = h('div', 'nbpipe-toolbar');
@@ -137,6 +202,7 @@ export class DagView extends DOMWidgetView {
       this.search.count,
       collapse.label,
       fit.label,
+      zoom,
       h('span', 'nbpipe-spacer'),
       this.runningBadge,
       b.button('Run all', 'run_all', 'Run every task of the pipeline'),
@@ -158,6 +224,14 @@ export class DagView extends DOMWidgetView {
     body.append(this.canvas.box, this.panel.el);
     this.summary = h('div', 'nbpipe-summary');
     this.el.append(toolbar, this.messages.el, this.legend.el, body, this.summary);
+  }
+
+  /** Remember what the person chose, on the model, for a view that replaces this one. */
+  private keepViewState(): void {
+    (this.model as unknown as IKeepsViewState)[VIEW_STATE] = {
+      collapsed: this.collapseToggle.checked,
+      selection: this.selection
+    };
   }
 
   // --------------------------------------------------------------- layout
@@ -219,6 +293,8 @@ export class DagView extends DOMWidgetView {
 
   private installSvg(svg: string, mode: ShownMode, families: Map<string, string[]>): void {
     this.canvas.install(svg, mode, families);
+    this.panZoom.attach(this.canvas.svg);
+    this.panZoom.fitWidthIfWider(FIRST_LOOK_MIN_ZOOM);
     this.recolour();
     this.search.apply();
     this.markSelection();
@@ -252,13 +328,20 @@ export class DagView extends DOMWidgetView {
 
   private select(selection: Selection | null): void {
     this.selection = selection;
+    this.keepViewState();
     this.panel.invalidate();
     this.markSelection();
     this.refreshDetail();
   }
 
   private markSelection(): void {
-    this.canvas.markSelected(selectedNodeId(this.selection, this.canvas.mode, this.nodes));
+    const id = selectedNodeId(this.selection, this.canvas.mode, this.nodes);
+    this.canvas.markSelected(id);
+    const g = id === null ? undefined : this.canvas.nodes.get(id)?.g;
+    if (g) {
+      // The panel opening beside the graph narrows the box: once it has, keep the node in view.
+      window.requestAnimationFrame(() => this.panZoom.ensureVisible(g));
+    }
   }
 
   /** Update the buttons and the detail panel for the selection and the traits. */

@@ -2,7 +2,8 @@
  * The nbpipe DAG widget: model (synced with the kernel) and view.
  *
  * Protocol (the Python side is the DagWidget model in the nbpipe package):
- * - traits `dot`, `nodes`, `edges`, `states`, `summary_html`, `running`;
+ * - traits `dot`, `nodes`, `edges`, `states`, `details` (fields of `nodes`
+ *   changed during the current run, laid over them), `summary_html`, `running`;
  *   task states are the names in states.generated.ts (from
  *   nbpipe/engine/shown_state.py);
  * - the view sends `{action, task_id?}` with action one of `run`,
@@ -35,6 +36,7 @@ export class DagModel extends DOMWidgetModel {
       nodes: {},
       edges: [],
       states: {},
+      details: {},
       summary_html: '',
       running: false
     };

@@ -421,3 +421,49 @@ test('"Fit width" toggles the fit class on the graph box', () => {
   assert.ok(!el.querySelector('.nbpipe-graph')!.classList.contains('nbpipe-fit'));
   view.remove();
 });
+
+test('live details (reasons, duration, error) refresh a node while the run goes on', async () => {
+  const { model, view, el } = setUp();
+  await waitFor(() => el.querySelector('svg'), 'svg');
+  const text = nodeGroup(el, 'Report')!.querySelector('text')!;
+  text.dispatchEvent(new happy.MouseEvent('click', { bubbles: true }) as unknown as Event);
+  const detail = el.querySelector<HTMLElement>('.nbpipe-detail')!;
+  assert.match(detail.textContent!, /output missing/);
+  model.set({
+    states: { Report: 'failed' },
+    details: { Report: { reasons: ['ValueError: no rows'], duration: 2, error: 'ValueError: no rows' } }
+  });
+  assert.match(detail.textContent!, /ValueError: no rows/);
+  assert.match(detail.textContent!, /2\.0+ s|2 s/);
+  assert.equal(detail.querySelector('pre.nbpipe-error')!.textContent, 'ValueError: no rows');
+  assert.match(nodeGroup(el, 'Report')!.querySelector('title')!.textContent!, /ValueError: no rows/);
+  // The refresh at the end of the run folds the details into `nodes` and empties `details`.
+  model.set({ details: {}, nodes: { ...NODES, Report: { ...NODES.Report, state: 'failed', reasons: ['final'] } } });
+  assert.match(detail.textContent!, /final/);
+  view.remove();
+});
+
+test('zoom buttons scale the SVG from its own size; Fit shows the whole graph; a new view keeps the selection', async () => {
+  const { model, view, el } = setUp();
+  const svg = await waitFor(() => el.querySelector('svg'), 'svg');
+  const width = (): number => parseFloat(svg.getAttribute('width')!);
+  const own = width();
+  el.querySelector<HTMLButtonElement>('.nbpipe-zoom[title^="Zoom in"]')!.click();
+  assert.ok(Math.abs(width() - own * 1.25) < 1, `${width()} vs ${own}`);
+  el.querySelector<HTMLButtonElement>('.nbpipe-zoom[title^="Zoom out"]')!.click();
+  assert.ok(Math.abs(width() - own) < 1);
+  el.querySelector<HTMLButtonElement>('.nbpipe-zoom[title="Show the whole graph"]')!.click();
+  assert.ok(width() <= own + 1, 'fit never enlarges past the own size');
+
+  // Select a node, then replace the view (the kernel updated the output): the new view shows the same selection.
+  nodeGroup(el, 'Report')!
+    .querySelector('text')!
+    .dispatchEvent(new happy.MouseEvent('click', { bubbles: true }) as unknown as Event);
+  view.remove();
+  const again = new (DagView as unknown as new (o: object) => InstanceType<typeof DagView>)({ model });
+  again.render();
+  document.body.append(again.el);
+  await waitFor(() => nodeGroup(again.el, 'Report')?.classList.contains('nbpipe-selected'), 'kept selection');
+  assert.ok(!again.el.querySelector<HTMLElement>('.nbpipe-detail')!.hidden);
+  again.remove();
+});

@@ -70,8 +70,12 @@ def run(plan: RunPlan, out: TextIO, err: TextIO) -> Outcome:
     return Outcome(result.exit_code, result)
 
 
-def status(task: Any, out: TextIO, as_json: bool = False) -> Outcome:
-    """Each task of ``task``'s graph with its state and why; the data is the TaskStatus list."""
+def status(task: Any, out: TextIO, as_json: bool = False, show_all: bool = False) -> Outcome:
+    """TASK's graph: counts per family and state, then the tasks needing attention (``show_all``: every task).
+
+    The data is the TaskStatus list (every task, whatever is printed).
+    """
+    from nbpipe.cli.status_text import all_lines, summary_lines
     from nbpipe.engine.shown_state import ShownState
     from nbpipe.state.staleness import estimate_seconds
     from nbpipe.state.staleness import status as graph_status
@@ -80,17 +84,15 @@ def status(task: Any, out: TextIO, as_json: bool = False) -> Outcome:
     if as_json:
         print(json.dumps([e.to_dict() for e in entries], indent=2, default=str), file=out)
         return Outcome(0, entries)
-    width = max(len(e.state) for e in entries)
-    for entry in entries:
-        why = f"  ({'; '.join(entry.reasons)})" if entry.reasons else ""
-        print(f"{entry.state:<{width}}  {entry.task}{why}", file=out)
+    lines = all_lines(entries) if show_all else summary_lines(entries, "the same command")
     to_run = [e.task for e in entries if e.state in (ShownState.NOT_BUILT, ShownState.FAILED, ShownState.INVALIDATED)]
     if to_run:
         seconds, unknown = estimate_seconds(to_run)
         line = f"{len(to_run)} task(s) would run (stale ones too with --rerun-stale); typical time {seconds:.1f} s"
         if unknown:
             line += f" plus {unknown} task(s) never run here"
-        print(line, file=out)
+        lines.append(line)
+    out.write("".join(line + "\n" for line in lines))
     return Outcome(0, entries)
 
 
@@ -136,9 +138,23 @@ def clear(task: Any, out: TextIO) -> Outcome:
 
 
 def enable(task: Any, out: TextIO) -> Outcome:
-    """Re-enable a task disabled after too many failures."""
+    """Re-enable a task disabled after too many failures; say so when it was not disabled (exit 0 either way)."""
     from nbpipe.state.staleness import enable as re_enable
+    from nbpipe.state.staleness import history as recorded
+    from nbpipe.state.staleness import store_for_config
 
+    # Failures and disables recorded since the task was last re-enabled.
+    since_enabled = store_for_config().failure_history([task.task_id], since=0).get(task.task_id, [])
+    if not any(status == "disabled" for _, status in since_enabled):
+        last = recorded(task, limit=1)
+        if not last:
+            was = "it has no attempts recorded here"
+        elif last[0]["status"] == "disabled":
+            was = "it was re-enabled after it was last disabled"
+        else:
+            was = f"its last attempt: {last[0]['status']}"
+        print(f"{task} is not disabled ({was}); nothing to re-enable", file=out)
+        return Outcome(0, None)
     re_enable(task)
     print(f"re-enabled {task}; its earlier failures no longer count", file=out)
     return Outcome(0, task)
@@ -151,8 +167,10 @@ def _when(ts: float | None) -> str:
 def history(task: str | None, out: TextIO, err: TextIO, limit: int = 20, as_json: bool = False) -> Outcome:
     """Recent runs (``task`` None), or the attempts of a task id or family; the data is the rows.
 
-    Exit code 1 when a task was named and has no attempts recorded.
+    A name with no attempts recorded is a usage error (exit 2): a typo, or
+    another folder's state directory.
     """
+    from nbpipe.engine.run_context import state_dir
     from nbpipe.state.staleness import history as recorded
 
     rows = recorded(task, limit=limit)
@@ -169,8 +187,10 @@ def history(task: str | None, out: TextIO, err: TextIO, limit: int = 20, as_json
             )
         return Outcome(0, rows)
     if not rows:
-        print(f"no attempts recorded for {task}", file=err)
-        return Outcome(1, rows)
+        raise UsageError(
+            f"no attempts of a task id or family {task!r} are recorded in {state_dir()}; "
+            "check the spelling, or run it from the notebook's folder (nbpipe history NOTEBOOK.ipynb TASK)"
+        )
     for row in rows:
         took = f"{row['duration']:.3f} s" if row["duration"] is not None else "-"
         error = f"  {row['error']}" if row["error"] else ""
@@ -187,8 +207,9 @@ def execute(
     timeout: float | None = None,
     kernel: str | None = None,
     cwd: str | None = None,
+    err: TextIO | None = None,
 ) -> Outcome:
     """Run every cell of ``notebook`` in a fresh kernel (see :mod:`nbpipe.headless.execute` for the codes)."""
     from nbpipe.headless.execute import execute_notebook
 
-    return Outcome(execute_notebook(notebook, parameters, output, junit, timeout, kernel, cwd, out=out))
+    return Outcome(execute_notebook(notebook, parameters, output, junit, timeout, kernel, cwd, out=out, err=err))

@@ -21,14 +21,18 @@ from nbpipe.cmdline_parser import ArgumentParser
 from nbpipe.configuration import ConfigError
 from nbpipe.exceptions import StateStoreError, UsageError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "READER_GONE"]
+
+#: Exit code when stdout's reader went away (128 + SIGPIPE, the shell's code for it).
+READER_GONE = 141
 
 EPILOG = """\
 TASK's parameters follow it: nbpipe run --module MOD TASK --name value (TASK --help lists them).
 nbpipe COMMAND --help shows a command's options.
 
 exit codes: 0 success, 2 usage error, 10 run by another worker, 20 missing external data,
-25 not run, 30 failed tasks, 35 scheduling errors, 40 internal error, 130 interrupted
+25 not run, 30 failed tasks, 35 scheduling errors, 40 internal error, 130 interrupted,
+141 output's reader went away (| head); execute also: 50 cell error, 60 cell timeout or dead kernel
 """
 
 
@@ -65,7 +69,11 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(_unknown_command(name))
         # Only the command word: what follows is the subcommand's, parsed by its own parser.
         parser.parse_args(argv[:1])
-        return invoke(name, argv[1:], sys.stdout, sys.stderr).code
+        code = invoke(name, argv[1:], sys.stdout, sys.stderr, from_command_line=True).code
+        sys.stdout.flush()  # here, so a reader gone away (`| head`) is caught below, not at exit
+        return code
+    except BrokenPipeError:
+        return _reader_gone()
     except (UsageError, ConfigError, StateStoreError) as exc:
         prefix = f"nbpipe {name}" if name in SUBCOMMANDS else "nbpipe"
         print(f"{prefix}: error: {exc}", file=sys.stderr)
@@ -77,6 +85,20 @@ def main(argv: list[str] | None = None) -> int:
 
         traceback.print_exc()
         return retcodes.RetCodes.from_config().unhandled_exception
+
+
+def _reader_gone() -> int:
+    """The reader of stdout went away (``nbpipe status | head -1``): end quietly, as ``cat`` does.
+
+    Python would print a BrokenPipeError traceback on its final flush;
+    pointing stdout at /dev/null first makes that flush a no-op.  The code is
+    the shell's for a process ended by SIGPIPE.
+    """
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return READER_GONE
 
 
 if __name__ == "__main__":

@@ -6,13 +6,21 @@ take a TASK go through :func:`nbpipe.cmdline_parser.parse_task_command`,
 which adds TASK's parameters; the others are plain argparse.  Mistakes raise
 :class:`~nbpipe.cmdline_parser.UsageError`; ``--help`` prints to ``out`` and
 raises ``SystemExit(0)``.
+
+One folder rule (from the command line): a command given NOTEBOOK.ipynb
+(``run``, ``status``, ``invalidate``, ``enable``, ``history``) works in the
+notebook's folder, as Jupyter and ``nbpipe execute`` do, so relative paths,
+configuration files and the state directory are the notebook's wherever the
+shell is.  The magics stay in the kernel's folder.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TextIO
+from pathlib import Path
+from typing import Any, TextIO
 
 from nbpipe.cli import actions
 from nbpipe.cli.actions import Outcome
@@ -25,7 +33,16 @@ from nbpipe.cmdline_parser import (
 )
 from nbpipe.exceptions import NotebookLoadError, UsageError
 
-__all__ = ["Subcommand", "SUBCOMMANDS", "invoke", "parser_for", "load_notebook"]
+__all__ = [
+    "Call",
+    "Subcommand",
+    "SUBCOMMANDS",
+    "invoke",
+    "parser_for",
+    "load_notebook",
+    "enter_notebook_folder",
+    "refuse_base_class",
+]
 
 _TASK_USAGE = "%(prog)s [--module MOD] {options}TASK [--param value ...]"
 
@@ -43,9 +60,14 @@ def _status_parser(prog: str, out: TextIO | None = None) -> ArgumentParser:
         out,
         "Each task of TASK's graph: complete, stale (and why), invalidated, "
         "not built, failed; and what a run would do.",
-        "[--json] ",
+        "[--json] [--all] ",
     )
-    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--json", action="store_true", help="print JSON (every task)")
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="list every task (default: counts per family and state, then what needs attention)",
+    )
     return parser
 
 
@@ -77,8 +99,14 @@ def _limit(text: str) -> int:
 
 
 def _history_parser(prog: str, out: TextIO | None = None) -> ArgumentParser:
-    parser = ArgumentParser(prog=prog, out=out, description="Recent runs, or the attempts of a task.")
-    parser.add_argument("task", nargs="?", metavar="TASK_ID | FAMILY", help="a task id or a task family")
+    parser = ArgumentParser(
+        prog=prog,
+        out=out,
+        usage="%(prog)s [-h] [--limit N] [--json] [NOTEBOOK.ipynb] [TASK_ID | FAMILY]",
+        description="Recent runs, or the attempts of a task. With NOTEBOOK.ipynb: the history kept "
+        "in the notebook's folder.",
+    )
+    parser.add_argument("task", nargs="*", metavar="TASK_ID | FAMILY", help="a task id or a task family")
     parser.add_argument("--limit", type=_limit, default=20, metavar="N", help="at most N rows (default 20)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     return parser
@@ -90,7 +118,9 @@ def _execute_parser(prog: str, out: TextIO | None = None) -> ArgumentParser:
         out=out,
         description="Run every cell of a notebook in a fresh kernel; "
         "print each pipeline run's summary; exit non-zero on failure.",
-        epilog="exit codes: 0 success, 30 failed tasks, 50 cell error, 60 timeout, 2 bad input",
+        epilog="exit codes: 0 success (sys.exit(0) in a cell ends early with success), 2 bad arguments or a "
+        "%%pipeline usage mistake, 20 missing data, 25 not run, 30 failed tasks, 35 scheduling errors, "
+        "50 cell error, 60 timeout or dead kernel",
     )
     parser.add_argument("notebook", metavar="NOTEBOOK.ipynb")
     parser.add_argument(
@@ -100,12 +130,14 @@ def _execute_parser(prog: str, out: TextIO | None = None) -> ArgumentParser:
         action="append",
         default=[],
         metavar=("NAME", "VALUE"),
-        help="set NAME = VALUE (a Python literal when it is one) after the cell tagged 'parameters'",
+        help="set NAME = VALUE (a Python literal when it is one) after the cell tagged 'parameters'; "
+        "NAME must be assigned there",
     )
     parser.add_argument(
         "--output",
         metavar="OUT.ipynb",
-        help="where to write the executed notebook (default: NOTEBOOK.executed.ipynb beside the input)",
+        help="where to write the executed notebook (default: NOTEBOOK.executed.ipynb beside the input, "
+        "which the project's .gitignore ignores); its folder must exist",
     )
     parser.add_argument("--junit", metavar="FILE", help="write a JUnit XML report (one test case per task)")
     parser.add_argument("--timeout", type=_seconds, metavar="SECONDS", help="longest time a cell may run")
@@ -134,43 +166,126 @@ def load_notebook(path: str) -> None:
         raise UsageError(str(exc)) from None
 
 
-def _run(argv: list[str], prog: str, out: TextIO, err: TextIO, one_line: bool) -> Outcome:
-    return actions.run(parse_run_arguments(argv, prog, out, load_notebook), out, err)
+def enter_notebook_folder(path: str) -> None:
+    """Work in NOTEBOOK's folder (the one folder rule): chdir, then reread the configuration there."""
+    from nbpipe.configuration import reload_config
+
+    folder = Path(path).parent
+    if not Path(path).is_file():
+        raise UsageError(f"{path}: no such notebook")
+    os.chdir(folder)
+    reload_config()  # nbpipe.toml / pyproject.toml of the notebook's folder; set_option values are kept
 
 
-def _status(argv: list[str], prog: str, out: TextIO, err: TextIO, one_line: bool) -> Outcome:
-    args = parse_task_command(argv, lambda: _status_parser(prog, out), load_notebook=load_notebook)
-    return actions.status(args.task, out, as_json=args.json)
+def _notebook_loader(call: Call) -> Callable[[str], None]:
+    """What a TASK ending in .ipynb does: from the command line, move to its folder first (see the module docs)."""
+    if not call.from_command_line:
+        return load_notebook
+
+    def load(path: str) -> None:
+        absolute = str(Path(path).absolute())
+        enter_notebook_folder(absolute)
+        load_notebook(absolute)
+
+    return load
 
 
-def _invalidate(argv: list[str], prog: str, out: TextIO, err: TextIO, one_line: bool) -> Outcome:
-    args = parse_task_command(argv, lambda: _invalidate_parser(prog, out), False, load_notebook)
+def refuse_base_class(task: Any) -> None:
+    """Raise UsageError when ``task`` is one of nbpipe's own base classes (``Task``, ``WrapperTask``...).
+
+    They are registered like any task family, but building one runs nothing
+    of the user's and reports success.
+    """
+    if (
+        task is not None
+        and type(task).__module__.split(".")[0] == "nbpipe"
+        and not type(task).__module__.startswith("nbpipe.examples")
+    ):
+        family = task.get_task_family()
+        raise UsageError(f"{family} is one of nbpipe's base classes, not a task to run; name a task defined from it")
+
+
+@dataclass(frozen=True)
+class Call:
+    """One invocation of a subcommand: its words, its name in messages, its streams, and where it comes from."""
+
+    argv: list[str]
+    prog: str
+    out: TextIO
+    err: TextIO
+    one_line: bool = False  # the notebook's shorter listing where a command has one
+    from_command_line: bool = False  # the `nbpipe` process (not a magic): follow the one folder rule
+
+
+def _run(call: Call) -> Outcome:
+    plan = parse_run_arguments(call.argv, call.prog, call.out, _notebook_loader(call))
+    refuse_base_class(plan.task)
+    return actions.run(plan, call.out, call.err)
+
+
+def _status(call: Call) -> Outcome:
+    args = parse_task_command(
+        call.argv, lambda: _status_parser(call.prog, call.out), load_notebook=_notebook_loader(call)
+    )
+    return actions.status(args.task, call.out, as_json=args.json, show_all=args.all)
+
+
+def _invalidate(call: Call) -> Outcome:
+    args = parse_task_command(call.argv, lambda: _invalidate_parser(call.prog, call.out), False, _notebook_loader(call))
     if args.clear:
-        return actions.clear(args.task, out)
+        return actions.clear(args.task, call.out)
     if args.task is None:
-        raise UsageError(f"no task given: {prog} [--module MOD] TASK [--param value ...] (or --clear)")
-    return actions.invalidate(args.task, out, downstream=args.downstream, within=args.within, one_line=one_line)
+        raise UsageError(f"no task given: {call.prog} [--module MOD] TASK [--param value ...] (or --clear)")
+    if args.downstream and not args.within:
+        # A task's dependents are only known inside a graph: without a root there are none to find.
+        raise UsageError(
+            f"--downstream needs --within ROOT: {args.task}'s dependents are found in ROOT's graph "
+            f"(e.g. --downstream --within {_example_root(args.task)})"
+        )
+    return actions.invalidate(
+        args.task, call.out, downstream=args.downstream, within=args.within, one_line=call.one_line
+    )
 
 
-def _enable(argv: list[str], prog: str, out: TextIO, err: TextIO, one_line: bool) -> Outcome:
-    args = parse_task_command(argv, lambda: _enable_parser(prog, out), load_notebook=load_notebook)
-    return actions.enable(args.task, out)
+def _example_root(task: Any) -> str:
+    """A family to suggest for --within: the last registered family other than ``task``'s (often the top)."""
+    from nbpipe.task_register import Register
+
+    families = [f for f, cls in Register._get_reg().items() if not cls.__module__.startswith("nbpipe.")]
+    others = [f for f in families if f != task.get_task_family()]
+    return others[-1] if others else "ROOT"
 
 
-def _history(argv: list[str], prog: str, out: TextIO, err: TextIO, one_line: bool) -> Outcome:
-    args = _history_parser(prog, out).parse_args(argv)
-    return actions.history(args.task, out, err, limit=args.limit, as_json=args.json)
+def _enable(call: Call) -> Outcome:
+    args = parse_task_command(
+        call.argv, lambda: _enable_parser(call.prog, call.out), load_notebook=_notebook_loader(call)
+    )
+    return actions.enable(args.task, call.out)
 
 
-def _execute(argv: list[str], prog: str, out: TextIO, err: TextIO, one_line: bool) -> Outcome:
-    from nbpipe.headless.execute import parse_value
+def _history(call: Call) -> Outcome:
+    args = _history_parser(call.prog, call.out).parse_args(call.argv)
+    words = list(args.task)
+    if words and words[0].endswith(".ipynb"):
+        if call.from_command_line:
+            enter_notebook_folder(str(Path(words[0]).absolute()))
+        words = words[1:]
+    if len(words) > 1:
+        raise UsageError(f"one task id or family at most; got {', '.join(words)}")
+    return actions.history(words[0] if words else None, call.out, call.err, limit=args.limit, as_json=args.json)
 
-    args = _execute_parser(prog, out).parse_args(argv)
+
+def _execute(call: Call) -> Outcome:
+    from nbpipe.headless.parameters import parse_value
+
+    args = _execute_parser(call.prog, call.out).parse_args(call.argv)
     for name, _ in args.parameter:
         if not name.isidentifier():
             raise UsageError(f"-p {name}: not a Python name")
     parameters = {name: parse_value(value) for name, value in args.parameter}
-    return actions.execute(args.notebook, parameters, out, args.output, args.junit, args.timeout, args.kernel, args.cwd)
+    return actions.execute(
+        args.notebook, parameters, call.out, args.output, args.junit, args.timeout, args.kernel, args.cwd, call.err
+    )
 
 
 @dataclass(frozen=True)
@@ -179,7 +294,7 @@ class Subcommand:
 
     summary: str
     parser: Callable[[str, TextIO | None], ArgumentParser]
-    handler: Callable[[list[str], str, TextIO, TextIO, bool], Outcome]
+    handler: Callable[[Call], Outcome]
 
 
 SUBCOMMANDS: dict[str, Subcommand] = {
@@ -206,12 +321,21 @@ def parser_for(name: str, prog: str | None = None, out: TextIO | None = None) ->
 
 
 def invoke(
-    name: str, argv: list[str], out: TextIO, err: TextIO, prog: str | None = None, one_line: bool = False
+    name: str,
+    argv: list[str],
+    out: TextIO,
+    err: TextIO,
+    prog: str | None = None,
+    one_line: bool = False,
+    from_command_line: bool = False,
 ) -> Outcome:
     """Parse ``argv`` with subcommand ``name``'s parser and run its command function.
 
     ``prog`` names the command in help and errors (default ``nbpipe NAME``);
-    ``one_line``: the notebook's shorter listing where a command has one.
+    ``one_line``: the notebook's shorter listing where a command has one;
+    ``from_command_line``: the ``nbpipe`` process, which follows the one
+    folder rule (see the module docs).
     Raises UsageError (and ConfigError, StateStoreError) for the caller to print in one line.
     """
-    return SUBCOMMANDS[name].handler(list(argv), prog or f"nbpipe {name}", out, err, one_line)
+    call = Call(list(argv), prog or f"nbpipe {name}", out, err, one_line, from_command_line)
+    return SUBCOMMANDS[name].handler(call)

@@ -382,7 +382,8 @@ def summarize(events: Iterable[RunEvent], summary_length: int | None = None) -> 
 
     status = status_of(categories)
     ext_workers = {w: [objects[t] for t in ids] for w, ids in other_workers.items()}
-    body = render_summary(categories, ext_workers, status, summary_length)
+    disabled_reasons = {tid: _failure_text(ev) for tid, ev in last_disabled.items()}
+    body = render_summary(categories, ext_workers, status, summary_length, disabled_reasons)
     return Summary(
         categories=categories,
         status=status,

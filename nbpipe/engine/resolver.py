@@ -42,6 +42,8 @@ class Resolved:
     deps: list = field(default_factory=list)  # task ids
     reason: str = ""
     traceback: str = ""
+    #: What requires() or complete() raised, for Event.BROKEN_TASK handlers (Luigi passes the exception).
+    exception: BaseException | None = None
 
     @property
     def task_id(self) -> str:
@@ -77,6 +79,7 @@ def inspect_task(task: Task, force: dict | None = None, walk_complete: bool = Fa
                 State.SCHEDULING_FAILED,
                 reason=f"{task}: complete() raised {type(exc).__name__}: {exc}",
                 traceback=traceback.format_exc(),
+                exception=exc,
             ),
             [],
         )
@@ -102,6 +105,7 @@ def inspect_task(task: Task, force: dict | None = None, walk_complete: bool = Fa
                 State.SCHEDULING_FAILED,
                 reason=f"{task}: requires() raised {type(exc).__name__}: {exc}",
                 traceback=traceback.format_exc(),
+                exception=exc,
             ),
             [],
         )

@@ -157,7 +157,7 @@ class RunLoop:
         elif r.state == State.MISSING:
             task.trigger_event(Event.DEPENDENCY_MISSING, task)
         elif r.state == State.SCHEDULING_FAILED:
-            task.trigger_event(Event.BROKEN_TASK, task, RuntimeError(r.reason))
+            task.trigger_event(Event.BROKEN_TASK, task, r.exception or RuntimeError(r.reason))
 
     def flush(self) -> None:
         emit = self.bus.emit

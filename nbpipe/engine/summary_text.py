@@ -15,7 +15,7 @@ from typing import Any
 
 from nbpipe.engine.status_codes import StatusCode, one_line_summary
 
-__all__ = ["TITLE", "wrap_summary", "strip_summary_title", "render_summary"]
+__all__ = ["TITLE", "wrap_summary", "strip_summary_title", "render_summary", "enable_command"]
 
 TITLE = "===== nbpipe Execution Summary ====="
 
@@ -178,10 +178,41 @@ def _family_lines(tasks: list, indented: bool, summary_length: int) -> str:
     return "\n".join(lines)
 
 
+def enable_command(task: Any) -> str:
+    """The command line that re-enables ``task``: ``nbpipe enable Family --param value ...``."""
+    import shlex
+
+    words = ["nbpipe", "enable", task.get_task_family()]
+    for name, value in task.to_str_params(only_significant=True).items():
+        words += ["--" + name.replace("_", "-"), value]
+    return shlex.join(words)
+
+
+def _disabled_lines(tasks: list, reasons: dict[str, str]) -> str:
+    """One line per disabled task: why, and the command that re-enables it (not in Luigi's report)."""
+    lines = [f"* {len(tasks)} were disabled after repeated failures:"]
+    for task in tasks:
+        reason = (reasons.get(task.task_id) or "").strip().splitlines()
+        why = reason[0].split("; re-enable it with")[0] if reason else "too many failures"
+        why = why.removeprefix(f"{task} ")  # "Flaky(n=1): was disabled at 09:12 ...", not its name twice
+        lines.append(f"    - {task}: {why}; re-enable with `{enable_command(task)}`")
+    return "\n".join(lines) + "\n"
+
+
 def render_summary(
-    cats: dict[str, list], other_workers: dict[str, list], status: StatusCode, summary_length: int
+    cats: dict[str, list],
+    other_workers: dict[str, list],
+    status: StatusCode,
+    summary_length: int,
+    disabled_reasons: dict[str, str] | None = None,
 ) -> str:
-    """The summary body (without title lines), laid out as Luigi does."""
+    """The summary body (without title lines), laid out as Luigi does.
+
+    Tasks in ``cats["disabled"]`` get a section of their own after the
+    failed ones, with ``disabled_reasons`` (task id to reason) and the
+    ``nbpipe enable`` command; Luigi has no such section, so a run without a
+    disabled task reads exactly as Luigi's.
+    """
     counted = ("already_done", "completed", "failed", "scheduling_error", "still_pending_ext", "still_pending_not_ext")
     total = sum(len(cats[name]) for name in counted)
     if total == 0:
@@ -200,6 +231,8 @@ def render_summary(
         parts.append(f"{'    ' if indented else ''}* {n} {_HEADINGS[status_name]}:\n")
         if status_name != "still_pending":
             parts.append(_family_lines(cats[status_name], indented, summary_length) + "\n")
+        if status_name == "failed" and cats.get("disabled"):
+            parts.append(_disabled_lines(cats["disabled"], disabled_reasons or {}))
     if other_workers:
         parts.append("\nThe other workers were:\n")
         n_workers = len(other_workers)

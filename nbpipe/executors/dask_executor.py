@@ -14,9 +14,16 @@ each ready task, on whichever worker it picks.  Which cluster, first match:
 ``workers`` is how many of this driver's tasks run at once, as for the
 other executors; on a shared cluster, set it to the share you want.
 
-Tasks travel by value with cloudpickle (notebook classes work); the function
-that runs them, :func:`nbpipe.executors.dask_task.run_payload`, is imported on
-the workers, so nbpipe must be installed there.
+Tasks travel as their parameter values; each task class (with the globals
+cloudpickle carries by value, so notebook classes work) and the driver's
+configuration become one cluster key per run and definition, which a
+worker fetches and loads once, keeping it by digest
+(:mod:`nbpipe.executors.shipping`).  :func:`~nbpipe.executors.dask_task.run_payload`
+runs tasks and is imported on the workers: nbpipe must be installed there.
+
+No double runs: on a cluster this executor started, local file locks do;
+on one other drivers may share, Dask's distributed locks, taken only while
+another nbpipe driver is connected (:mod:`nbpipe.executors.dask_locks`).
 
 Failure handling:
 
@@ -49,6 +56,7 @@ import cloudpickle
 from nbpipe.engine.executor import FAILED, Executor, ExecutorUnavailable, Outcome
 from nbpipe.executors.base import remove_task_temp_files
 from nbpipe.executors.run_one import one_line_error
+from nbpipe.executors.shipping import Definition, DefinitionShipper, config_snapshot
 from nbpipe.task import Task
 
 logger = logging.getLogger("nbpipe")
@@ -57,6 +65,7 @@ ENV_ADDRESS = "NBPIPE_DASK_ADDRESS"
 _PROGRESS = object()  # marks a progress report in the completion queue
 _WORKER_LOST = object()  # marks a lost worker in the completion queue
 _STARTED = "nbpipe:started"  # the progress kind of dask_task's start report
+_INLINE_BYTES = 256  # definitions up to this size travel with each task instead of as a cluster key
 
 
 @dataclass
@@ -110,7 +119,16 @@ class DaskExecutor(Executor):
         self._resources_at = 0.0
         self._counter = 0
         self._locks = None
+        self._registry: Any = None
         self._log_level = logging.getLogger().getEffectiveLevel()
+        self._shipper = DefinitionShipper()
+        self._scattered: dict[str, Any] = {}  # definition key -> the future of its scattered bytes
+        self._config: tuple | None = None
+        # A cluster this executor starts is its own: no other driver can reach it.
+        try:
+            self.shares_a_cluster = client is not None or cluster_address(address)[0] is not None
+        except ImportError:  # no Dask: start() says so
+            self.shares_a_cluster = False
 
     # -- lifecycle --------------------------------------------------------
 
@@ -146,13 +164,46 @@ class DaskExecutor(Executor):
         self._slots = self._tasks_in_flight()
         self.client.subscribe_topic(_progress_topic(), self._on_progress_event)
         self.client.subscribe_topic("all", self._on_cluster_event)
+        self._shipper = DefinitionShipper()
+        self._scattered = {}
+        snapshot = config_snapshot()
+        self._config = (hashlib.sha1(snapshot).hexdigest(), self._scatter(snapshot, "configuration"))
+
+    def _scatter(self, data: bytes, name: str) -> Any:
+        """``data`` as a cluster key (its digest, shared by drivers): a worker fetches it once, from a peer.
+
+        A task returning the bytes, not ``scatter``: when the worker holding
+        it dies, Dask computes it again elsewhere, where a scattered value
+        is lost with its dependents (and ``broadcast=True`` logs an "all"
+        event holding WorkerState objects, which breaks this client's
+        subscription to that topic).
+        """
+        from nbpipe.executors.dask_task import hold
+
+        return self.client.submit(hold, data, key=f"nbpipe-{name}-{hashlib.sha1(data).hexdigest()}", pure=False)
+
+    def _definition_args(self, definitions: list[Definition]) -> tuple:
+        """``(key, bytes future, module, qualname, origin)`` of each definition, for ``run_payload``."""
+        out = []
+        for d in definitions:  # a tiny one (a class importable by name) costs less inline than as a key
+            if len(d.blob) > _INLINE_BYTES and d.key not in self._scattered:
+                self._scattered[d.key] = self._scatter(d.blob, "definition")
+            out.append((d.key, self._scattered.get(d.key, d.blob), d.module, d.qualname, d.origin))
+        return tuple(out)
 
     def cluster_task_locks(self):
-        """Locks that hold across every driver of this cluster (Dask's distributed lock), always taken."""
-        from nbpipe.executors.dask_locks import ClusterLockPolicy, DaskTaskLocks
+        """On a cluster others may share: Dask's distributed locks, taken while another driver is connected.
+
+        None on a cluster this executor started: then the driver's local
+        file locks keep runs on this machine apart.
+        """
+        if not self.shares_a_cluster:
+            return None
+        from nbpipe.executors.dask_locks import ClusterRunRegistry, DaskTaskLocks
 
         self._locks = DaskTaskLocks(self.client)
-        return self._locks, ClusterLockPolicy()
+        self._registry = ClusterRunRegistry(self.client, self.context.run_id, self._locks)
+        return self._locks, self._registry
 
     def shutdown(self, kill: bool = False) -> list[str]:
         killed = [s.task.task_id for s in self._submitted.values()]
@@ -169,6 +220,9 @@ class DaskExecutor(Executor):
             self._submitted.clear()
             if self._locks is not None:
                 self._locks.close()  # while the scheduler can still hear it
+            if self._registry is not None:
+                self._registry.close()
+            self._scattered.clear()  # the cluster may forget the definitions; workers keep what they loaded
             try:
                 client.unsubscribe_topic(_progress_topic())
                 client.unsubscribe_topic("all")
@@ -208,7 +262,7 @@ class DaskExecutor(Executor):
             return
         self._counter += 1
         key = f"nbpipe-{task.get_task_family()}-{_digest(task.task_id)}-{self._counter}"
-        payload = cloudpickle.dumps((task, self.context, self.check_unfulfilled_deps))
+        payload, keys = self._shipper.dumps((task, self.context, self.check_unfulfilled_deps))
         future = self.client.submit(
             run_payload,
             list(sys.path),
@@ -216,6 +270,10 @@ class DaskExecutor(Executor):
             payload,
             self._log_level,
             key if self.timeout_for(task) else None,
+            task.task_id,
+            str(task),
+            self._definition_args(self._shipper.closure(keys)),
+            self._config,
             key=key,
             pure=False,
             resources=dask_resources or None,

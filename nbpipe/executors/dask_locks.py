@@ -8,14 +8,28 @@ of :class:`nbpipe.state.task_locks.TaskLocks` the run loop uses.
 A lock's lease is kept alive by its driver's client; when a driver dies, the
 scheduler drops its leases after ``distributed.scheduler.locks.lease-timeout``
 (30 s by default), so a crashed run never blocks the others for good.
+
+Two lock round trips per task cost more than running a small task, so a
+driver alone on the cluster takes none: :class:`ClusterRunRegistry` is the
+cluster's version of :class:`nbpipe.state.live_runs.RunRegistry`, with the
+scheduler's named datasets as the folder of runs and a distributed lock per
+run as the proof that its driver is alive.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import threading
+import time
 from typing import Any
 
-__all__ = ["DaskTaskLocks", "ClusterLockPolicy"]
+__all__ = ["DaskTaskLocks", "ClusterLockPolicy", "ClusterRunRegistry"]
+
+logger = logging.getLogger("nbpipe")
+
+RUN_PREFIX = "nbpipe-run-"
+ACK_PREFIX = "nbpipe-ack-"
 
 
 class ClusterHolder:
@@ -97,3 +111,155 @@ class ClusterLockPolicy:
 
     def close(self) -> None:
         pass
+
+
+class ClusterRunRegistry:
+    """Which nbpipe drivers share a Dask cluster, so a driver locks tasks only when it must.
+
+    The protocol of :class:`nbpipe.state.live_runs.RunRegistry`, on the scheduler:
+
+    1. Each driver holds the distributed lock ``nbpipe-run-<run id>`` for its
+       whole run (its client keeps the lease; the scheduler drops it when
+       the driver dies) and publishes a dataset of the same name.
+    2. A driver that starts while others are live locks every task from the
+       start, and before it dispatches anything waits until each live one
+       has published ``nbpipe-ack-<newcomer>-<it>``.
+    3. A driver's watcher thread lists the datasets every ``poll`` seconds;
+       on a newcomer it switches to locking, takes the locks of the tasks
+       it is running, then publishes the acknowledgement.  Dispatching and
+       switching share one mutex.
+
+    The interface is the run loop's: ``needs_lock``, ``finished``, ``close``.
+    """
+
+    def __init__(self, client: Any, run_id: str, locks: DaskTaskLocks, poll: float = 0.2, ack_timeout: float = 30.0):
+        from distributed import Lock
+
+        self.client = client
+        self.run_id = run_id
+        self.locks = locks
+        self.poll = poll
+        self.mutex = threading.Lock()
+        self.locking = False
+        self.unlocked_running: set[str] = set()
+        self._published: list[str] = []
+        self._acked: set[str] = set()
+        self._stop = threading.Event()
+        self._alive = Lock(RUN_PREFIX + run_id, scheduler_rpc=client.scheduler, loop=client.loop)
+        self._alive.acquire(blocking=False)
+        self._publish(RUN_PREFIX + run_id)
+        others = self._live_others()
+        self._acked.update(others)  # drivers older than us need no acknowledgement from us
+        if others:
+            self.locking = True
+            self._wait_for_acks(others, ack_timeout)
+        self._thread = threading.Thread(target=self._watch, name="nbpipe-cluster-runs", daemon=True)
+        self._thread.start()
+
+    # -- dispatch protocol (called by the run loop) ----------------------------------------------
+
+    def needs_lock(self, task_id: str) -> bool:
+        """True when the task must be locked before it runs; else it is recorded as running."""
+        with self.mutex:
+            if self.locking:
+                return True
+            self.unlocked_running.add(task_id)
+            return False
+
+    def finished(self, task_id: str) -> None:
+        with self.mutex:
+            self.unlocked_running.discard(task_id)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        for name in self._published:
+            try:
+                self.client.unpublish_dataset(name)
+            except Exception:  # noqa: BLE001 - the scheduler may be gone; the lease then lapses
+                pass
+        self._published.clear()
+        try:
+            self._alive.release()
+        except Exception:  # noqa: BLE001
+            pass
+        _close(self._alive)
+
+    # -- other drivers ---------------------------------------------------------------------------
+
+    def _publish(self, name: str) -> None:
+        self.client.publish_dataset(**{name: time.time()}, override=True)
+        self._published.append(name)
+
+    def _datasets(self) -> list[str]:
+        return [str(name) for name in self.client.list_datasets()]
+
+    def _live_others(self, names: list[str] | None = None) -> set[str]:
+        """Run ids of the other drivers whose liveness lock is still held (a dead one's entry is removed)."""
+        from distributed import Lock
+
+        live = set()
+        for name in self._datasets() if names is None else names:
+            if not name.startswith(RUN_PREFIX) or name == RUN_PREFIX + self.run_id:
+                continue
+            other = name[len(RUN_PREFIX) :]
+            if other in self._acked:
+                live.add(other)
+                continue
+            probe = Lock(name, scheduler_rpc=self.client.scheduler, loop=self.client.loop)
+            if probe.acquire(blocking=False):  # its driver died without cleaning up
+                probe.release()
+                _close(probe)
+                try:
+                    self.client.unpublish_dataset(name)
+                except Exception:  # noqa: BLE001 - another driver removed it first
+                    pass
+                continue
+            _close(probe)
+            live.add(other)
+        return live
+
+    def _wait_for_acks(self, others: set[str], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        waiting = set(others)
+        while waiting and time.monotonic() < deadline:
+            names = set(self._datasets())
+            waiting = {o for o in waiting if RUN_PREFIX + o in names and f"{ACK_PREFIX}{self.run_id}-{o}" not in names}
+            if waiting:
+                time.sleep(self.poll / 4)
+        if waiting:
+            logger.warning(
+                "nbpipe driver(s) %s on this Dask cluster did not acknowledge this run within %g s; "
+                "running anyway with every task locked",
+                ", ".join(sorted(waiting)),
+                timeout,
+            )
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.poll):
+            try:
+                names = self._datasets()
+            except Exception:  # noqa: BLE001 - a lost scheduler: the run itself reports it
+                continue
+            newcomers = {
+                n[len(RUN_PREFIX) :]
+                for n in names
+                if n.startswith(RUN_PREFIX)
+                and n != RUN_PREFIX + self.run_id
+                and n[len(RUN_PREFIX) :] not in self._acked
+            }
+            if not newcomers:
+                continue
+            with self.mutex:
+                if not self.locking:
+                    self.locking = True
+                    for task_id in sorted(self.unlocked_running):
+                        if self.locks.try_acquire(task_id) is not None:
+                            logger.warning("%s is running here but another driver holds its lock", task_id)
+                    self.unlocked_running.clear()
+            for other in sorted(newcomers):
+                try:
+                    self._publish(f"{ACK_PREFIX}{other}-{self.run_id}")
+                except Exception:  # noqa: BLE001
+                    continue
+                self._acked.add(other)

@@ -1,8 +1,9 @@
 """The part of the Dask executor that runs on Dask workers.
 
-:func:`run_payload` is what the driver submits: it unpickles one task (sent
-by value with cloudpickle, so classes defined in a notebook or ``__main__``
-work), runs it with :func:`~nbpipe.executors.run_one.run_task`, and returns the
+:func:`run_payload` is what the driver submits: it unpickles one task (its
+parameter values; its class arrives as a definition the driver scattered to
+every worker once, which this worker loads once and keeps by digest: see
+:mod:`nbpipe.executors.shipping`), runs it with :func:`~nbpipe.executors.run_one.run_task`, and returns the
 pickled :class:`~nbpipe.executors.run_one.Outcome` together with what the task
 printed, which the driver writes out prefixed with the task's name.
 
@@ -19,9 +20,9 @@ import os
 import sys
 import threading
 
-import cloudpickle
+from nbpipe.executors.shipping import DefinitionCache, TaskLoadError, dumps_result, install_config
 
-__all__ = ["run_payload", "PROGRESS_TOPIC"]
+__all__ = ["run_payload", "hold", "PROGRESS_TOPIC"]
 
 #: Dask event topic carrying ``(run_id, task_id, kind, value)`` progress reports.
 PROGRESS_TOPIC = "nbpipe-progress"
@@ -29,6 +30,8 @@ PROGRESS_TOPIC = "nbpipe-progress"
 STARTED = "nbpipe:started"
 
 _local = threading.local()
+# Task classes by definition digest, for every driver this worker serves.
+_definitions: DefinitionCache | None = None
 _install_lock = threading.Lock()
 _installed = False
 
@@ -99,7 +102,15 @@ class _ThreadHandler(logging.Handler):
 
 
 def run_payload(
-    sys_path: list[str], cwd: str, payload: bytes, log_level: int, report_start: str | None = None
+    sys_path: list[str],
+    cwd: str,
+    payload: bytes,
+    log_level: int,
+    report_start: str | None = None,
+    task_id: str = "",
+    label: str = "",
+    definitions: tuple = (),
+    config: tuple | None = None,
 ) -> tuple[bytes, str]:
     """Run the task in ``payload``; return ``(pickled Outcome, captured output)``.
 
@@ -109,16 +120,35 @@ def run_payload(
     when this worker runs one task at a time (the working directory is per
     process, so a multi-threaded worker keeps its own).  ``report_start``
     (the Dask key) asks for a "started" report, from which the driver
-    times the task's ``worker_timeout``.
+    times the task's ``worker_timeout``.  ``definitions`` are ``(key, blob,
+    module, qualname, origin)`` of the task's classes (the blobs are the
+    scattered data, already in this worker's memory); ``config`` is
+    ``(digest, snapshot)`` of the driver's configuration, installed for the
+    whole worker process when it differs from the last one installed.  A
+    task that cannot be loaded here fails with the module and the reason.
     """
+    global _definitions
     for entry in sys_path:
         if entry not in sys.path:
             sys.path.append(entry)
     _install_once()
     from nbpipe.engine import run_context as runtime
+    from nbpipe.engine.executor import FAILED, Outcome
     from nbpipe.executors.run_one import run_task
 
-    task, context, check_deps = cloudpickle.loads(payload)
+    with _install_lock:
+        if _definitions is None:
+            _definitions = DefinitionCache(limit=256, keep_blobs=False)
+        if config is not None:
+            install_config(config[1], key=config[0])
+    for definition in definitions:
+        _definitions.add(*definition)
+    try:
+        task, context, check_deps = _definitions.loads_task(payload)
+    except TaskLoadError as exc:
+        reason = f"cannot run {label} on Dask worker {_worker_address()}: {exc}"
+        failed = Outcome(task_id, FAILED, 0.0, reason=reason, explanation=reason, worker="dask", kind="error")
+        return dumps_result(failed), ""
     worker_name = "dask"
     previous_cwd = None
     try:
@@ -151,9 +181,18 @@ def run_payload(
         if previous_cwd is not None:
             os.chdir(previous_cwd)
         _local.out = _local.progress = None
+    return dumps_result(outcome), captured.getvalue()
+
+
+def hold(data: bytes) -> bytes:
+    """The task that keeps a definition's bytes on the cluster (see ``DaskExecutor._scatter``)."""
+    return data
+
+
+def _worker_address() -> str:
     try:
-        data = cloudpickle.dumps(outcome)
-    except Exception:  # noqa: BLE001 - an exception that cannot cross processes
-        outcome.exception = None
-        data = cloudpickle.dumps(outcome)
-    return data, captured.getvalue()
+        from distributed import get_worker
+
+        return str(get_worker().address)
+    except (ImportError, ValueError):
+        return "(not on a Dask worker)"

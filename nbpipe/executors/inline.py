@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from nbpipe import task as _task
 from nbpipe.engine import run_context as runtime
 from nbpipe.engine.executor import Executor, Outcome
@@ -20,23 +23,31 @@ class InlineExecutor(Executor):
     def __init__(self, **options):
         super().__init__(**options)
         self._outcomes: list[Outcome] = []
+        self._verified: set[str] = set()  # requirements found complete in this run (see run_task)
+        self._sink: Callable[[Any, str, Any], None] | None = None
 
-    def free_slots(self) -> int:
-        return 0 if self._outcomes else 1
-
-    def submit(self, task, deps=None) -> None:
-        self.warn_unenforceable_timeout(task)
-        runtime.set_current(self.context)
-        sink = None
+    def start(self, context) -> None:
+        super().start(context)
+        self._verified = set()
+        self._sink = None
         if self.on_progress is not None:
             progress = self.on_progress
 
             def sink(t, kind, value):
                 progress(t.task_id, kind, value)
 
-        _task.set_progress_sink(sink)
+            self._sink = sink
+
+    def free_slots(self) -> int:
+        return 0 if self._outcomes else 1
+
+    def submit(self, task, deps=None) -> None:
+        self.warn_unenforceable_timeout(task)
+        # Set per task, not once: task code (a nested build) may have changed them.
+        runtime.set_current(self.context)
+        _task.set_progress_sink(self._sink)
         try:
-            self._outcomes.append(run_task(task, self.check_unfulfilled_deps, "inline", deps))
+            self._outcomes.append(run_task(task, self.check_unfulfilled_deps, "inline", deps, self._verified))
         finally:
             _task.set_progress_sink(None)
 

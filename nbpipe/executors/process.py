@@ -1,9 +1,13 @@
 """Run tasks in long-lived worker processes.
 
 Each worker is a fresh Python (``python -m nbpipe.executors.worker``) in its
-own session, started once and fed tasks over a pipe; tasks travel by value
-with cloudpickle, so classes defined in ``__main__`` or a notebook work the
-same under any platform start method.
+own session, started once and fed tasks over a pipe.  Task classes travel by
+value with cloudpickle (:mod:`nbpipe.executors.shipping`), so classes
+defined in ``__main__``, a notebook or a module loaded by file path work the
+same under any platform start method; each class definition, with the
+globals it carries, is sent to a worker once, and each task afterwards as
+its family and parameter values only.  The run's configuration is sent
+once per worker when it starts.
 
 Failure handling, all confined to the one task involved:
 
@@ -20,6 +24,7 @@ Failure handling, all confined to the one task involved:
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import pickle
@@ -35,6 +40,7 @@ import cloudpickle
 
 from nbpipe.engine.executor import FAILED, Executor, Outcome
 from nbpipe.executors.base import remove_task_temp_files
+from nbpipe.executors.shipping import DefinitionShipper, config_snapshot
 from nbpipe.task import Task
 
 logger = logging.getLogger("nbpipe")
@@ -54,6 +60,16 @@ def _exit_text(code: int | None) -> str:
     return text
 
 
+def _widen(fd: int) -> None:
+    """Give a pipe a 1 MiB buffer where Linux allows it (fewer system calls and context switches)."""
+    setpipe = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if setpipe is not None:
+        try:
+            fcntl.fcntl(fd, setpipe, 1 << 20)
+        except OSError:
+            pass  # above /proc/sys/fs/pipe-max-size: keep the default
+
+
 def _forward(pipe, stream_name: str) -> None:
     """Copy a worker's output lines to the driver's current stdout/stderr."""
     for raw in iter(pipe.readline, b""):
@@ -70,6 +86,7 @@ class _Worker:
     def __init__(self, executor: ProcessExecutor):
         to_worker_r, to_worker_w = os.pipe()
         from_worker_r, from_worker_w = os.pipe()
+        _widen(to_worker_w)  # a class with a large global crosses in few writes, not one per 64 KiB
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_PARENT, env.get("PYTHONPATH", "")]))
         try:
@@ -89,6 +106,7 @@ class _Worker:
         self.send = Connection(to_worker_w, readable=False)
         self.recv = Connection(from_worker_r, writable=False)
         self.task: Task | None = None
+        self.known: set[str] = set()  # definition keys this worker has received
         self.deadline: float | None = None
         self.timeout: float | None = None
         self.started = 0.0
@@ -98,7 +116,7 @@ class _Worker:
         ]
         for reader in self.readers:
             reader.start()
-        self.send.send_bytes(pickle.dumps(("init", executor.settings)))
+        self.send.send_bytes(executor.init_message)
 
     @property
     def name(self) -> str:
@@ -144,10 +162,19 @@ class ProcessExecutor(Executor):
             "sys_path": list(sys.path),
             "log_level": logging.getLogger().getEffectiveLevel(),
         }
+        self.init_message = b""
+        self.shipper = DefinitionShipper()
+        #: What was sent to workers: definitions (count, bytes) and task payload bytes.
+        self.stats = {"definitions_sent": 0, "definition_bytes": 0, "task_bytes": 0, "tasks_sent": 0}
 
     def start(self, context) -> None:
         super().start(context)
         self.settings["sys_path"] = list(sys.path)
+        self.settings["context"] = context
+        self.settings["check_unfulfilled_deps"] = self.check_unfulfilled_deps
+        self.settings["config"] = config_snapshot()
+        self.shipper = DefinitionShipper()  # one run: globals are read at the run's first dispatch
+        self.init_message = cloudpickle.dumps(("init", self.settings))
         # Workers start on first use: a run that finds everything complete
         # starts none, and the first task is not held up by the others.
         self._slots = [None] * self.workers
@@ -161,20 +188,35 @@ class ProcessExecutor(Executor):
     def submit(self, task: Task, deps: list | None = None) -> None:
         # The worker calls requires() itself: shipping the requirements too
         # would cost more to pickle than the call saves.
-        for i, worker in enumerate(self._slots):
-            if worker is None:
-                worker = self._slots[i] = _Worker(self)
-            if worker.task is None:
+        if None in self._slots:
+            # Start every missing worker now: they import nbpipe in parallel,
+            # instead of one after the other as each first task reaches them.
+            self._slots = [_Worker(self) if w is None else w for w in self._slots]
+        for worker in self._slots:
+            if worker is not None and worker.task is None:
                 break
         else:
             raise RuntimeError("submit() called with no free worker")
-        payload = cloudpickle.dumps(("run", task, self.context, self.check_unfulfilled_deps))
+        payload, keys = self.shipper.dumps(task)
+        messages = []
+        for definition in self.shipper.closure(keys):
+            if definition.key not in worker.known:
+                worker.known.add(definition.key)
+                header = ("define", definition.key, definition.module, definition.qualname, definition.origin)
+                messages.append(pickle.dumps(header, protocol=pickle.HIGHEST_PROTOCOL))
+                messages.append(definition.blob)  # raw: no copy into a pickle of its own
+                self.stats["definitions_sent"] += 1
+                self.stats["definition_bytes"] += len(definition.blob)
+        messages.append(pickle.dumps(("run", task.task_id, str(task), payload), protocol=pickle.HIGHEST_PROTOCOL))
+        self.stats["tasks_sent"] += 1
+        self.stats["task_bytes"] += len(payload)
         worker.task = task
         worker.started = time.monotonic()
         worker.timeout = self.timeout_for(task)
         worker.deadline = worker.started + worker.timeout if worker.timeout else None
         try:
-            worker.send.send_bytes(payload)
+            for message in messages:
+                worker.send.send_bytes(message)
         except OSError:
             pass  # the worker is dead; wait() sees the EOF and reports it
 

@@ -24,17 +24,43 @@ def one_line_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
-def run_task(task: Task, check_unfulfilled_deps: bool = True, worker: str = "", deps: list | None = None) -> Outcome:
+def run_task(
+    task: Task,
+    check_unfulfilled_deps: bool = True,
+    worker: str = "",
+    deps: list | None = None,
+    verified: set[str] | None = None,
+) -> Outcome:
     """Run ``task`` here and now; report what happened.
 
     ``deps`` are the task's requirements when the caller already has them
     (the driver resolved them), so ``requires()`` is not called again.
+
+    With ``check_unfulfilled_deps``, each requirement's ``complete()`` is
+    checked before ``run()`` (Luigi's worker does the same): a requirement
+    whose ``run()`` returned without making its outputs fails the task with
+    that reason.  ``verified`` (one set per run and process) holds the ids
+    of requirements already found complete by such a check in this run;
+    they are not checked again for each further task that needs them (a
+    task needed by 3 others is checked once, not 3 times: the check exists
+    to catch a ``run()`` that wrote nothing, which the first check does).
     """
     start = time.perf_counter()
     task_id = task.task_id
     try:
         if check_unfulfilled_deps:
-            missing = [dep for dep in (task.deps() if deps is None else deps) if not dep.complete()]
+            if verified is None:
+                missing = [dep for dep in (task.deps() if deps is None else deps) if not dep.complete()]
+            else:
+                missing = []
+                for dep in task.deps() if deps is None else deps:
+                    dep_id = dep.task_id
+                    if dep_id in verified:
+                        continue
+                    if dep.complete():
+                        verified.add(dep_id)
+                    else:
+                        missing.append(dep)
             if missing:
                 names = ", ".join(str(d) for d in missing[:5]) + (" ..." if len(missing) > 5 else "")
                 raise RuntimeError(

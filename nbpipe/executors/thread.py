@@ -24,11 +24,13 @@ class ThreadExecutor(Executor):
         self._done: queue.SimpleQueue = queue.SimpleQueue()
         self._running: dict[str, object] = {}
         self._lock = threading.Lock()
+        self._verified: set[str] = set()
 
     def start(self, context) -> None:
         super().start(context)
         runtime.set_current(context)
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="nbpipe-task")
+        self._verified = set()  # requirements found complete in this run; set.add is atomic across threads
         if self.on_progress is not None:
             progress = self.on_progress
             _task.set_progress_sink(lambda t, kind, value: progress(t.task_id, kind, value))
@@ -40,7 +42,7 @@ class ThreadExecutor(Executor):
         self.warn_unenforceable_timeout(task)
         self._running[task.task_id] = task
         name = f"thread-{len(self._running)}"
-        future = self._pool.submit(run_task, task, self.check_unfulfilled_deps, name, deps)
+        future = self._pool.submit(run_task, task, self.check_unfulfilled_deps, name, deps, self._verified)
         future.add_done_callback(lambda f, t=task: self._done.put((t, f)))
 
     def wait(self, timeout):

@@ -5,10 +5,15 @@ sends back an :class:`~nbpipe.executors.run_one.Outcome`.  What a task prints or
 logs is written line by line, prefixed with the task's name, to this
 process's stdout/stderr, which the driver forwards to its own.
 
-Messages are pickled tuples.  Driver to worker: ``("init", settings)``,
-``("run", task, run_context, check_unfulfilled_deps)``, ``("stop",)``.
-Worker to driver: ``("ready", pid)``, ``("progress", task_id, kind,
-value)``, ``("result", outcome)``.
+Messages are pickled tuples.  Driver to worker: ``("init", settings)``
+(the run context, the driver's ``sys.path`` and configuration), ``("define",
+key, module, qualname, origin)`` followed by the definition's bytes as a
+message of their own (a task class, once per definition: see
+:mod:`nbpipe.executors.shipping`), ``("run", task_id, label, payload)``
+(the task's values, its classes as definition keys), ``("stop",)``.  Worker
+to driver: ``("ready", pid)``, ``("progress", task_id, kind, value)``,
+``("result", outcome)``.  A task that cannot be loaded here fails with the
+reason; the worker goes on with the next one.
 """
 
 from __future__ import annotations
@@ -103,12 +108,26 @@ def main(argv: list[str]) -> int:
         level=settings.get("log_level", logging.WARNING), stream=err, format="%(levelname)s: %(message)s", force=True
     )
 
-    import cloudpickle
-
     from nbpipe import task as task_module
     from nbpipe.engine import run_context as runtime
+    from nbpipe.engine.executor import FAILED, Outcome
     from nbpipe.executors.run_one import run_task
+    from nbpipe.executors.shipping import DefinitionCache, TaskLoadError, dumps_result, install_config
 
+    try:
+        install_config(settings["config"])
+    except Exception as exc:  # noqa: BLE001 - run on with this process's own configuration, and say so
+        logging.getLogger("nbpipe").warning(
+            "worker process %d could not take over the driver's configuration (%s: %s); "
+            "it reads its own configuration files instead",
+            os.getpid(),
+            type(exc).__name__,
+            exc,
+        )
+    runtime.set_current(settings["context"])
+    check_deps = settings["check_unfulfilled_deps"]
+    definitions = DefinitionCache()
+    verified: set[str] = set()  # requirements found complete in this run (a worker serves one run)
     worker_name = f"process-{os.getpid()}"
     conn_out.send_bytes(pickle.dumps(("ready", os.getpid())))
     while True:
@@ -118,26 +137,30 @@ def main(argv: list[str]) -> int:
             return 0  # the driver went away
         if message[0] == "stop":
             return 0
-        _, task, context, check_deps = message
-        runtime.set_current(context)
+        if message[0] == "define":
+            _, key, module, qualname, origin = message
+            definitions.add(key, conn_in.recv_bytes(), module, qualname, origin)
+            continue
+        _, task_id, label, payload = message
+        try:
+            task = definitions.loads_task(payload)
+        except TaskLoadError as exc:
+            reason = f"cannot run {label} in worker process {os.getpid()}: {exc}"
+            failed = Outcome(task_id, FAILED, 0.0, reason=reason, explanation=reason, worker=worker_name, kind="error")
+            conn_out.send_bytes(dumps_result(("result", failed)))
+            continue
         out.tag = err.tag = _tag_for(task)
-        task_id = task.task_id
 
         def progress(t, kind, value, _id=task_id):
             conn_out.send_bytes(pickle.dumps(("progress", _id, kind, value)))
 
         task_module.set_progress_sink(progress)
-        outcome = run_task(task, check_deps, worker=worker_name)
+        outcome = run_task(task, check_deps, worker=worker_name, verified=verified)
         task_module.set_progress_sink(None)
         out.finish()
         err.finish()
         out.tag = err.tag = ""
-        try:
-            payload = cloudpickle.dumps(("result", outcome))
-        except Exception:  # noqa: BLE001 - an exception that cannot cross processes
-            outcome.exception = None
-            payload = cloudpickle.dumps(("result", outcome))
-        conn_out.send_bytes(payload)
+        conn_out.send_bytes(dumps_result(("result", outcome)))
 
 
 if __name__ == "__main__":

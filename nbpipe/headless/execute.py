@@ -9,18 +9,23 @@ JUnit report.
 Exit codes (see also :mod:`nbpipe.retcodes`):
 
 ====  ================================================================
-0     every cell ran and every pipeline run succeeded
-2     unreadable or invalid notebook, bad arguments, unknown kernel
+0     every cell ran and every pipeline run succeeded (a cell calling
+      ``sys.exit(0)`` or ``sys.exit()`` ends the notebook early, with
+      success, as papermill does)
+2     bad arguments (checked before any cell runs: the notebook is
+      readable, ``-p`` names are assigned by the ``parameters`` cell,
+      ``--output`` / ``--junit`` folders exist, the kernel exists), or a
+      usage mistake in a ``%pipeline`` command (unknown task, bad value)
 20+   a pipeline run's own code: 20 missing data, 25 not run, 30 failed
       tasks, 35 scheduling errors (the largest one wins)
-50    a cell raised an error
+50    a cell raised an error (a ``%%pipeline`` cell too), or called
+      ``sys.exit`` with another code
 60    a cell timed out, or the kernel died
 ====  ================================================================
 """
 
 from __future__ import annotations
 
-import ast
 import sys
 import tempfile
 import time
@@ -29,33 +34,19 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from nbpipe import retcodes
+from nbpipe.exceptions import UsageError
+from nbpipe.headless.console import cell_error_record, describe_cell_error, kernel_stderr, task_failures
+from nbpipe.headless.parameters import check_parameters, inject, parse_value
 from nbpipe.headless.protocol import kernel_environment, read_runs
 
-__all__ = ["execute_notebook", "CELL_ERROR", "TIMEOUT", "parse_value"]
+__all__ = ["execute_notebook", "CELL_ERROR", "TIMEOUT", "parse_value", "default_output"]
 
 CELL_ERROR = 50
 TIMEOUT = 60
-
-
-def parse_value(text: str) -> Any:
-    """A ``-p`` value: a Python literal when it is one ("3", "[1, 2]", "True"), else the string."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
-def _inject(nb, parameters: dict[str, Any]) -> None:
-    """Put ``name = value`` lines in a new cell after the one tagged ``parameters`` (as papermill does)."""
-    import nbformat
-
-    if not parameters:
-        return
-    lines = ["# Parameters injected by nbpipe execute"] + [f"{k} = {v!r}" for k, v in parameters.items()]
-    cell = nbformat.v4.new_code_cell("\n".join(lines))
-    cell.metadata["tags"] = ["injected-parameters"]
-    where = next((i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])), None)
-    nb.cells.insert(0 if where is None else where + 1, cell)
+#: The exception a ``%pipeline`` usage mistake raises in the kernel (nbpipe.exceptions).
+_MAGIC_USAGE_ERROR = "PipelineUsageError"
+#: ``str(SystemExit(x))`` for the exits that mean success: sys.exit(), sys.exit(0), sys.exit(None).
+_CLEAN_EXITS = ("", "0", "None")
 
 
 @dataclass
@@ -63,6 +54,47 @@ class _Outcome:
     runs: list[dict] = field(default_factory=list)
     cell_error: dict | None = None
     timed_out: str = ""
+    exited_early: int | None = None  # the cell that called sys.exit(0)
+
+
+def default_output(path: Path) -> Path:
+    """``NOTEBOOK.executed.ipynb`` beside the input (the project's .gitignore ignores ``*.executed.ipynb``)."""
+    return path.with_name(path.stem + ".executed.ipynb")
+
+
+def _read(path: Path) -> Any:
+    import nbformat
+
+    if path.is_dir():
+        raise UsageError(f"{path}: is a folder, not a notebook")
+    try:
+        nb = nbformat.read(str(path), as_version=4)
+        nbformat.validate(nb)
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such notebook") from None
+    except Exception as exc:  # noqa: BLE001 - nbformat raises several kinds for a bad file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"{path}: not a valid notebook ({first})") from None
+    return nb
+
+
+def _check_file_argument(option: str, target: Path, notebook: Path) -> None:
+    if target.resolve() == notebook.resolve():
+        raise UsageError(f"{option} {target}: that is the input notebook; name another file")
+    if target.is_dir():
+        raise UsageError(f"{option} {target}: is a folder; name a file in it")
+    if not target.parent.is_dir():
+        raise UsageError(f"{option} {target}: folder {target.parent} does not exist; create it first")
+
+
+def _check_kernel(client: Any, kernel_name: str) -> None:
+    try:
+        client.km = client.create_kernel_manager()
+        client.km.kernel_spec  # noqa: B018 - reading it looks the kernel up
+    except Exception as exc:  # noqa: BLE001 - jupyter_client's NoSuchKernel, and a broken spec
+        if type(exc).__name__ == "NoSuchKernel":
+            raise UsageError(f"--kernel {kernel_name}: no such kernel (see `jupyter kernelspec list`)") from None
+        raise UsageError(f"--kernel {kernel_name}: cannot be used ({type(exc).__name__}: {exc})") from None
 
 
 def execute_notebook(
@@ -74,30 +106,55 @@ def execute_notebook(
     kernel: str | None = None,
     cwd: str | Path | None = None,
     out: TextIO | None = None,
+    err: TextIO | None = None,
 ) -> int:
-    """Run the notebook; print each pipeline run's summary and a verdict; return the exit code."""
+    """Run the notebook; print each pipeline run's summary, every failure's cause and a verdict; return the code.
+
+    Every argument is checked before the kernel starts; a bad one prints one
+    line on ``err`` and returns 2 with no cell run.  Relative paths in the
+    notebook resolve from its own folder (``cwd`` overrides), as in Jupyter;
+    ``output`` and ``junit`` from the caller's.
+    """
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        return _execute(Path(path), parameters or {}, output, junit, timeout, kernel, cwd, out, err)
+    except UsageError as exc:
+        print(f"nbpipe execute: error: {exc}", file=err)
+        return retcodes.USAGE_ERROR
+
+
+def _execute(
+    path: Path,
+    parameters: dict[str, Any],
+    output: str | Path | None,
+    junit: str | Path | None,
+    timeout: float | None,
+    kernel: str | None,
+    cwd: str | Path | None,
+    out: TextIO,
+    err: TextIO,
+) -> int:
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-    out = out or sys.stdout
-    path = Path(path)
-    try:
-        nb = nbformat.read(str(path), as_version=4)
-        nbformat.validate(nb)
-    except FileNotFoundError:
-        print(f"nbpipe execute: error: {path}: no such notebook", file=sys.stderr)
-        return retcodes.USAGE_ERROR
-    except Exception as exc:  # noqa: BLE001 - nbformat raises several kinds for a bad file
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"nbpipe execute: error: {path}: not a valid notebook ({first})", file=sys.stderr)
-        return retcodes.USAGE_ERROR
-    _inject(nb, parameters or {})
+    nb = _read(path)
+    check_parameters(nb, str(path), parameters)
+    target = Path(output) if output else default_output(path)
+    _check_file_argument("--output", target, path)
+    if junit:
+        _check_file_argument("--junit", Path(junit), path)
     workdir = Path(cwd) if cwd else path.parent
     if not workdir.is_dir():
-        print(f"nbpipe execute: error: --cwd {workdir}: not a directory", file=sys.stderr)
-        return retcodes.USAGE_ERROR
+        raise UsageError(f"--cwd {workdir}: not a directory")
+    inject(nb, parameters)
     kernel_name = kernel or nb.metadata.get("kernelspec", {}).get("name") or "python3"
+    extra = []
+    if nb.metadata.get("kernelspec", {}).get("language", "python") == "python" and kernel_name.startswith("python"):
+        # The kernel binds 127.0.0.1 only; its warning that TCP is not
+        # encrypted is noise in a CI log.  Its errors still show.
+        extra = ["--IPKernelApp.log_level=ERROR"]
     outcome = _Outcome()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="nbpipe-execute-") as scratch:
@@ -107,13 +164,10 @@ def execute_notebook(
             for run in read_runs(report, len(outcome.runs)):
                 outcome.runs.append(run)
                 out.write(run["summary_text"] + "\n")
+                for line in task_failures(run):
+                    out.write(line + "\n")
                 out.flush()
 
-        extra = []
-        if nb.metadata.get("kernelspec", {}).get("language", "python") == "python" and kernel_name.startswith("python"):
-            # The kernel binds 127.0.0.1 only; its warning that TCP is not
-            # encrypted is noise in a CI log.  Its errors still show.
-            extra = ["--IPKernelApp.log_level=ERROR"]
         client = NotebookClient(
             nb,
             timeout=timeout,
@@ -122,38 +176,35 @@ def execute_notebook(
             resources={"metadata": {"path": str(workdir)}},
             on_cell_executed=after_cell,
         )
-        try:
-            client.execute(env=kernel_environment(report))
-        except CellTimeoutError as exc:
-            outcome.timed_out = f"a cell ran longer than --timeout {timeout:g} s" if timeout else str(exc)
-        except DeadKernelError as exc:
-            outcome.timed_out = f"the kernel died ({exc})"
-        except CellExecutionError as exc:
-            outcome.cell_error = {
-                "index": _failed_cell(nb),
-                "ename": exc.ename,
-                "evalue": exc.evalue,
-                "traceback": str(exc),
-            }
-        except Exception as exc:
-            if type(exc).__name__ == "NoSuchKernel":
-                print(
-                    f"nbpipe execute: error: no kernel named {kernel_name!r} (see `jupyter kernelspec list`)",
-                    file=sys.stderr,
-                )
-                return retcodes.USAGE_ERROR
-            raise
-        after_cell(None, None, None)
+        _check_kernel(client, kernel_name)
+        with open(Path(scratch) / "kernel.stderr", "w+", encoding="utf-8", errors="replace") as kernel_err:
+            try:
+                # The kernel's own stderr goes to a file, shown below without shutdown noise.
+                client.execute(env=kernel_environment(report), stderr=kernel_err)
+            except CellTimeoutError as exc:
+                outcome.timed_out = f"a cell ran longer than --timeout {timeout:g} s" if timeout else str(exc)
+            except DeadKernelError as exc:
+                outcome.timed_out = f"the kernel died ({exc})"
+            except CellExecutionError as exc:
+                index = _failed_cell(nb)
+                if exc.ename == "SystemExit" and exc.evalue.strip() in _CLEAN_EXITS:
+                    outcome.exited_early = index
+                else:
+                    outcome.cell_error = cell_error_record(nb, index, exc.ename, exc.evalue, str(exc))
+            after_cell(None, None, None)
+            kernel_err.seek(0)
+            noise_free = kernel_stderr(kernel_err.read())
+        if noise_free:
+            print(noise_free, file=err)
     elapsed = time.monotonic() - started
-    target = Path(output) if output else path.with_name(path.stem + ".executed.ipynb")
-    if target.resolve() == path.resolve():
-        print(f"nbpipe execute: error: --output {target} would overwrite the input", file=sys.stderr)
-        return retcodes.USAGE_ERROR
     nbformat.write(nb, str(target))
     if junit:
         from nbpipe.headless.junit import write_junit
 
         write_junit(Path(junit), path, outcome.runs, outcome.cell_error, elapsed)
+    if outcome.cell_error is not None:
+        for line in describe_cell_error(outcome.cell_error):
+            out.write(line + "\n")
     code = _exit_code(outcome)
     out.write(_verdict(path, outcome, code, elapsed, target) + "\n")
     out.flush()
@@ -172,7 +223,7 @@ def _exit_code(outcome: _Outcome) -> int:
     if outcome.timed_out:
         return TIMEOUT
     if outcome.cell_error is not None:
-        return CELL_ERROR
+        return retcodes.USAGE_ERROR if outcome.cell_error["ename"] == _MAGIC_USAGE_ERROR else CELL_ERROR
     return max((run.get("exit_code", 0) for run in outcome.runs), default=0)
 
 
@@ -184,6 +235,8 @@ def _verdict(path: Path, outcome: _Outcome, code: int, elapsed: float, target: P
     if outcome.timed_out:
         detail += f"; {outcome.timed_out}"
     if outcome.cell_error is not None:
-        err = outcome.cell_error
-        detail += f"; cell {err['index']} raised {err['ename']}: {err['evalue']}"
+        error = outcome.cell_error
+        detail += f"; cell {error['index']} raised {error['ename']}"
+    if outcome.exited_early is not None:
+        detail += f"; cell {outcome.exited_early} called sys.exit(0), so the later cells did not run"
     return f"nbpipe execute {path.name}: {head} — {detail} in {elapsed:.1f} s; executed notebook: {target}"

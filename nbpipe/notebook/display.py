@@ -10,8 +10,9 @@ from __future__ import annotations
 import html
 
 from nbpipe.engine.summary import RunResult
+from nbpipe.notebook.graph import readable_traceback
 
-__all__ = ["summary_html", "RunDisplay", "register_formatters"]
+__all__ = ["summary_html", "RunDisplay", "register_formatters", "run_graph_html"]
 
 _LABELS = {
     "completed": "ran successfully",
@@ -24,6 +25,13 @@ _LABELS = {
     "run_by_other_worker": "being run by another worker",
     "not_run": "not run",
 }
+
+
+#: An error is one monospace block that wraps at spaces (inline: exported HTML has no nbpipe stylesheet).
+_ERROR_STYLE = (
+    ' style="white-space:pre-wrap;word-break:normal;overflow-wrap:break-word;'
+    'font-family:var(--jp-code-font-family,monospace);font-size:var(--jp-code-font-size,12px)"'
+)
 
 
 def summary_html(result: RunResult) -> str:
@@ -40,7 +48,8 @@ def summary_html(result: RunResult) -> str:
         objects = {t.task_id: t for t in summary.categories.get("failed", [])}
         for task_id, text in summary.failures.items():
             name = html.escape(str(objects.get(task_id, task_id)))
-            parts.append(f"<p><code>{name}</code></p><pre>{html.escape(text)}</pre>")
+            text = readable_traceback(text, objects.get(task_id)) or text
+            parts.append(f"<p><code>{name}</code></p><pre{_ERROR_STYLE}>{html.escape(text)}</pre>")
         parts.append("</details>")
     slow = sorted(summary.durations.items(), key=lambda kv: kv[1], reverse=True)[:5]
     if slow:
@@ -58,7 +67,23 @@ class RunDisplay:
         self.result = result
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        return {"text/plain": self.result.summary_text, "text/html": summary_html(self.result)}
+        text = summary_html(self.result)
+        if not getattr(self.result, "drawn_by_widget", False):
+            # No live widget drew this run (``nbpipe execute``, a terminal, no ipywidgets): the summary
+            # carries the graph as it ended, so an HTML export of the notebook shows it.
+            text += run_graph_html(self.result)
+        return {"text/plain": self.result.summary_text, "text/html": text}
+
+
+def run_graph_html(result: RunResult) -> str:
+    """The run's graph as it ended (inline SVG and legend, from the run's events); "" for a one-task run."""
+    from nbpipe.notebook.graph import static_html
+    from nbpipe.notebook.static_view import graph_from_events, static_dag_html
+
+    nodes, edges = graph_from_events(result.events)
+    if len(nodes) < 2:
+        return ""
+    return static_dag_html(nodes, edges, table=static_html(nodes))
 
 
 def _display_run_result(result: RunResult) -> None:

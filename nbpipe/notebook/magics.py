@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import shlex
 import sys
+import traceback
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
+from nbpipe import configuration
+from nbpipe.exceptions import PipelineMagicError, PipelineUsageError
 from nbpipe.headless.protocol import in_headless_run, report_run
 
 __all__ = ["PipelineMagics"]
@@ -105,22 +108,26 @@ class PipelineMagics(Magics):
                 else f"%pipeline needs a command: {', '.join(_COMMANDS)}"
             )
         command, rest = words[0], words[1:]
-        return getattr(self, f"_{command}")(rest)
+        with configuration.scoped_overrides():
+            return getattr(self, f"_{command}")(rest)
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def _error(self, message: str) -> None:
-        print(f"pipeline: error: {message}", file=sys.stderr)
+    def _error(self, message: str, usage: bool = True):
+        """Fail the cell with one line: a usage mistake (``nbpipe execute`` exits 2) or another failure (50)."""
+        raise (PipelineUsageError if usage else PipelineMagicError)(message)
 
     def _plan(self, command: str, argv: list[str]):
         """``nbpipe run``'s parsing of ``argv``: a RunPlan, or None after printing the mistake (or the help)."""
-        from nbpipe.cli.subcommands import load_notebook
+        from nbpipe.cli.subcommands import load_notebook, refuse_base_class
         from nbpipe.cmdline_parser import parse_run_arguments
         from nbpipe.configuration import ConfigError
         from nbpipe.exceptions import UsageError
 
         try:
-            return parse_run_arguments(argv, f"%pipeline {command}", sys.stdout, load_notebook)
+            plan = parse_run_arguments(argv, f"%pipeline {command}", sys.stdout, load_notebook)
+            refuse_base_class(plan.task)
+            return plan
         except (UsageError, ConfigError) as exc:
             self._error(str(exc))
         except SystemExit:  # --help printed its text
@@ -135,8 +142,10 @@ class PipelineMagics(Magics):
 
         try:
             outcome = invoke(command, argv, sys.stdout, sys.stderr, prog=f"%pipeline {command}", one_line=one_line)
-        except (UsageError, ConfigError, StateStoreError) as exc:
+        except (UsageError, ConfigError) as exc:
             return self._error(str(exc))
+        except StateStoreError as exc:
+            return self._error(str(exc), usage=False)
         except SystemExit:  # --help printed its text
             return None
         return _Printed(outcome.data) if isinstance(outcome.data, list) else None
@@ -146,12 +155,21 @@ class PipelineMagics(Magics):
     def _define(self, cell: str):
         from nbpipe.task_register import Register
 
-        before = dict(Register._by_family)
+        before = Register.task_classes()
         result = self.shell.run_cell(cell, store_history=False, silent=False)
         self.pipeline_cells.append(cell)
-        if not result.success:
-            return None  # IPython has shown the error with its line
-        defined = [cls for family, cls in Register._by_family.items() if before.get(family) is not cls]
+        failure = result.error_before_exec or result.error_in_exec
+        if failure is not None:
+            # IPython has shown the error with its traceback; the cell must
+            # fail too, or the notebook (and `nbpipe execute`) would go on as
+            # if the tasks were defined.
+            raise PipelineMagicError(
+                f"this %%pipeline cell raised {type(failure).__name__}{_line_of(failure)} (traceback above); "
+                "the classes after that line are not defined"
+            )
+        defined = [cls for family, cls in Register.task_classes().items() if before.get(family) is not cls]
+        # In the cell's order (a replaced family may sit anywhere in the registry).
+        defined.sort(key=lambda cls: (cell.find(f"class {cls.__name__}"), cls.__name__))
         display(_Defined(defined))
         return None
 
@@ -189,8 +207,8 @@ class PipelineMagics(Magics):
                     dask_address=plan.dask_address,
                 )
             except StateStoreError as exc:
-                return self._error(str(exc))
-            display(widget)
+                return self._error(str(exc), usage=False)
+            widget.show()  # once: returning the widget below shows no second copy
             if plan.background:
                 widget.run(background=True)
                 self.background.append(widget)
@@ -208,7 +226,7 @@ class PipelineMagics(Magics):
                     dask_address=plan.dask_address,
                 )
             except (StateStoreError, ValueError, ExecutorUnavailable) as exc:
-                return self._error(str(exc))
+                return self._error(str(exc), usage=False)
             if plan.background and not in_headless_run():
                 print("pipeline: --background needs a notebook kernel; ran in the foreground")
         if result is not None:
@@ -217,7 +235,7 @@ class PipelineMagics(Magics):
             # A graph that cannot be scheduled (a cycle, requires() raising) is
             # a mistake in the pipeline: say it in one line each.
             for reason in dict.fromkeys(result.summary.scheduling_errors.values()):
-                self._error(reason.splitlines()[0])
+                print(f"pipeline: error: {reason.splitlines()[0]}", file=sys.stderr)
             report_run(result)
             display(RunDisplay(result))
             result.shown_by_magic = True  # a bare `%pipeline run` must not show it twice
@@ -230,7 +248,7 @@ class PipelineMagics(Magics):
         from nbpipe.notebook.widget import DagWidget
 
         widget = DagWidget(plan.task, workers=plan.workers, executor=plan.executor)
-        display(widget)
+        widget.show()  # once: returning the widget shows no second copy
         return widget
 
     # -- the rest ----------------------------------------------------------------------------------
@@ -256,6 +274,17 @@ class PipelineMagics(Magics):
 
     def _history(self, argv: list[str]):
         return self._invoke("history", argv)
+
+
+def _line_of(error: BaseException) -> str:
+    """ " at line N" of the ``%%pipeline`` cell (its magic line is line 1) where ``error`` was raised, or ""."""
+    if isinstance(error, SyntaxError) and error.lineno:
+        return f" at line {error.lineno + 1}"
+    frames = traceback.extract_tb(error.__traceback__)
+    # The first frame is IPython's exec(); the next one is the cell's own code.
+    if len(frames) > 1 and frames[1].lineno:
+        return f" at line {frames[1].lineno + 1}"
+    return ""
 
 
 class _Printed(list):

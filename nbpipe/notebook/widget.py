@@ -2,11 +2,18 @@
 
 ``DagWidget`` is an ipywidgets ``DOMWidget`` whose view lives in the
 ``nbpipe`` JupyterLab extension (``labextension/``).  The kernel sends the
-DOT source, the nodes and the edges once, then only ``states`` during a run,
-batched so at most ``max_updates_per_second`` reach the browser however
-many tasks change.  Clicks arrive as custom messages; every action runs in a
-background thread so the kernel stays responsive, and an action naming a
-task that is not in the graph this widget sent is refused and logged.
+DOT source, the nodes and the edges once, then only ``states`` (and the
+``details`` of tasks that ended) during a run.  Changes are batched: at most
+one batch per ``1 / max_updates_per_second`` seconds reaches the browser
+however many tasks change, and a change held back by that limit is sent by a
+timer when the interval is over, so the last changes before a quiet period
+(a task starting, then running for minutes) are never left behind.
+
+Clicks arrive as custom messages, checked strictly (a dict of ``action``
+and, for task actions, a string ``task_id``; nothing else) and answered with
+``{"event": "refused", ...}`` when malformed; every action runs in a
+background thread so the kernel stays responsive, and runs start under a
+lock, so two quick clicks never start two runs.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 
 import ipywidgets as widgets
 from traitlets import Bool, Dict, List, Unicode
@@ -21,16 +29,25 @@ from traitlets import Bool, Dict, List, Unicode
 from nbpipe._version import __version__
 from nbpipe.engine.events import Kind, RunEvent
 from nbpipe.engine.shown_state import ShownState, shown_for_event
-from nbpipe.notebook.graph import dot_source, graph_data, static_html, static_text
+from nbpipe.notebook.graph import (
+    dot_source,
+    event_details,
+    graph_data,
+    static_html,
+    static_text,
+    upstream_failure_reason,
+)
+from nbpipe.notebook.static_view import static_dag_html
 from nbpipe.task import flatten
 
 __all__ = ["DagWidget"]
 
 logger = logging.getLogger("nbpipe")
 
-#: Run-event kinds and the node state each one shows.
-
-_ACTIONS = ("run", "invalidate", "invalidate_downstream", "run_all", "stop")
+#: Actions the front end may ask for; the first three name a task.
+_TASK_ACTIONS = ("run", "invalidate", "invalidate_downstream")
+_ACTIONS = (*_TASK_ACTIONS, "run_all", "stop")
+_MESSAGE_KEYS = frozenset({"action", "task_id"})
 
 
 class DagWidget(widgets.DOMWidget):
@@ -49,6 +66,10 @@ class DagWidget(widgets.DOMWidget):
     )
     edges = List(help="[requirement id, dependent id] pairs").tag(sync=True)
     states = Dict(help="task id -> state, updated live during a run (batched)").tag(sync=True)
+    details = Dict(
+        help="task id -> the fields of its `nodes` entry that changed during the current run "
+        "(reasons, duration, error, traceback); sent with the states, emptied when `nodes` is refreshed"
+    ).tag(sync=True)
     summary_html = Unicode("", help="HTML summary of the last run").tag(sync=True)
     running = Bool(False, help="True while a run started from this widget is in flight").tag(sync=True)
 
@@ -73,50 +94,121 @@ class DagWidget(widgets.DOMWidget):
         self.pushes = 0  # how many state batches were sent (for tests and diagnostics)
         self.last_result = None
         self._tasks: dict = {}
+        self._deps: dict[str, list[str]] = {}
+        self._store_states: dict[str, str] = {}  # the states the state store gave at the last refresh
         self._pending: dict[str, str] = {}
-        self._lock = threading.Lock()
+        self._pending_details: dict[str, dict] = {}
+        self._run_states: dict[str, str] = {}  # every task's last shown state in the current run
+        self._run_details: dict[str, dict] = {}
+        self._started: dict[str, float] = {}
+        self._lock = threading.Lock()  # guards the pending changes and the timer
+        self._send_lock = threading.Lock()  # one read-modify-write of the traits at a time
+        self._run_lock = threading.Lock()  # held for the whole of a run: one run at a time
+        self._timer: threading.Timer | None = None
         self._last_push = 0.0
         self._thread: threading.Thread | None = None
         self._stop: threading.Event | None = None
+        self._display_id = uuid.uuid4().hex
+        self._shown_in: int | None = None  # the execution count of the cell show() displayed it in
+        self._shown = False  # displayed at least once: there are outputs to update
         self.on_msg(self._on_front_end_message)
-        self.refresh()
+        self._update_from_store()
 
     # -- graph ----------------------------------------------------------------
 
     def refresh(self) -> None:
-        """Recompute every node's state (complete / stale / ...) from the outputs and the history."""
+        """Recompute the nodes from the outputs and the history; only nodes whose stored state changed change.
+
+        A task shown "ran" (in the last run) stays so while the store still
+        says what it said before: an action on one branch leaves the rest of
+        the graph as it was.
+        """
+        self._update_from_store(keep_unchanged=True)
+        self._update_static_views()
+
+    def _update_from_store(self, keep_unchanged: bool = False, run_states: dict[str, str] | None = None) -> None:
         from nbpipe.state.staleness import graph_status
 
         statuses = list(graph_status(self.roots).values())
-        self._tasks = {st.task_id: st.task for st in statuses}
         nodes, edges = graph_data(statuses)
-        with self.hold_sync():
-            self.nodes = nodes
-            self.edges = edges
-            self.dot = dot_source(nodes, edges)
-            self.states = {tid: node["state"] for tid, node in nodes.items()}
+        store_states = {tid: node["state"] for tid, node in nodes.items()}
+        states = dict(store_states)
+        if keep_unchanged:
+            shown = self.states
+            for tid, state in store_states.items():
+                if self._store_states.get(tid) == state and tid in shown:
+                    states[tid] = shown[tid]
+        for tid, state in (run_states or {}).items():
+            if tid not in nodes:
+                continue
+            if state == ShownState.RAN:
+                # "ran in this run" stays until the next refresh, also for a
+                # RunAnywayTarget, which is "not built" once its run is over.
+                states[tid] = state
+            elif state == ShownState.UPSTREAM_FAILED and store_states[tid] == ShownState.NOT_BUILT:
+                states[tid] = state
+                nodes[tid]["reasons"] = [upstream_failure_reason(tid, self._deps, run_states, nodes)]
+        with self._send_lock:
+            self._tasks = {st.task_id: st.task for st in statuses}
+            self._deps = {st.task_id: list(st.deps) for st in statuses}
+            self._store_states = store_states
+            with self.hold_sync():
+                self.nodes = nodes
+                self.edges = edges
+                self.dot = dot_source(nodes, edges)
+                self.states = states
+                self.details = {}
 
     # -- live updates -------------------------------------------------------------
 
     def on_run_event(self, event: RunEvent) -> None:
-        """A run observer: collects state changes and sends them in batches."""
+        """A run observer: collects state changes and sends them in batches (see the module docstring)."""
         state = shown_for_event(event.kind)
-        if state is not None and event.task_id:
-            with self._lock:
-                self._pending[event.task_id] = state.value
-        if event.kind == Kind.RUN_FINISHED or time.monotonic() - self._last_push >= self.min_interval:
-            self.flush()
+        finished = event.kind == Kind.RUN_FINISHED
+        if state is None and not finished:
+            return
+        with self._lock:
+            tid = event.task_id
+            if state is not None and tid:
+                self._pending[tid] = state.value
+                self._run_states[tid] = state.value
+                if event.kind == Kind.RUNNING:
+                    self._started[tid] = event.time
+                details = event_details(event, self._started.get(tid), self._deps, self._run_states, self.nodes)
+                if details is not None:
+                    self._pending_details[tid] = details
+                    self._run_details[tid] = details
+            wait = self._last_push + self.min_interval - time.monotonic()
+            if not finished and wait > 0:
+                if self._timer is None:
+                    # The interval is not over: a timer sends what is held back when it is.
+                    self._timer = threading.Timer(wait, self.flush)
+                    self._timer.daemon = True
+                    self._timer.start()
+                return
+        self.flush()
 
     def flush(self) -> None:
-        """Send the collected state changes now."""
+        """Send the collected state changes now (also the timer's job when the interval is over)."""
         with self._lock:
-            if not self._pending:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if not self._pending and not self._pending_details:
                 return
             changes, self._pending = self._pending, {}
+            details, self._pending_details = self._pending_details, {}
             self._last_push = time.monotonic()
-        # Reassigning the dict is what makes the change reach the browser.
-        self.states = {**self.states, **{k: v for k, v in changes.items() if k in self.nodes or not self.nodes}}
-        self.pushes += 1
+        with self._send_lock:
+            known = self.nodes
+            keep = (lambda k: k in known) if known else (lambda k: True)
+            # Reassigning the dicts is what makes the change reach the browser.
+            with self.hold_sync():
+                if changes:
+                    self.states = {**self.states, **{k: v for k, v in changes.items() if keep(k)}}
+                if details:
+                    self.details = {**self.details, **{k: v for k, v in details.items() if keep(k)}}
+            self.pushes += 1
 
     # -- actions ----------------------------------------------------------------------
 
@@ -127,20 +219,29 @@ class DagWidget(widgets.DOMWidget):
         it returns the :class:`~nbpipe.engine.summary.RunResult`.  ``show_summary``
         puts the run's HTML summary in the widget (the magics show it as an
         output of its own instead, with Luigi's text as the plain form).
+        Raises ``RuntimeError`` when a run started from this widget is still
+        going (checked and claimed under one lock).
         """
-        if self.running:
+        if not self._run_lock.acquire(blocking=False):
             raise RuntimeError("a run started from this widget is still going; stop it first")
-        targets = flatten(tasks) if tasks is not None else self.roots
-        self._stop = threading.Event()
-        self.running = True
-        self.summary_html = ""
-        if not background:
-            return self._run(targets, show_summary)
-        self._thread = threading.Thread(
-            target=self._run, args=(targets, show_summary), name="nbpipe-widget-run", daemon=True
-        )
-        self._thread.start()
-        return self._thread
+        try:
+            targets = flatten(tasks) if tasks is not None else self.roots
+            self._stop = threading.Event()
+            with self._lock:
+                self._run_states, self._run_details, self._started = {}, {}, {}
+            self.running = True
+            self.summary_html = ""
+            if background:
+                self._thread = threading.Thread(
+                    target=self._run, args=(targets, show_summary), name="nbpipe-widget-run", daemon=True
+                )
+                self._thread.start()
+                return self._thread
+        except BaseException:
+            self.running = False
+            self._run_lock.release()
+            raise
+        return self._run(targets, show_summary)
 
     def _run(self, targets, show_summary: bool = True):
         from nbpipe.driver.run import execute
@@ -158,6 +259,7 @@ class DagWidget(widgets.DOMWidget):
                 dask_address=self.dask_address,
             )
             self.last_result = result
+            result.drawn_by_widget = True  # its summary need not draw the graph again
             if show_summary:
                 self.summary_html = summary_html(result)
             return result
@@ -167,18 +269,16 @@ class DagWidget(widgets.DOMWidget):
             return None
         finally:
             self.flush()
-            self.running = False
             try:
-                self.refresh()
-                if self.last_result is not None:
-                    # "done this run" stays visible until the next refresh, also
-                    # for a RunAnywayTarget, which is "missing" once its run is over.
-                    ran = {t.task_id for t in self.last_result.summary.categories["completed"]}
-                    self.states = {
-                        tid: (ShownState.RAN.value if tid in ran else state) for tid, state in self.states.items()
-                    }
+                with self._lock:
+                    run_states = dict(self._run_states)
+                self._update_from_store(run_states=run_states)
+                self._update_static_views()
             except Exception:
                 logger.exception("refreshing the DAG widget failed")
+            finally:
+                self.running = False
+                self._run_lock.release()
 
     def stop(self) -> None:
         """Stop a run started from this widget (running tasks are killed, outputs stay atomic)."""
@@ -191,17 +291,38 @@ class DagWidget(widgets.DOMWidget):
             self._thread.join(timeout)
 
     def _on_front_end_message(self, widget, content, buffers) -> None:
-        action = content.get("action") if isinstance(content, dict) else None
-        task_id = content.get("task_id") if isinstance(content, dict) else None
-        if action not in _ACTIONS:
-            self._refuse(task_id, f"unknown action {action!r}")
+        problem = self._check_message(content)
+        if problem is not None:
+            task_id = content.get("task_id") if isinstance(content, dict) else None
+            self._refuse(task_id if isinstance(task_id, str) else None, problem)
             return
-        if action in ("run", "invalidate", "invalidate_downstream") and task_id not in self._tasks:
-            self._refuse(task_id, "not a task of this graph")
+        action, task_id = content["action"], content.get("task_id")
+        if action in ("run", "run_all") and self._run_lock.locked():
+            self._refuse(task_id, "a run started from this widget is still going")
             return
         threading.Thread(target=self._act, args=(action, task_id), name="nbpipe-widget-action", daemon=True).start()
 
-    def _refuse(self, task_id, reason: str) -> None:
+    def _check_message(self, content) -> str | None:
+        """Why the front-end message ``content`` is refused, or None when it is a well-formed action."""
+        if not isinstance(content, dict):
+            return f"an action message is a dict, not {type(content).__name__}"
+        unknown = sorted(str(k) for k in content if k not in _MESSAGE_KEYS)
+        if unknown:
+            return f"unknown key(s) in the action message: {', '.join(unknown)}"
+        action = content.get("action")
+        if not isinstance(action, str) or action not in _ACTIONS:
+            return f"unknown action {action!r}"
+        task_id = content.get("task_id")
+        if action in _TASK_ACTIONS:
+            if not isinstance(task_id, str):
+                return f"action {action!r} needs a task id (a string), not {type(task_id).__name__}"
+            if task_id not in self._tasks:
+                return "not a task of this graph"
+        elif task_id is not None:
+            return f"action {action!r} takes no task id"
+        return None
+
+    def _refuse(self, task_id: str | None, reason: str) -> None:
         logger.warning("DAG widget refused an action for %r: %s", task_id, reason)
         self.send({"event": "refused", "task_id": task_id, "reason": reason})
 
@@ -218,14 +339,53 @@ class DagWidget(widgets.DOMWidget):
             else:
                 invalidate(self._tasks[task_id], downstream=action == "invalidate_downstream", within=self.roots)
                 self.refresh()
+        except RuntimeError as exc:  # the run lock was taken between the check and the start
+            self._refuse(task_id, str(exc))
         except Exception as exc:
             logger.exception("DAG widget action %s failed", action)
             self.send({"event": "error", "message": f"{type(exc).__name__}: {exc}"})
 
-    # -- without the front end ------------------------------------------------------------
+    # -- display ------------------------------------------------------------------------
+
+    def show(self) -> None:
+        """Display the widget in the current cell, so that returning it from the same cell shows no second copy.
+
+        Every output of this widget shares one display id: after a run or an
+        action, the static forms (for front ends without a widget manager and
+        for HTML exports) are updated in place to tell how the graph ended.
+        """
+        from IPython import get_ipython
+        from IPython.display import publish_display_data
+
+        publish_display_data(self._mimebundle(), transient={"display_id": self._display_id})
+        self._shown = True
+        self._shown_in = getattr(get_ipython(), "execution_count", None)
+
+    def _ipython_display_(self) -> None:
+        """``display(w)`` and a cell's value: one output, unless :meth:`show` already showed it in this cell."""
+        from IPython import get_ipython
+        from IPython.display import publish_display_data
+
+        if self._shown_in is not None and self._shown_in == getattr(get_ipython(), "execution_count", None):
+            self._shown_in = None
+            return
+        publish_display_data(self._mimebundle(), transient={"display_id": self._display_id})
+        self._shown = True
+
+    def _update_static_views(self) -> None:
+        """Replace every output of this widget with its current bundle (the static forms tell the final truth)."""
+        from IPython.display import publish_display_data
+
+        if self._shown:
+            publish_display_data(self._mimebundle(), transient={"display_id": self._display_id}, update=True)
+
+    def _mimebundle(self) -> dict:
+        bundle = super()._repr_mimebundle_() or {}
+        bundle["text/plain"] = static_text(self.nodes, self.states)
+        bundle["text/html"] = static_dag_html(
+            self.nodes, self.edges, self.states, table=static_html(self.nodes, self.states)
+        )
+        return bundle
 
     def _repr_mimebundle_(self, **kwargs):
-        bundle = super()._repr_mimebundle_(**kwargs) or {}
-        bundle["text/plain"] = static_text(self.nodes)
-        bundle["text/html"] = static_html(self.nodes)
-        return bundle
+        return self._mimebundle()

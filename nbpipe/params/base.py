@@ -29,6 +29,7 @@ instance ``__dict__``, where they shadow the class attribute.
 
 from __future__ import annotations
 
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterable
@@ -262,12 +263,23 @@ class Parameter:
         if type(self) is Parameter and not isinstance(param_value, str):
             self._warn_once(param_name, f'Parameter "{param_name}" with value "{param_value}" is not of type string.')
 
-    def _warn_once(self, param_name: str, message: str, category: type = ParameterTypeWarning) -> None:
-        """Warn about ``param_name`` once per parameter object, not once per task."""
+    def _warn_once(self, param_name: str, message: str, category: type | None = None) -> None:
+        """Warn about ``param_name`` once per parameter object, not once per task.
+
+        The call is Luigi's, ``warnings.warn(message[, category])`` (UserWarning
+        without a category), made through the public :mod:`nbpipe.parameter`
+        module's ``warnings``, where Luigi code and tests look for it.
+        """
         warned = self.__dict__.setdefault("_type_warned", set())
         if param_name not in warned:
             warned.add(param_name)
-            warnings.warn(message, category, stacklevel=3)
+            # Looked up, not imported: nbpipe.parameter imports this module.
+            public = sys.modules.get("nbpipe.parameter")
+            warn = (public.warnings if public is not None else warnings).warn
+            if category is None:
+                warn(message)
+            else:
+                warn(message, category)
 
 
 class OptionalParameterMixin:

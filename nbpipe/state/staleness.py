@@ -96,8 +96,12 @@ def stale_reasons(
     records: dict[str, FingerprintRow],
     components: dict[str, dict],
     deps: list[str],
+    code_cache: dict | None = None,
 ) -> list[str]:
     """Why ``task`` (complete now, requiring ``deps``) is stale against its ``record``; [] when not.
+
+    ``code_cache`` (a dict the caller keeps for one walk) remembers the
+    code-change reasons per (recorded digest, current fingerprint object).
 
     A requirement with its own record counts as changed when it completed
     after ``task`` did; one recorded by digest (it was complete before, or
@@ -110,7 +114,14 @@ def stale_reasons(
     reasons = []
     code_then = components.get(record.code)
     if code_then and code_now:
-        reasons += describe_code_change(code_then, code_now)
+        if code_cache is None:
+            reasons += describe_code_change(code_then, code_now)
+        else:
+            # Thousands of tasks of one class share two fingerprints: compare them once.
+            key = (record.code, id(code_now))
+            if key not in code_cache:
+                code_cache[key] = describe_code_change(code_then, code_now)
+            reasons += code_cache[key]
     outputs_now = digests.outputs_of(task)
     changed = sorted(
         name for name in set(record.outputs) | set(outputs_now) if record.outputs.get(name) != outputs_now.get(name)
@@ -154,6 +165,8 @@ def graph_status(
     last = store.last_attempts(ids)
     digests = OutputDigests(content_hash)
     code_cache: dict[type, dict] = {}
+    change_cache: dict = {}
+    names: dict[str, str] = {}
     statuses: dict[str, TaskStatus] = {}
     # Dependencies first, so a task can see whether what it reads will change.
     for r in _dependencies_first(found):
@@ -178,12 +191,14 @@ def graph_status(
                 except Exception:  # noqa: BLE001
                     code_cache[cls] = {}
             reasons = stale_reasons(
-                r.task, records.get(tid), code_cache[cls], digests, tasks, records, components, r.deps
+                r.task, records.get(tid), code_cache[cls], digests, tasks, records, components, r.deps, change_cache
             )
             for dep_id in r.deps:
                 dep_status = statuses.get(dep_id)
                 if dep_status is not None and dep_status.state in (ShownState.STALE, ShownState.INVALIDATED):
-                    reasons.append(f"upstream {dep_status.task} is {dep_status.state}")
+                    if dep_id not in names:  # a task's repr costs microseconds; big graphs name each dep often
+                        names[dep_id] = str(dep_status.task)
+                    reasons.append(f"upstream {names[dep_id]} is {dep_status.state}")
             entry.state = ShownState.STALE if reasons else ShownState.COMPLETE
             entry.reasons = reasons
         elif r.state == State.MISSING:
@@ -213,7 +228,7 @@ def _dependencies_first(found) -> list:
         sorter.prepare()
     except graphlib.CycleError:
         pass  # get_ready() still hands out every task that no cycle blocks
-    order = []
+    order: list = []
     while sorter.is_active():
         ready = sorter.get_ready()
         if not ready:

@@ -89,6 +89,11 @@ class _NotPinned:
     pass
 
 
+#: A pinned version is kept readable in the fingerprint: "=" and the version (digests are hex, never "=...").
+_PIN = "="
+_PIN_LENGTH = 80
+
+
 def _pinned_version(task_cls: type) -> Any:
     from nbpipe.parameter import Parameter
 
@@ -121,7 +126,9 @@ def code_fingerprint(task_cls: type, roots: Iterable[str] | None = None) -> dict
     for immutable module-level constants they read.
 
     A class attribute ``version`` that is not None (on the class or an
-    ancestor) pins the code: the result is ``{"<ClassName>.version": ...}``.
+    ancestor) pins the code: the result is ``{"<ClassName>.version":
+    "=<version>"}``, the version itself (at most 80 characters) rather than a
+    digest, so a change reads "version changed from 1 to 2".
 
     ``roots`` replaces :func:`project_roots` (mainly for tests).  Results are
     cached per class and roots; :func:`clear_cache` forgets them.
@@ -136,7 +143,7 @@ def code_fingerprint(task_cls: type, roots: Iterable[str] | None = None) -> dict
         return dict(cached)
     pinned = _pinned_version(task_cls)
     if pinned is not _NotPinned:
-        result = {f"{task_cls.__name__}.version": short_digest(str(pinned))}
+        result = {f"{task_cls.__name__}.version": _PIN + str(pinned)[:_PIN_LENGTH]}
     else:
         walker = Walker(key)
         walker.add_task_class(task_cls)
@@ -152,6 +159,16 @@ def code_version(task_cls: type, roots: Iterable[str] | None = None) -> str:
     return short_digest("\n".join(f"{k}={v}" for k, v in sorted(fingerprint.items())))
 
 
+def _pin_of(fingerprint: dict[str, str]) -> str | None:
+    """The pinned version of a fingerprint: the version, "" when pinned by an older nbpipe (a digest), else None."""
+    if len(fingerprint) != 1:
+        return None
+    ((key, value),) = fingerprint.items()
+    if not key.endswith(".version"):
+        return None
+    return value[len(_PIN) :] if value.startswith(_PIN) else ""
+
+
 def describe_code_change(old: dict[str, str], new: dict[str, str]) -> list[str]:
     """Human reasons for the difference between two code fingerprints, sorted.
 
@@ -160,6 +177,14 @@ def describe_code_change(old: dict[str, str], new: dict[str, str]) -> list[str]:
     """
     old = old or {}
     new = new or {}
+    pin_old, pin_new = _pin_of(old), _pin_of(new)
+    if pin_old is not None or pin_new is not None:
+        # A pin replaces the whole fingerprint: one reason, not every component added or removed.
+        if pin_old == pin_new:
+            return []
+        if pin_new is None:
+            return [f"version pin {pin_old} was removed" if pin_old else "version pin was removed"]
+        return [f"version changed from {pin_old} to {pin_new}" if pin_old else f"version changed to {pin_new}"]
     reasons = []
     for key in old.keys() | new.keys():
         if key not in new:

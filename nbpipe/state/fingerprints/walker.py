@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import hashlib
 import inspect
 import sys
 import types
@@ -21,6 +22,9 @@ from nbpipe.state.fingerprints.digests import ADDRESS, qualified, short_digest
 from nbpipe.state.fingerprints.members import is_constant, is_ignored_attribute, member_functions
 from nbpipe.state.fingerprints.project import ProjectCode, is_nbpipe_module
 from nbpipe.state.fingerprints.references import function_info, import_target, imported_modules
+
+#: Strings and bytes longer than this are fingerprinted by their sha256, not their repr.
+_LONG_TEXT = 4096
 
 __all__ = ["Walker"]
 
@@ -273,6 +277,11 @@ class Walker:
         if depth > 20:
             return "..."
         kind = type(value)
+        if kind in (str, bytes) and len(value) > _LONG_TEXT:
+            # A large constant (a data blob held by a module) is hashed as it
+            # is: its repr would be a second copy, and hashing that costs more.
+            raw = value.encode("utf-8", "surrogatepass") if kind is str else value
+            return f"{kind.__name__}[{len(value)}]:sha256:{hashlib.sha256(raw).hexdigest()}"
         if value is None or kind in (bool, int, float, complex, str, bytes):
             return f"{kind.__name__}:{value!r}"
         if isinstance(value, enum.Enum):

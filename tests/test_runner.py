@@ -362,3 +362,22 @@ def test_broken_task_handlers_receive_the_exception_requires_raised():
 
     nbpipe.build([RequiresBoom()], local_scheduler=True)
     assert len(seen) == 1 and isinstance(seen[0], KeyError) and seen[0].args == ("no such upstream",)
+
+
+def test_an_inline_task_is_seen_running_before_it_ends():
+    # Observers (the widget, progress) must see RUNNING while the task runs, also with the inline executor.
+    seen_while_running = []
+    kinds_so_far = []
+
+    class Watched(nbpipe.Task):
+        def complete(self):
+            return False
+
+        def run(self):
+            seen_while_running.extend(k for k, tid in kinds_so_far if tid == self.task_id)
+
+    from nbpipe.driver.run import execute
+
+    execute([Watched()], executor="inline", observers=[lambda e: kinds_so_far.append((e.kind, e.task_id))])
+    assert "running" in seen_while_running
+    assert "done" not in seen_while_running

@@ -81,6 +81,9 @@ class Executor(ABC):
     kind = "abstract"
     #: True when tasks run on a cluster other drivers share, so local file locks cannot keep runs apart.
     shares_a_cluster = False
+    #: True when submit() runs the task to its end before returning (inline): the run loop then
+    #: publishes the task's RUNNING event before submitting, so observers see it running.
+    runs_tasks_in_submit = False
 
     def __init__(
         self,

@@ -251,6 +251,7 @@ class RunLoop:
         sched.commit(now)
         self.flush()
         fire = self.fire
+        in_submit = executor.runs_tasks_in_submit
         tasks = self.tasks
         stop = self.stop
         while True:
@@ -268,6 +269,8 @@ class RunLoop:
                     continue
                 if fire:
                     task.trigger_event(Event.START, task)
+                if in_submit:
+                    self.flush()
                 executor.submit(task, self._static_deps(task_id))
             self.flush()
             if not sched.is_active():
@@ -342,6 +345,8 @@ class RunLoop:
             task = tasks[task_id]
             if self.fire:
                 task.trigger_event(Event.START, task)
+            if executor.runs_tasks_in_submit:
+                self.flush()
             executor.submit(task, self._static_deps(task_id))
 
     def _static_deps(self, task_id: str) -> list[Task] | None:

@@ -19,6 +19,7 @@ class InlineExecutor(Executor):
     """
 
     kind = "inline"
+    runs_tasks_in_submit = True
 
     def __init__(self, **options):
         super().__init__(**options)

@@ -46,9 +46,15 @@ from nbpipe.parameter import (
     TupleParameter,
     YearParameter,
 )
+
+# Luigi's top-level ``luigi.freezing`` (recursively_freeze, FrozenOrderedDict) lives with the parameters here.
+from nbpipe.params import freezing as freezing
 from nbpipe.target import FileSystemTarget, LocalTarget, Target
 from nbpipe.targets.fsspec_target import FsspecTarget
 from nbpipe.task import Config, DynamicRequirements, ExternalTask, Task, WrapperTask, auto_namespace, namespace
+
+# Imported for its task classes, as Luigi does: ``RangeDaily --of X`` works on the command line.
+from nbpipe.tools import range as _range  # noqa: F401  (after the task model it builds on)
 
 # Run-state functions load the state store (sqlite3) on first use only.
 _STATE_API = ("status", "invalidate", "clear_invalidations", "enable", "history")

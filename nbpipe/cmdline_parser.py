@@ -105,7 +105,9 @@ def _value_parser(family: str, option: str, param: Any, keep_text: bool = False)
         except Exception as exc:  # noqa: BLE001 - any parse failure is the user's value
             form = param.expected_form()
             detail = f" ({exc})" if str(exc) and form not in str(exc) else ""
-            raise UsageError(f"{family} {option}: {text!r} is not valid; expected {form}{detail}") from None
+            error = UsageError(f"{family} {option}: {text!r} is not valid; expected {form}{detail}")
+            error.parse_error = exc  # type: ignore[attr-defined]  # Luigi's entry points re-raise some (below)
+            raise error from None
         return text if keep_text else value
 
     return parse
@@ -202,6 +204,16 @@ def _add_task_options(parser: ArgumentParser, task_cls: type) -> list[str]:
     return usage
 
 
+def _unknown_task_class(error: BaseException) -> BaseException | None:
+    """The ``TaskClassNotFoundException`` behind a value that did not parse (a ``TaskParameter``'s), if any."""
+    from nbpipe.exceptions import TaskClassNotFoundException
+
+    cause = getattr(error, "parse_error", None)
+    while cause is not None and not isinstance(cause, TaskClassNotFoundException):
+        cause = cause.__cause__
+    return cause
+
+
 def _with_task(make_parser: Callable[[], ArgumentParser], task_cls: type | None, help_all: bool = False):
     parser = make_parser()
     usage = _add_task_options(parser, task_cls) if task_cls is not None else []
@@ -275,11 +287,18 @@ def parse_task_command(
     if found.help or found.help_all:
         parser.print_help()
         raise SystemExit(0)
-    args, extras = parser.parse_known_args(argv)
+    try:
+        args, extras = parser.parse_known_args(argv)
+    except UsageError as exc:
+        missing = _unknown_task_class(exc)
+        if missing is not None and not set_globals:
+            raise missing from None  # Luigi's entry points: a TaskParameter naming no task raises Luigi's exception
+        raise
     if task_cls is None and require_task:
         unknown = [a for a in extras if a.startswith("-")]
+        # Luigi's entry points (set_globals=False) say it in Luigi's words.
         raise UsageError(
-            f"no task given: {parser.prog} [--module MOD] TASK [--param value ...]"
+            f"{'no task given' if set_globals else 'No task specified'}: {parser.prog} [--module MOD] TASK [--param value ...]"
             + (f" (unknown option {unknown[0]})" if unknown else "")
         )
     if extras:

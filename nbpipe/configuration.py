@@ -31,12 +31,14 @@ import configparser
 import contextlib
 import os
 import re
+import sys
 import threading
+import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from nbpipe.exceptions import ConfigError
+from nbpipe.exceptions import ConfigError, InterpolationMissingEnvvarError
 from nbpipe.options import BOOL, FLOAT, INT, RESOURCES_SECTION, Option, OptionType, UndeclaredOptionError, declared
 
 __all__ = [
@@ -62,10 +64,13 @@ class _Source(NamedTuple):
     where: str
     fix: str
     drop: str
+    # Values read from files were interpolated (INI) or are literal (TOML);
+    # only values set in code get ``${ENV}`` / ``%(option)s`` resolved on read.
+    from_file: bool = False
 
 
 def _file_source(path: Path) -> _Source:
-    return _Source(f"in {path}", f"fix it in {path}", "remove it")
+    return _Source(f"in {path}", f"fix it in {path}", "remove it", from_file=True)
 
 
 _SET_OPTION = _Source("set in code with set_option", "pass set_option() a valid value", "do not set it")
@@ -128,6 +133,10 @@ def _normalise_option(name: str) -> str:
     return name.replace("-", "_")
 
 
+# ``${NAME}`` (group 1) or ``%(option)s`` (group 2) in a value set in code.
+_REFERENCE = re.compile(r"\$\{([^}]+)\}|%\(([^)]+)\)s")
+
+
 class Config:
     """An immutable-by-convention snapshot of the merged configuration.
 
@@ -140,6 +149,9 @@ class Config:
     def __init__(self, sections: dict[str, dict[str, Any]] | None = None, files: list[Path] | None = None):
         self._sections: dict[str, dict[str, Any]] = {}
         self._sources: dict[tuple[str, str], _Source] = {}
+        # Options whose value was given spelled with a dash: an underscore spelling
+        # of the same option from the same source wins, whatever the order (Luigi's rule).
+        self._dashed: set[tuple[str, str]] = set()
         self.files: list[Path] = list(files or [])
         self.version = 0
         for section, options in (sections or {}).items():
@@ -148,6 +160,14 @@ class Config:
 
     def _set(self, section: str, option: str, value: Any, source: _Source = _SET_OPTION) -> None:
         name = _normalise_option(option)
+        key = (section, name)
+        if name != option:
+            # Within one source an underscore spelling wins; a later source still overrides.
+            if key not in self._dashed and self._sources.get(key) == source:
+                return
+            self._dashed.add(key)
+        else:
+            self._dashed.discard(key)
         self._sections.setdefault(section, {})[name] = value
         self._sources[(section, name)] = source
         self.version += 1
@@ -168,7 +188,39 @@ class Config:
         opts = self._sections.get(section)
         if opts is None:
             return default
-        return opts.get(_normalise_option(option), default)
+        name = _normalise_option(option)
+        value = opts.get(name, default)
+        if isinstance(value, str) and ("%(" in value or "${" in value) and value is not default:
+            if not self._sources.get((section, name), _UNSET).from_file:
+                return self._interpolate(section, option, value, 1)
+        return value
+
+    def _interpolate(self, section: str, option: str, value: str, depth: int) -> str:
+        """``value`` with ``${NAME}`` replaced by the environment variable and ``%(other)s`` by
+        that option of ``section`` (itself interpolated), as Luigi's INI parser reads values."""
+        if depth > configparser.MAX_INTERPOLATION_DEPTH:
+            raise configparser.InterpolationDepthError(option, section, value)
+
+        def resolve(match: re.Match) -> str:
+            if match[1] is not None:
+                env = os.environ.get(match[1])
+                if env is None:
+                    raise InterpolationMissingEnvvarError(option, section, value, match[1])
+                return env
+            ref = self._sections.get(section, {}).get(_normalise_option(match[2]))
+            if ref is None:
+                raise configparser.InterpolationMissingOptionError(option, section, value, match[2])
+            return self._interpolate(section, match[2], str(ref), depth + 1)
+
+        return _REFERENCE.sub(resolve, value)
+
+    def write(self, fp: Any) -> None:
+        """Write the merged configuration as INI text to the file object ``fp`` (Luigi's ``ConfigParser.write``)."""
+        for section, options in self._sections.items():
+            fp.write(f"[{section}]\n")
+            for option, value in options.items():
+                fp.write(f"{option} = {value}\n")
+            fp.write("\n")
 
     def source_of(self, section: str, option: str) -> str:
         """Where ``[section] option`` was set, for messages: "in FILE", "set in code with set_option", or ""."""
@@ -386,6 +438,21 @@ class LuigiTomlParser(LuigiConfigParser):
 
     _instance: Config | None = None
 
+    @property
+    def data(self) -> dict[str, dict[str, Any]]:
+        """The sections and their options (Luigi's TOML parser keeps its file's table here)."""
+        return self._sections
+
+    @data.setter
+    def data(self, sections: dict[str, dict[str, Any]]) -> None:
+        """Replace every section (Luigi's tests and logging setup assign a TOML table here)."""
+        self._sections, self._sources, self._dashed = {section: {} for section in sections}, {}, set()
+        for section, options in sections.items():
+            for option, value in options.items():
+                self._set(section, option, value, _GIVEN_TO_CONFIG)
+        self.version += 1  # also when the new table is empty
+        _bump_generation()
+
 
 def _current() -> Config | None:
     return LuigiConfigParser._instance
@@ -405,6 +472,9 @@ def get_config(parser: str | None = None) -> Config:
 
     ``parser`` is Luigi's ("cfg" or "toml"): the same merged configuration ("toml": a :class:`LuigiTomlParser`).
     """
+    if parser is None:
+        # Luigi's switch: LUIGI_CONFIG_PARSER=toml makes the default object a LuigiTomlParser.
+        parser = os.environ.get("LUIGI_CONFIG_PARSER")
     if parser == "toml" and not LuigiTomlParser.enabled:
         raise ImportError("the TOML configuration parser is disabled (LuigiTomlParser.enabled is False)")
     cfg = LuigiConfigParser._instance
@@ -513,3 +583,13 @@ generation = 0
 def _bump_generation() -> None:
     global generation
     generation += 1
+
+
+# Luigi's ``luigi.configuration`` is a package; code imports its error from
+# ``luigi.configuration.cfg_parser``.  As ``os.path`` is, that submodule is a
+# module object registered under its dotted name, holding Luigi's names.
+cfg_parser = types.ModuleType(f"{__name__}.cfg_parser", "Luigi's luigi.configuration.cfg_parser names.")
+cfg_parser.LuigiConfigParser = LuigiConfigParser  # type: ignore[attr-defined]
+cfg_parser.InterpolationMissingEnvvarError = InterpolationMissingEnvvarError  # type: ignore[attr-defined]
+cfg_parser.get_config = get_config  # type: ignore[attr-defined]
+sys.modules[cfg_parser.__name__] = cfg_parser

@@ -175,3 +175,35 @@ class CommandLineUsageError(UsageError, SystemExit):
 
 class TaskException(Exception):
     """Luigi's ``luigi.worker.TaskException``: a value given to ``Worker.add`` is not a task."""
+
+
+# Imported here, not at the top: this file is shared and only appended to.
+import configparser  # noqa: E402
+
+
+class InterpolationMissingEnvvarError(configparser.InterpolationError):
+    """Luigi's ``luigi.configuration.cfg_parser.InterpolationMissingEnvvarError``:
+    a configuration value refers with ``${NAME}`` to an environment variable that is not set."""
+
+    def __init__(self, option: str, section: str, value: str, envvar: str) -> None:
+        message = f"Config refers to a nonexisting environment variable {envvar}. Section [{section}], option {option}={value}"
+        super().__init__(option, section, message)
+        self.envvar = envvar
+
+
+class ParameterTypeError(ParameterValueError, TypeError):
+    """Text that parses, but to a value of the wrong kind (``"a string"`` where a JSON list is expected).
+
+    A ``TypeError`` too, as Luigi's parse fails with one for such text.
+    """
+
+
+class ParameterSyntaxError(ParameterValueError, SyntaxError):
+    """Text that is not valid syntax for the parameter (an unclosed tuple literal).
+
+    A ``SyntaxError`` too, as Luigi's ``TupleParameter`` fails with one.
+    """
+
+    def __str__(self) -> str:
+        # SyntaxError's own __str__ reads ``msg``, which ValueError's constructor never sets.
+        return str(self.args[0]) if self.args else ""

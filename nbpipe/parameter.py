@@ -33,6 +33,7 @@ live in :mod:`nbpipe.params.base`, the kinds in :mod:`nbpipe.params.basic`,
 
 from __future__ import annotations
 
+import importlib.util
 import warnings  # noqa: F401 - the parameters' type warnings are issued through this name (Luigi's place for it)
 
 from nbpipe import configuration as _config  # noqa: F401 - the module-level name existed before the split
@@ -146,3 +147,8 @@ __all__ = [
     "PathParameter",
     "OptionalPathParameter",
 ]
+
+# Whether Dict/List/Tuple parameters can check a JSON schema (Luigi's switch of
+# the same name).  Found without importing jsonschema, which is slow to import;
+# a parameter given a schema imports it when it first validates.
+_JSONSCHEMA_ENABLED = importlib.util.find_spec("jsonschema") is not None

@@ -13,11 +13,13 @@ Differences from Luigi, on purpose:
 from __future__ import annotations
 
 import abc
+import datetime
 import difflib
 import logging
 from collections.abc import Callable
 from typing import Any
 
+from nbpipe import configuration as _config
 from nbpipe.exceptions import TaskClassAmbigiousException, TaskClassException, TaskClassNotFoundException  # noqa: F401 - their home in Luigi's API
 
 __all__ = [
@@ -65,6 +67,46 @@ class Register(abc.ABCMeta):
     def __call__(cls, *args, **kwargs):
         """Instantiate, returning the cached instance for equal parameters."""
         cache = Register._instance_cache
+        raw = None
+        if cache is not None:
+            # Fast path: the same raw arguments as an earlier call, under the same
+            # configuration, give the instance that call gave, without binding and
+            # normalising again.  Only for arguments whose equality implies equal
+            # normalised values (exact int/str/None/date/datetime; no bool/float,
+            # which compare equal to ints) and classes whose parameters all
+            # normalise purely (no filesystem, clock or user code).
+            epoch = _raw_epoch
+            if (
+                epoch[1] != _config.generation
+                or epoch[2] is not _config.LuigiConfigParser._instance
+                or epoch[0] is not cache
+            ):
+                _new_raw_epoch(cache)
+            ok = cls.__dict__.get("_raw_ok_cache")
+            if ok is None or ok[0] is not cls.__dict__.get("_param_list_cache"):
+                ok = _raw_ok(cls)
+            if ok[1]:
+                types = _RAW_TYPES
+                if kwargs:
+                    for value in kwargs.values():
+                        if type(value) not in types:
+                            break
+                    else:
+                        for value in args:
+                            if type(value) not in types:
+                                break
+                        else:
+                            raw = (cls, _RAW, args, tuple(kwargs.items()))
+                else:
+                    for value in args:
+                        if type(value) not in types:
+                            break
+                    else:
+                        raw = (cls, _RAW, args, ())
+                if raw is not None:
+                    hit = cache.get(raw)
+                    if hit is not None:
+                        return hit
         fast = cls._has_default_init()
         param_values = cls.get_param_values(cls.get_params(), args, kwargs)
         if cache is not None:
@@ -74,6 +116,8 @@ class Register(abc.ABCMeta):
             except TypeError:  # an unhashable parameter value: no caching
                 key, hit = None, None
             if hit is not None:
+                if raw is not None:
+                    cache[raw] = hit
                 return hit
         else:
             key = None
@@ -84,6 +128,8 @@ class Register(abc.ABCMeta):
             instance = super().__call__(*args, **kwargs)
         if key is not None:
             cache[key] = instance
+            if raw is not None:
+                cache[raw] = instance
         return instance
 
     def __setattr__(cls, name, value):
@@ -98,6 +144,8 @@ class Register(abc.ABCMeta):
             for registered in list(Register._by_family.values()) + [cls]:
                 type.__setattr__(registered, "_param_list_cache", None)
                 type.__setattr__(registered, "_defaults_cache", None)
+                type.__setattr__(registered, "_raw_ok_cache", None)
+            _forget_raw_keys()
 
     @classmethod
     def clear_instance_cache(mcs) -> None:
@@ -213,6 +261,69 @@ def namespace(namespace: str | None = None, scope: str = "") -> None:
 def auto_namespace(scope: str = "") -> None:
     """Like :func:`namespace`, with each class's module as its namespace."""
     namespace(namespace=SAME_AS_PYTHON_MODULE, scope=scope)
+
+
+# -- the raw-argument fast path of the instance cache ------------------------
+
+_RAW = object()  # marks raw-argument keys in the instance cache: (cls, _RAW, args, kwargs items)
+# Exact types whose equality implies equality of what a pure ``normalize`` makes
+# of them: no two of them compare equal across types (unlike bool, int and float).
+_RAW_TYPES = frozenset({int, str, type(None), datetime.date, datetime.datetime})
+# The configuration the raw keys in the cache were made under (defaults come from it).
+_raw_epoch: list[Any] = [None, None, None]  # [cache, generation, config object]
+_pure_normalize: frozenset | None = None
+
+
+def _pure_normalizers() -> frozenset:
+    """The built-in ``normalize`` methods that depend only on the value and the parameter's own settings."""
+    global _pure_normalize
+    if _pure_normalize is None:
+        from nbpipe.params import base, basic, time
+
+        _pure_normalize = frozenset(
+            {
+                base.Parameter.normalize,
+                base.OptionalParameterMixin.normalize,
+                basic.BoolParameter.normalize,
+                basic.ChoiceParameter.normalize,
+                basic.ChoiceListParameter.normalize,
+                time.DateParameter.normalize,
+                time.MonthParameter.normalize,
+                time.YearParameter.normalize,
+                time._DatetimeParameterBase.normalize,
+            }
+        )
+    return _pure_normalize
+
+
+def _raw_ok(cls: Any) -> tuple[list, bool]:
+    """Whether every parameter of ``cls`` normalises purely (each ``normalize`` in its MRO is a built-in pure one)."""
+    params = cls.get_params()
+    cached = cls.__dict__.get("_raw_ok_cache")
+    if cached is not None and cached[0] is params:
+        return cached
+    pure = _pure_normalizers()
+    ok = all(
+        klass.__dict__["normalize"] in pure
+        for _, param in params
+        for klass in type(param).__mro__
+        if "normalize" in klass.__dict__
+    )
+    cls._raw_ok_cache = (params, ok)
+    return cls._raw_ok_cache
+
+
+def _forget_raw_keys() -> None:
+    cache = Register._instance_cache
+    if cache:
+        for key in [k for k in list(cache) if len(k) == 4 and k[1] is _RAW]:
+            del cache[key]
+
+
+def _new_raw_epoch(cache: dict) -> None:
+    """The configuration changed (defaults may differ) or the cache was replaced: raw keys made before are void."""
+    _forget_raw_keys()
+    _raw_epoch[:] = [cache, _config.generation, _config.LuigiConfigParser._instance]
 
 
 def _module_name(name: str) -> str:

@@ -73,3 +73,51 @@ def test_every_value_remembers_where_it_was_set(tmp_path, monkeypatch):
     assert config.reload_config().source_of("scheduler", "retry_delay") == "set in code with set_option"
     assert cfg.source_of("scheduler", "unset") == ""
     assert config.Config({"retcode": {"not_run": 1}}).source_of("retcode", "not_run") == "given to Config()"
+
+
+# -- Luigi's INI behaviours for values set in code (luigi.configuration.cfg_parser) ------------------------------
+
+
+def test_values_set_in_code_interpolate_environment_and_options(monkeypatch):
+    monkeypatch.setenv("NBPIPE_TEST_VAR", "1")
+    cfg = config.get_config()
+    cfg.set("t", "a", "${NBPIPE_TEST_VAR}")
+    cfg.set("t", "b", "%(a)s and ${NBPIPE_TEST_VAR}")
+    cfg.set("t", "missing", "${NBPIPE_TEST_UNSET_VAR}")
+    cfg.set("t", "plain", "%Y-%m")  # no reference: read as written
+    assert cfg.get("t", "b") == "1 and 1"
+    assert cfg.getint("t", "a") == 1
+    assert cfg.get("t", "plain") == "%Y-%m"
+    from nbpipe.configuration.cfg_parser import InterpolationMissingEnvvarError
+
+    with pytest.raises(InterpolationMissingEnvvarError, match="NBPIPE_TEST_UNSET_VAR"):
+        cfg.get("t", "missing")
+
+
+def test_file_values_are_not_interpolated_twice(tmp_path, monkeypatch):
+    (tmp_path / "luigi.cfg").write_text("[t]\nfmt = %%(name)s\n")
+    assert config.reload_config().get("t", "fmt") == "%(name)s"
+
+
+def test_underscore_spelling_wins_within_one_source_later_sources_still_override(tmp_path):
+    cfg = config.get_config()
+    cfg.set("t", "foo_bar", "underscore")
+    cfg.set("t", "foo-bar", "dash")
+    assert cfg.get("t", "foo-bar") == cfg.get("t", "foo_bar") == "underscore"
+    (tmp_path / "luigi.cfg").write_text("[t]\nbaz_qux = file\n")
+    config.reload_config(clear_overrides=True)
+    config.set_option("t", "baz-qux", "code")
+    assert config.get_config().get("t", "baz_qux") == "code"
+
+
+def test_luigi_config_parser_switch_write_and_data(monkeypatch):
+    import io
+
+    monkeypatch.setenv("LUIGI_CONFIG_PARSER", "toml")
+    cfg = config.get_config()
+    assert isinstance(cfg, config.LuigiTomlParser)
+    cfg.data = {"core": {"x": 1}}
+    assert cfg.data == {"core": {"x": 1}} and cfg.get("core", "x") == 1
+    out = io.StringIO()
+    cfg.write(out)
+    assert out.getvalue() == "[core]\nx = 1\n\n"

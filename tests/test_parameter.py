@@ -309,6 +309,28 @@ def test_bad_text_raises_value_error_naming_expected_form(factory, text, message
     assert str(info.value).endswith("expected " + p.expected_form())
 
 
+def test_wrong_kind_and_bad_syntax_are_also_type_and_syntax_errors():
+    # Luigi's parse fails with TypeError / SyntaxError for these; nbpipe's one-line error is both.
+    with pytest.raises(TypeError, match="expected a JSON list"):
+        P.ListParameter().parse('"NOT A LIST"')
+    with pytest.raises(SyntaxError, match="expected a JSON list or a Python tuple literal"):
+        P.TupleParameter().parse("((1,2),(3,4")
+    err = pickle.loads(pickle.dumps(P.TupleParameter()._invalid("x")))
+    assert str(err) == "invalid value 'x': expected a JSON list or a Python tuple literal"
+
+
+def test_schema_warning_follows_the_jsonschema_switch(monkeypatch):
+    monkeypatch.setattr(P, "_JSONSCHEMA_ENABLED", False)
+    with pytest.warns(UserWarning, match="'jsonschema' package is not installed"):
+        p = P.ListParameter(schema={"type": "array"})
+    assert p.schema is None
+
+
+def test_path_parameter_names_a_missing_path(tmp_path):
+    with pytest.raises(ValueError, match="The path .* does not exist"):
+        P.PathParameter(exists=True).normalize(tmp_path / "nope")
+
+
 def test_parameter_value_error_pickles():
     err = P.ParameterValueError("x", "an integer", None)
     copy = pickle.loads(pickle.dumps(err))

@@ -269,53 +269,62 @@ def summarize(events: Iterable[RunEvent], summary_length: int | None = None) -> 
                     seen.add(d)
                     lst.append(d)
 
+    # The kinds as locals, the per-task ones first: this loop sees about four events per task.
+    k_discovered, k_pending, k_running, k_done = Kind.DISCOVERED, Kind.PENDING, Kind.RUNNING, Kind.DONE
+    k_complete, k_missing, k_sched_failed, k_failed = Kind.COMPLETE, Kind.MISSING, Kind.SCHEDULING_FAILED, Kind.FAILED
+    k_disabled, k_suspended, k_by_other = Kind.DISABLED, Kind.SUSPENDED, Kind.RUN_BY_OTHER
+    k_started, k_finished = Kind.RUN_STARTED, Kind.RUN_FINISHED
+    tasks_get = tasks.get
     for ev in events:
         kind = ev.kind
         tid = ev.task_id
         if not tid:
-            if kind == Kind.RUN_STARTED:
+            if kind == k_started:
                 given = ev.data.get("roots")
                 if given:
                     roots = [_as_id(r) for r in given]
-            elif kind == Kind.RUN_FINISHED:
+            elif kind == k_finished:
                 interrupted = bool(ev.data.get("interrupted"))
             continue
-        if tasks.get(tid) is None:
+        if tasks_get(tid) is None:
             tasks[tid] = ev.task
-        if kind == Kind.DISCOVERED:
+        if kind == k_pending:
+            continue
+        if kind == k_discovered:
             if first_discovered is None:
                 first_discovered = tid
-            add_deps(tid, ev.deps)
+            if ev.deps:
+                add_deps(tid, ev.deps)
             data = ev.data
             if data.get("complete"):
                 complete.add(tid)
             elif data.get("external") and data.get("complete") is False:
                 missing.add(tid)
-        elif kind == Kind.COMPLETE:
-            complete.add(tid)
-        elif kind == Kind.MISSING:
-            missing.add(tid)
-        elif kind == Kind.SCHEDULING_FAILED:
-            sched_err.add(tid)
-            sched_reason[tid] = _failure_text(ev)
-        elif kind == Kind.RUNNING:
+        elif kind == k_running:
             running_at[tid] = ev.time
-        elif kind == Kind.DONE:
+        elif kind == k_done:
             done.add(tid)
             if tid in running_at:
                 durations[tid] = ev.time - running_at[tid]
-        elif kind == Kind.FAILED:
+        elif kind == k_complete:
+            complete.add(tid)
+        elif kind == k_missing:
+            missing.add(tid)
+        elif kind == k_sched_failed:
+            sched_err.add(tid)
+            sched_reason[tid] = _failure_text(ev)
+        elif kind == k_failed:
             ever_failed.add(tid)
             last_failure[tid] = ev
             if tid in running_at:
                 durations[tid] = ev.time - running_at[tid]
-        elif kind == Kind.DISABLED:
+        elif kind == k_disabled:
             ever_failed.add(tid)
             disabled.add(tid)
             last_disabled[tid] = ev
-        elif kind == Kind.SUSPENDED:
+        elif kind == k_suspended:
             add_deps(tid, ev.deps)
-        elif kind == Kind.RUN_BY_OTHER:
+        elif kind == k_by_other:
             worker = ev.data.get("worker")
             other_by_task[tid] = "unknown worker" if worker is None else str(worker)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import warnings
 from ast import literal_eval
 from collections.abc import Iterable, Mapping
@@ -10,6 +11,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from nbpipe.exceptions import ParameterSyntaxError, ParameterTypeError
 from nbpipe.params.base import OptionalParameter, OptionalParameterMixin, Parameter, ParameterException, _no_value
 from nbpipe.params.freezing import FrozenOrderedDict, recursively_freeze, recursively_unfreeze
 
@@ -124,7 +126,7 @@ class PathParameter(Parameter):
         if self.absolute:
             path = path.absolute()
         if self.exists and not path.exists():
-            raise self._invalid(x, f"the path {path} does not exist")
+            raise self._invalid(x, f"The path {path} does not exist")
         return path
 
     def expected_form(self) -> str:
@@ -164,9 +166,10 @@ class _JSONParameter(Parameter):
 
     def __init__(self, default: Any = _no_value, *, schema: Any = None, **kwargs: Any):
         if schema is not None and not callable(getattr(schema, "validate", None)):
-            try:
-                import jsonschema  # noqa: F401
-            except ImportError:
+            # The switch lives on the face module nbpipe.parameter, Luigi's home for it (code may
+            # turn it off there); that module imports this one, so it is read, not imported.
+            face = sys.modules.get("nbpipe.parameter")
+            if not getattr(face, "_JSONSCHEMA_ENABLED", True):
                 warnings.warn(
                     "The 'jsonschema' package is not installed so the parameter can not be validated even though a schema is given.",
                     stacklevel=2,
@@ -202,7 +205,7 @@ class _JSONParameter(Parameter):
         except ValueError:
             raise self._invalid(x) from None
         if value is not None and not isinstance(value, self._json_types):
-            raise self._invalid(x)
+            raise ParameterTypeError(x, self.expected_form())
         return value
 
 
@@ -259,7 +262,9 @@ class TupleParameter(ListParameter):
             return tuple(tuple(v) if type(v) is list else v for v in value)
         try:
             value = literal_eval(x)
-        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        except SyntaxError:
+            raise ParameterSyntaxError(x, self.expected_form()) from None
+        except (ValueError, TypeError, MemoryError, RecursionError):
             raise self._invalid(x) from None
         if not isinstance(value, (list, tuple, set, frozenset)):
             raise self._invalid(x)

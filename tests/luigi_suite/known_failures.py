@@ -64,8 +64,28 @@ REASONS: dict[str, str] = {
     "test/event_callbacks_test.py::TestEventCallbacks::test_processing_time": (
         "gap: the test patches luigi.worker.time; nbpipe times tasks in its executors"
     ),
-    "test/dict_parameter_test.py::DictParameterTest::test_schema": "gap: no JSON-schema validation of DictParameter/ListParameter (jsonschema)",
-    "test/list_parameter_test.py::ListParameterTest::test_schema": "gap: no JSON-schema validation of DictParameter/ListParameter (jsonschema)",
+    "test/parameter_test.py::TestParamWithDefaultFromConfig::testTimeDelta8601": (
+        "gap, mock-bound: ISO 8601 durations with months are refused, as in Luigi, but the test patches the name "
+        "`luigi.parameter.ParameterException` that Luigi's TimeDeltaParameter raises through; nbpipe raises from "
+        "nbpipe.params.time, so the mock is never called"
+    ),
+    "test/parameter_test.py::ParameterTest::test_duplicated_param": (
+        "gap: needs nbpipe/task.py (owned elsewhere) to raise DuplicateParameterException for a value given "
+        "positionally and by name (it raises UnknownParameterException)"
+    ),
+    "test/task_test.py::TaskTest::test_unconsumed_params": (
+        "gap: needs nbpipe/task.py (owned elsewhere): instantiating a task does not warn about options of its "
+        "configuration section that no parameter consumes (UnconsumedParameterWarning)"
+    ),
+    "test/cmdline_test.py::CmdlineTest::test_cmdline_ambiguous_class": REDEFINITION,
+    "test/cmdline_test.py::InvokeOverCmdlineTest::test_bin_luigi_help_": (
+        "deliberate: `TASK --help` lists TASK's parameters as --name only (not again as --TASK-name), and the "
+        "command's --help lists nbpipe's run options (24 lines, Luigi's test allows 15)"
+    ),
+    "test/config_toml_test.py::TomlConfigParserTest::test_get": (
+        "deliberate: get() of a missing option without a default returns None (nbpipe's configuration object is "
+        "one for INI and TOML), where Luigi's TOML parser raises KeyError"
+    ),
 }
 
 

@@ -155,6 +155,9 @@ def run_pytest(root: Path, files: list[str], against: str, verbose: bool = False
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "results.json"
         env["NBPIPE_LUIGI_SUITE_RESULTS"] = str(out)
+        # A state directory of this run's own: runs killed at the timeout must
+        # not leave live-run records that a later run waits on.
+        env["NBPIPE_STATE_DIR"] = str(Path(tmp) / "nbpipe-state")
         # Tests write luigi.cfg-less temporary files; HOME/tmp stay as they are.
         cmd = [sys.executable, "-P", "-m", "pytest", "-p", "luigi_results", "-p", "no:cacheprovider"]
         if against == "nbpipe":

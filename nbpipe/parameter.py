@@ -1,30 +1,8 @@
 """Task parameters, compatible with Luigi's ``luigi.parameter`` module.
 
-A parameter object sits on a task class and describes one argument of the
-task.  Every parameter class implements the same contract:
-
-``parse(text)``
-    The value written ``text`` (command line, INI config, serialised task).
-    Bad text raises :class:`ParameterValueError` (a ``ValueError`` *and* a
-    :class:`ParameterException`) whose one-line message ends with
-    ``expected <expected_form()>``.
-``serialize(value) -> str``
-    The inverse of ``parse``; identical to Luigi's output, so task ids agree.
-``normalize(value)``
-    The canonical, hashable form of a value given in code, by ``parse`` or
-    as a default.  Called for every parameter of every task instance, so it
-    is cheap when the value is already canonical.
-``next_in_enumeration(value)``
-    The next value in the parameter's natural order, or ``None``.
-``expected_form() -> str``
-    A short description of the accepted text, e.g. ``"an integer"``.
-``_get_value(task_family, param_name)``
-    The normalised value from the configuration (section ``task_family``,
-    option ``param_name``, then ``config_path``), else the normalised
-    default, else the sentinel :data:`_no_value`.
-
-Parameters do not act as descriptors: the task layer stores values in the
-instance ``__dict__``, where they shadow the class attribute.
+Every parameter class follows one contract (``parse``, ``serialize``,
+``normalize``, ``next_in_enumeration``, ``expected_form``, ``_get_value``),
+written down in :mod:`nbpipe.params.base`.
 
 This module is Luigi's face and only re-exports: the base class and errors
 live in :mod:`nbpipe.params.base`, the kinds in :mod:`nbpipe.params.basic`,

@@ -102,13 +102,7 @@ class DaemonLogging(BaseLogging):
 
     @classmethod
     def _conf(cls, opts: Any) -> bool:
-        path = cls._config().get("core", "logging_conf_file", None)
-        if not path:
-            return False
-        if not os.path.exists(path):
-            raise OSError(f"logging configuration file {path} ([core] logging_conf_file) does not exist")
-        logging.config.fileConfig(path, disable_existing_loggers=False)
-        return True
+        return _file_config(cls._config().get("core", "logging_conf_file", None), "[core] logging_conf_file")
 
     @classmethod
     def _default(cls, opts: Any) -> bool:
@@ -123,13 +117,7 @@ class InterfaceLogging(BaseLogging):
 
     @classmethod
     def _conf(cls, opts: Any) -> bool:
-        path = getattr(opts, "logging_conf_file", None)
-        if not path:
-            return False
-        if not os.path.exists(path):
-            raise OSError(f"logging configuration file {path} (--logging-conf-file) does not exist")
-        logging.config.fileConfig(path, disable_existing_loggers=False)
-        return True
+        return _file_config(getattr(opts, "logging_conf_file", None), "--logging-conf-file")
 
     @classmethod
     def _default(cls, opts: Any) -> bool:
@@ -142,3 +130,13 @@ class InterfaceLogging(BaseLogging):
             logger.setLevel(level)
             logger.addHandler(handler)
         return True
+
+
+def _file_config(path: str | None, given_by: str) -> bool:
+    """Configure logging from the INI file ``path`` (named by ``given_by``); False when there is none."""
+    if not path:
+        return False
+    if not os.path.exists(path):
+        raise OSError(f"logging configuration file {path} ({given_by}) does not exist")
+    logging.config.fileConfig(path, disable_existing_loggers=False)
+    return True

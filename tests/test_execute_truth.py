@@ -7,8 +7,8 @@ marker file, so "nothing ran" is measured, not assumed.
 
 import xml.etree.ElementTree as ET
 
-import nbformat
 import pytest
+from test_headless import notebook  # the headless tests' one notebook writer
 
 pytestmark = pytest.mark.slow
 
@@ -43,18 +43,6 @@ class Top(nbpipe.Task):
         with self.output().open("w") as f:
             f.write(str(self.n))
 """
-
-
-def notebook(path, *cells, parameters=None):
-    nb = nbformat.v4.new_notebook()
-    if parameters is not None:
-        cell = nbformat.v4.new_code_cell(parameters)
-        cell.metadata["tags"] = ["parameters"]
-        nb.cells.append(cell)
-    nb.cells += [nbformat.v4.new_code_cell(c) for c in cells]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, path)
-    return path
 
 
 def junit(path):

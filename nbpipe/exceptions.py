@@ -30,6 +30,8 @@ __all__ = [
     "SchedulerError",
     "ExecutorUnavailable",
     "StateStoreError",
+    "StateStoreUnwritable",
+    "Terminated",
     "LockError",
     "NotebookLoadError",
     "UsageError",
@@ -127,6 +129,18 @@ class ExecutorUnavailable(RuntimeError):
 
 class StateStoreError(RuntimeError):
     """The state database cannot be used; the message says why and what to do."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: the run stops as on Ctrl-C (summary, clean-up), then exits with code 143."""
+
+
+class StateStoreUnwritable(StateStoreError):
+    """The state database is healthy but cannot be written now (disk full, I/O error).
+
+    A run goes on without recording its history, and says so once: history
+    is never a reason to change what the tasks did.
+    """
 
 
 class LockError(RuntimeError):

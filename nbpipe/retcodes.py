@@ -26,7 +26,8 @@ Fixed codes, not configurable:
 
 * :data:`USAGE_ERROR` (2) — bad command-line arguments, an unknown task, a
   parameter value that does not parse;
-* :data:`INTERRUPTED` (130) — the run was stopped with SIGINT (Ctrl-C).
+* :data:`INTERRUPTED` (130) — the run was stopped with SIGINT (Ctrl-C);
+* :data:`TERMINATED` (143) — the run was stopped with SIGTERM, the same way.
 
 When several outcomes apply, the code is the largest of theirs, as Luigi
 does: the maximum over ``missing_data`` (missing external dependencies),
@@ -45,12 +46,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     from nbpipe.engine.summary import Summary
 
-__all__ = ["RetCodes", "USAGE_ERROR", "INTERRUPTED", "SECTION"]
+__all__ = ["RetCodes", "USAGE_ERROR", "INTERRUPTED", "TERMINATED", "SECTION"]
 
 #: Bad arguments, unknown task family, unparsable parameter value.
 USAGE_ERROR = 2
 #: The run was interrupted by SIGINT (128 + signal 2, the shell convention).
 INTERRUPTED = 130
+#: The run was stopped by SIGTERM (128 + signal 15), as Ctrl-C stops it: summary, clean-up.
+TERMINATED = 143
 #: The configuration section holding the configurable codes.
 SECTION = "retcode"
 

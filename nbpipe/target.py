@@ -20,6 +20,7 @@ from pathlib import Path
 
 from nbpipe import format as _format
 from nbpipe.exceptions import FileAlreadyExists, FileSystemException, MissingParentDirectory, NotADirectory  # noqa: F401 - their home in Luigi's API
+from nbpipe.targets.temp_files import TEMP_MARK, remove_dead_temp_files, remove_temp_files, temp_path_for
 
 __all__ = [
     "Target",
@@ -32,10 +33,9 @@ __all__ = [
     "MissingParentDirectory",
     "NotADirectory",
     "remove_temp_files",
+    "TEMP_MARK",
     "temp_path_for",
 ]
-
-TEMP_MARK = ".nbpipe-tmp-"
 
 
 class Target(abc.ABC):
@@ -44,38 +44,6 @@ class Target(abc.ABC):
     @abc.abstractmethod
     def exists(self) -> bool:
         """True when the target is there."""
-
-
-def temp_path_for(path: str) -> str:
-    """A hidden sibling of ``path`` named after this process, for atomic writes."""
-    head, tail = os.path.split(path)
-    return os.path.join(head, f".{tail}{TEMP_MARK}{os.getpid()}-{random.randrange(16**8):08x}")
-
-
-def remove_temp_files(path: str, pid: int | None = None) -> list[str]:
-    """Remove temporary siblings of ``path`` left by process ``pid`` (any pid if None).
-
-    Returns the paths removed.  Used after a worker died mid-write.
-    """
-    head, tail = os.path.split(path)
-    prefix = f".{tail}{TEMP_MARK}" + (f"{pid}-" if pid is not None else "")
-    removed: list[str] = []
-    try:
-        names = os.listdir(head or ".")
-    except OSError:
-        return removed
-    for name in names:
-        if name.startswith(prefix):
-            full = os.path.join(head, name)
-            try:
-                if os.path.isdir(full) and not os.path.islink(full):
-                    shutil.rmtree(full)
-                else:
-                    os.remove(full)
-                removed.append(full)
-            except FileNotFoundError:
-                pass
-    return removed
 
 
 class CommitOnCleanExit:
@@ -91,7 +59,10 @@ class CommitOnCleanExit:
 
     def __del__(self):
         if not getattr(self, "_finished", True):
-            self.abort()
+            try:
+                self.abort()
+            except Exception:  # noqa: BLE001 - a finaliser has no one to tell
+                pass
 
 
 class AtomicLocalFile(CommitOnCleanExit, io.BufferedWriter):
@@ -101,8 +72,10 @@ class AtomicLocalFile(CommitOnCleanExit, io.BufferedWriter):
         self.path = path
         self.tmp_path = temp_path_for(path)
         self._fsync = fsync
-        self._finished = False
+        self._finished = True  # nothing to abort until the temporary file exists
+        remove_dead_temp_files(os.path.dirname(path))
         super().__init__(io.FileIO(self.tmp_path, "w"))
+        self._finished = False
 
     def close(self) -> None:
         if self._finished:
@@ -195,7 +168,10 @@ class _AtomicWriter(_StreamProxy):
     def __del__(self):
         raw = self.__dict__.get("_raw")
         if raw is not None and not raw._finished:
-            raw.abort()
+            try:
+                raw.abort()
+            except Exception:  # noqa: BLE001 - a finaliser has no one to tell
+                pass
 
 
 class FileSystem:
@@ -392,6 +368,7 @@ class LocalTarget(FileSystemTarget):
         parent = os.path.dirname(self.path)
         if parent:
             os.makedirs(parent, exist_ok=True)
+        remove_dead_temp_files(parent)
         try:
             yield tmp
         except BaseException:

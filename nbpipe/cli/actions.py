@@ -58,16 +58,49 @@ def run(plan: RunPlan, out: TextIO, err: TextIO) -> Outcome:
             observers=[progress],
         )
     except KeyboardInterrupt as exc:
-        result = getattr(exc, "result", None)
-        if result is not None:
-            print(result.summary_text, file=out)
-        print("nbpipe run: interrupted; every worker was stopped", file=err)
-        return Outcome(retcodes.INTERRUPTED, result)
+        return _interrupted(exc, out, err)
     except (ValueError, StateStoreError, ExecutorUnavailable) as exc:
         # A bad configured value (ConfigError is a ValueError), no Dask scheduler at the address given...
         raise UsageError(str(exc)) from None
     print(result.summary_text, file=out)
     return Outcome(result.exit_code, result)
+
+
+def _interrupted(exc: KeyboardInterrupt, out: TextIO, err: TextIO) -> Outcome:
+    """Ctrl-C or SIGTERM stopped a run: its summary, then wait for tasks threads still run.
+
+    Their locks are kept until they end, so no other run starts them; a
+    second Ctrl-C (or SIGTERM) ends the process at once, and its exit
+    releases them.
+    """
+    import os
+
+    from nbpipe.exceptions import Terminated
+
+    code = retcodes.TERMINATED if isinstance(exc, Terminated) else retcodes.INTERRUPTED
+    what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+    result = getattr(exc, "result", None)
+    if result is not None:
+        print(result.summary_text, file=out)
+    stragglers = getattr(result, "stragglers", None)
+    if stragglers is None:
+        print(f"nbpipe run: {what}; every worker was stopped", file=err)
+        return Outcome(code, result)
+    print(
+        f"nbpipe run: {what}; {stragglers.describe()}. Waiting for them to end (their locks are kept "
+        "meanwhile); press Ctrl-C again to end the process now",
+        file=err,
+        flush=True,
+    )
+    try:
+        stragglers.wait()
+    except KeyboardInterrupt:
+        print(f"nbpipe run: {what} again; ending now (unfinished outputs are never published)", file=err)
+        out.flush()
+        err.flush()
+        os._exit(code)
+    print(f"nbpipe run: {what}; the tasks that were still running have ended", file=err)
+    return Outcome(code, result)
 
 
 def status(task: Any, out: TextIO, as_json: bool = False, show_all: bool = False) -> Outcome:

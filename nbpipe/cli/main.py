@@ -19,7 +19,8 @@ from nbpipe import retcodes
 from nbpipe.cli.subcommands import SUBCOMMANDS, invoke
 from nbpipe.cmdline_parser import ArgumentParser
 from nbpipe.configuration import ConfigError
-from nbpipe.exceptions import StateStoreError, UsageError
+from nbpipe.driver.signals import sigterm_as_interrupt
+from nbpipe.exceptions import StateStoreError, Terminated, UsageError
 
 __all__ = ["main", "build_parser", "READER_GONE"]
 
@@ -31,7 +32,7 @@ TASK's parameters follow it: nbpipe run --module MOD TASK --name value (TASK --h
 nbpipe COMMAND --help shows a command's options.
 
 exit codes: 0 success, 2 usage error, 10 run by another worker, 20 missing external data,
-25 not run, 30 failed tasks, 35 scheduling errors, 40 internal error, 130 interrupted,
+25 not run, 30 failed tasks, 35 scheduling errors, 40 internal error, 130 interrupted, 143 terminated,
 141 output's reader went away (| head); execute also: 50 cell error, 60 cell timeout or dead kernel
 """
 
@@ -69,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(_unknown_command(name))
         # Only the command word: what follows is the subcommand's, parsed by its own parser.
         parser.parse_args(argv[:1])
-        code = invoke(name, argv[1:], sys.stdout, sys.stderr, from_command_line=True).code
+        with sigterm_as_interrupt():
+            code = invoke(name, argv[1:], sys.stdout, sys.stderr, from_command_line=True).code
         sys.stdout.flush()  # here, so a reader gone away (`| head`) is caught below, not at exit
         return code
     except BrokenPipeError:
@@ -78,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         prefix = f"nbpipe {name}" if name in SUBCOMMANDS else "nbpipe"
         print(f"{prefix}: error: {exc}", file=sys.stderr)
         return retcodes.USAGE_ERROR
+    except KeyboardInterrupt as exc:  # outside a run (a run reports it itself)
+        print(f"nbpipe {name}: {'terminated' if isinstance(exc, Terminated) else 'interrupted'}", file=sys.stderr)
+        return retcodes.TERMINATED if isinstance(exc, Terminated) else retcodes.INTERRUPTED
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else 0
     except Exception:  # noqa: BLE001 - an internal error: keep the traceback, it is a bug

@@ -8,6 +8,7 @@ staleness, task locks) — so none of them has to know the others.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -20,10 +21,66 @@ from nbpipe.engine.events import EventBus, Kind, RunEvent
 from nbpipe.engine.executor import Executor
 from nbpipe.engine.run_loop import FewerCollections, RunLoop, Stopped, close_locks
 from nbpipe.engine.summary import RunResult
+from nbpipe.exceptions import StateStoreError, StateStoreUnwritable
 from nbpipe.executors import make_executor
 from nbpipe.task import Task, flatten
 
-__all__ = ["execute"]
+__all__ = ["execute", "Stragglers"]
+
+logger = logging.getLogger("nbpipe")
+
+
+class Stragglers:
+    """Tasks an interrupt could not stop (they run in threads): the run keeps their locks until each ends.
+
+    So no other run starts one of them while its code is still running
+    here.  A waiting thread releases each task's lock as its thread ends,
+    then closes the run's locks and its entry among the live runs.
+    """
+
+    def __init__(self, executor: Executor, run: RunLoop, tasks: list[Task]):
+        self.tasks = tasks
+        self._executor = executor
+        self._run = run
+        self._left = {t.task_id for t in tasks}
+        self._ended = threading.Event()
+        self._thread = threading.Thread(target=self._keep, name="nbpipe-stragglers", daemon=True)
+        self._thread.start()
+
+    def _keep(self) -> None:
+        run = self._run
+        try:
+            while self._left:
+                ended = self._executor.wait_stopped(None)
+                if not ended and not self._executor.still_running():
+                    break
+                for task_id in ended:
+                    self._left.discard(task_id)
+                    if run.locks is not None:
+                        run.registry.finished(task_id)
+                        run.locks.release(task_id)
+        finally:
+            close_locks(run)
+            self._ended.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until every straggler ended and the locks are released; False on timeout."""
+        return self._ended.wait(timeout)
+
+    def describe(self) -> str:
+        names = ", ".join(str(t) for t in self.tasks[:5]) + (" ..." if len(self.tasks) > 5 else "")
+        return f"{len(self.tasks)} task(s) still running in threads, which cannot be stopped: {names}"
+
+
+def _close_in_history(store, recorder, run_id: str, outcome: str) -> None:
+    """Record the run's end; a store that cannot be written leaves it open, for the next run to close."""
+    try:
+        store.finish_run(run_id, time.time(), outcome)
+    except StateStoreError as exc:
+        if recorder is not None:
+            recorder.unwritable(exc)
+        else:
+            logger.warning("the end of run %s is not recorded in history: %s", run_id, exc)
 
 
 def execute(
@@ -83,7 +140,17 @@ def execute(
     if cfg.option_value(options.CORE_STATE):
         from nbpipe.state.store import open_store
 
-        store = open_store(context.state_dir)  # raises StateStoreError before anything runs
+        try:
+            store = open_store(context.state_dir)  # damaged, newer or locked: StateStoreError before anything runs
+        except StateStoreUnwritable as exc:
+            if rerun == "stale":
+                raise  # which tasks are stale cannot be known without it
+            logger.warning("run history is not being recorded: %s. The run goes on without it", exc)
+    if store is not None:
+        try:
+            store.close_dead_runs(time.time())
+        except StateStoreError:
+            pass  # a full disk: the recorder says so once, below
         marks = store.invalidations()
         if rerun == "stale":
             from nbpipe.state.staleness import graph_status
@@ -94,6 +161,7 @@ def execute(
         elif marks:
             force = {tid: mark["reason"] for tid, mark in marks.items()}
             walk_complete = True
+    if cfg.option_value(options.CORE_STATE):
         if cfg.option_value(options.CORE_TASK_LOCKS) and not executor.shares_a_cluster:
             from nbpipe.state.live_runs import RunRegistry
             from nbpipe.state.task_locks import TaskLocks
@@ -102,22 +170,25 @@ def execute(
             registry = RunRegistry(context.state_dir, context.run_id, locks)
     elif rerun == "stale":
         raise ValueError("rerun='stale' needs the state store; remove [core] state = false")
+    recorder = None
     run = RunLoop(roots, executor, bus, check_threads, force, walk_complete, store, locks, registry)
     run.stop = stop
     if store is not None:
         from nbpipe.state.recorder import HistoryRecorder
 
-        bus.subscribe(
-            HistoryRecorder(
-                store, context.run_id, content_hash=cfg.option_value(options.CORE_CONTENT_HASH), marked=frozenset(marks)
+        recorder = HistoryRecorder(
+            store, context.run_id, content_hash=cfg.option_value(options.CORE_CONTENT_HASH), marked=frozenset(marks)
+        )
+        bus.subscribe(recorder)
+        try:
+            store.start_run(
+                context.run_id,
+                time.time(),
+                [t.task_id for t in roots],
+                {"workers": workers, "executor": executor.kind, "rerun": rerun},
             )
-        )
-        store.start_run(
-            context.run_id,
-            time.time(),
-            [t.task_id for t in roots],
-            {"workers": workers, "executor": executor.kind, "rerun": rerun},
-        )
+        except StateStoreError as exc:
+            recorder.unwritable(exc)
     bus.emit(
         RunEvent(
             Kind.RUN_STARTED,
@@ -137,6 +208,7 @@ def execute(
     previous_context = runtime.current()
     runtime.set_current(context)
     interrupted: KeyboardInterrupt | Stopped | None = None
+    stragglers: Stragglers | None = None
     try:
         try:
             executor.start(context)
@@ -149,24 +221,29 @@ def execute(
         except (KeyboardInterrupt, Stopped) as exc:
             interrupted = exc
             executor.shutdown(kill=True)
-            run.interrupt()
+            lingering = executor.still_running()
+            run.interrupt(lingering)
+            if lingering:
+                stragglers = Stragglers(executor, run, [run.tasks[t] for t in lingering])
         finally:
             if interrupted is None:
                 executor.shutdown()
     except BaseException:
         if store is not None and interrupted is None:
-            store.finish_run(context.run_id, time.time(), "error")
+            _close_in_history(store, recorder, context.run_id, "error")
         raise
     finally:
         run.resolver.close()
-        close_locks(run)
+        if stragglers is None:
+            close_locks(run)
         runtime.set_current(previous_context)
     bus.emit(RunEvent(Kind.RUN_FINISHED, "", time.time(), None, (), "", {"interrupted": interrupted is not None}))
     result = RunResult(bus.events)
     if store is not None:
-        store.finish_run(context.run_id, time.time(), "interrupted" if interrupted is not None else result.status.name)
+        _close_in_history(store, recorder, context.run_id, "interrupted" if interrupted else result.status.name)
     result.run_id = context.run_id
     result.interrupted = interrupted is not None
+    result.stragglers = stragglers
     if isinstance(interrupted, KeyboardInterrupt):
         interrupted.result = result  # type: ignore[attr-defined]  # the documented way a caller gets it
         raise interrupted

@@ -116,6 +116,18 @@ class Executor(ABC):
     def shutdown(self, kill: bool = False) -> None:  # noqa: B027 - optional: executors with nothing to release
         """Release workers; with ``kill``, stop running tasks at once."""
 
+    def still_running(self) -> list[str]:
+        """After ``shutdown(kill=True)``: tasks whose code may still be running (threads cannot be killed).
+
+        The run keeps their locks until :meth:`wait_stopped` says they ended,
+        so no other run starts them meanwhile.
+        """
+        return []
+
+    def wait_stopped(self, timeout: float | None) -> list[str]:
+        """Wait until at least one of :meth:`still_running` ends (or ``timeout``); return those that ended."""
+        return []
+
     def cluster_task_locks(self) -> tuple[Any, Any] | None:
         """``(locks, policy)`` that every driver of a shared cluster sees, or None to use local file locks.
 

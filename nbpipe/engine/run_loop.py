@@ -357,15 +357,24 @@ class RunLoop:
         tasks = self.tasks
         return [tasks[d] for d in resolved.deps]
 
-    def interrupt(self) -> None:
-        """Record the tasks an interrupt stopped mid-run as failed."""
+    def interrupt(self, still_running: list[str] | tuple = ()) -> None:
+        """Record the tasks an interrupt stopped mid-run as failed.
+
+        ``still_running`` are tasks whose code could not be stopped (threads):
+        their reason says so, as they may still finish after the run.
+        """
         now = time.time()
+        lingering = set(still_running)
         for task_id in sorted(self.scheduler.running):
             node = self.scheduler.nodes.get(task_id)
             if node is not None and node.state == State.RUNNING:
-                self.scheduler.failed(
-                    task_id, now, "interrupted (the run was stopped)", final=True, failure_kind="interrupted"
+                reason = (
+                    "interrupted while running in a thread, which cannot be stopped: it may still finish "
+                    "(its lock is kept until it does)"
+                    if task_id in lingering
+                    else "interrupted (the run was stopped)"
                 )
+                self.scheduler.failed(task_id, now, reason, final=True, failure_kind="interrupted")
         self.flush()
 
 

@@ -7,6 +7,8 @@ teaches IPython, so the engine never imports anything of Jupyter.
 
 from __future__ import annotations
 
+from typing import Any
+
 from nbpipe.engine.categorise import Summary, summarize
 from nbpipe.engine.events import RunEvent
 
@@ -32,6 +34,9 @@ class RunResult:
         self.scheduling_succeeded = not cats["scheduling_error"] and not cats["failed"]
         self.run_id = ""
         self.interrupted = self.summary.interrupted
+        #: After an interrupt: the tasks still running in threads, whose locks the run keeps until
+        #: they end (a :class:`nbpipe.driver.run.Stragglers`), or None.
+        self.stragglers: Any = None
 
     @property
     def exit_code(self) -> int:

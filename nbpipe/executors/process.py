@@ -194,6 +194,9 @@ class ProcessExecutor(Executor):
             self._slots = [_Worker(self) if w is None else w for w in self._slots]
         for worker in self._slots:
             if worker is not None and worker.task is None:
+                if worker.proc.poll() is not None:  # ended while idle (SIGTERM, a kill): replace it
+                    worker.reap(grace=0.0)
+                    worker = self._slots[self._slots.index(worker)] = _Worker(self)
                 break
         else:
             raise RuntimeError("submit() called with no free worker")
@@ -246,6 +249,9 @@ class ProcessExecutor(Executor):
                     worker.task = None
                     worker.deadline = None
                     outcomes.append(outcome)
+                    if len(message) > 2 and message[2] == "leaving":  # it was told to stop (SIGTERM)
+                        worker.reap(grace=5.0)
+                        self._slots[self._slots.index(worker)] = None
                 elif kind == "progress" and self.on_progress is not None:
                     self.on_progress(message[1], message[2], message[3])
             now = time.monotonic()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for_futures
 
 from nbpipe import task as _task
 from nbpipe.engine import run_context as runtime
@@ -25,6 +26,7 @@ class ThreadExecutor(Executor):
         self._running: dict[str, object] = {}
         self._lock = threading.Lock()
         self._verified: set[str] = set()
+        self._futures: dict[str, Future] = {}
 
     def start(self, context) -> None:
         super().start(context)
@@ -43,6 +45,7 @@ class ThreadExecutor(Executor):
         self._running[task.task_id] = task
         name = f"thread-{len(self._running)}"
         future = self._pool.submit(run_task, task, self.check_unfulfilled_deps, name, deps, self._verified)
+        self._futures[task.task_id] = future
         future.add_done_callback(lambda f, t=task: self._done.put((t, f)))
 
     def wait(self, timeout):
@@ -54,6 +57,7 @@ class ThreadExecutor(Executor):
         while True:
             task, future = item
             self._running.pop(task.task_id, None)
+            self._futures.pop(task.task_id, None)
             exc = future.exception()
             if exc is not None:  # KeyboardInterrupt/SystemExit inside a task thread
                 outcomes.append(
@@ -72,6 +76,23 @@ class ThreadExecutor(Executor):
     def shutdown(self, kill: bool = False) -> None:
         _task.set_progress_sink(None)
         if self._pool is not None:
-            # Threads cannot be killed; after an interrupt we stop waiting for them.
+            # Threads cannot be killed: after an interrupt the run stops waiting
+            # for them, but keeps their tasks' locks until they end (still_running).
             self._pool.shutdown(wait=not kill, cancel_futures=True)
             self._pool = None
+        for task_id, future in list(self._futures.items()):
+            if future.cancelled():
+                del self._futures[task_id]
+
+    def still_running(self) -> list[str]:
+        return [task_id for task_id, future in self._futures.items() if not future.done()]
+
+    def wait_stopped(self, timeout: float | None) -> list[str]:
+        pending = {future: task_id for task_id, future in self._futures.items()}
+        if not pending:
+            return []
+        done, _ = wait_for_futures(list(pending), timeout=timeout, return_when=FIRST_COMPLETED)
+        ended = [pending[future] for future in done]
+        for task_id in ended:
+            self._futures.pop(task_id, None)
+        return ended

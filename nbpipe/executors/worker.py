@@ -91,7 +91,23 @@ def _tag_for(task) -> str:
     return f"[{name}] "
 
 
+def _raise_terminated(signum, frame) -> None:
+    from nbpipe.exceptions import Terminated
+
+    raise Terminated("SIGTERM")
+
+
 def main(argv: list[str]) -> int:
+    signal.signal(signal.SIGTERM, _raise_terminated)  # SIGTERM unwinds a task as Ctrl-C would
+    try:
+        return _serve(argv)
+    except KeyboardInterrupt as exc:  # between tasks
+        from nbpipe.exceptions import Terminated
+
+        return 143 if isinstance(exc, Terminated) else 130
+
+
+def _serve(argv: list[str]) -> int:
     fd_in, fd_out = int(argv[1]), int(argv[2])
     conn_in = Connection(fd_in, writable=False)
     conn_out = Connection(fd_out, readable=False)
@@ -111,6 +127,7 @@ def main(argv: list[str]) -> int:
     from nbpipe import task as task_module
     from nbpipe.engine import run_context as runtime
     from nbpipe.engine.executor import FAILED, Outcome
+    from nbpipe.exceptions import Terminated
     from nbpipe.executors.run_one import run_task
     from nbpipe.executors.shipping import DefinitionCache, TaskLoadError, dumps_result, install_config
 
@@ -155,7 +172,20 @@ def main(argv: list[str]) -> int:
             conn_out.send_bytes(pickle.dumps(("progress", _id, kind, value)))
 
         task_module.set_progress_sink(progress)
-        outcome = run_task(task, check_deps, worker=worker_name, verified=verified)
+        try:
+            outcome = run_task(task, check_deps, worker=worker_name, verified=verified)
+        except KeyboardInterrupt as exc:
+            # SIGTERM (or SIGINT) to this worker: the exception unwound the task, so
+            # its atomic writes were discarded; report it, then leave.
+            signal_name = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
+            reason = f"worker process {os.getpid()} received {signal_name} while running it; the task was stopped"
+            stopped = Outcome(
+                task_id, FAILED, 0.0, reason=reason, explanation=reason, worker=worker_name, kind="worker_died"
+            )
+            out.finish()
+            err.finish()
+            conn_out.send_bytes(dumps_result(("result", stopped, "leaving")))
+            return 143 if isinstance(exc, Terminated) else 130
         task_module.set_progress_sink(None)
         out.finish()
         err.finish()

@@ -21,20 +21,29 @@ Exit codes (see also :mod:`nbpipe.retcodes`):
 50    a cell raised an error (a ``%%pipeline`` cell too), or called
       ``sys.exit`` with another code
 60    a cell timed out, or the kernel died
+130   Ctrl-C (SIGINT): the kernel was interrupted, the run inside it
+      stopped as on Ctrl-C, and the notebook written; a second Ctrl-C
+      ends at once
+143   SIGTERM, the same way
 ====  ================================================================
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from nbpipe import retcodes
-from nbpipe.exceptions import UsageError
+from nbpipe.exceptions import Terminated, UsageError
 from nbpipe.headless.console import cell_error_record, describe_cell_error, kernel_stderr, task_failures
 from nbpipe.headless.parameters import check_parameters, inject, parse_value
 from nbpipe.headless.protocol import kernel_environment, read_runs
@@ -55,6 +64,7 @@ class _Outcome:
     cell_error: dict | None = None
     timed_out: str = ""
     exited_early: int | None = None  # the cell that called sys.exit(0)
+    stopped_by: str | None = None  # "SIGINT" or "SIGTERM" when a signal interrupted the kernel
 
 
 def default_output(path: Path) -> Path:
@@ -177,7 +187,10 @@ def _execute(
             on_cell_executed=after_cell,
         )
         _check_kernel(client, kernel_name)
-        with open(Path(scratch) / "kernel.stderr", "w+", encoding="utf-8", errors="replace") as kernel_err:
+        with (
+            open(Path(scratch) / "kernel.stderr", "w+", encoding="utf-8", errors="replace") as kernel_err,
+            _signals_interrupt_the_kernel(client, outcome),
+        ):
             try:
                 # The kernel's own stderr goes to a file, shown below without shutdown noise.
                 client.execute(env=kernel_environment(report), stderr=kernel_err)
@@ -211,6 +224,37 @@ def _execute(
     return code
 
 
+@contextmanager
+def _signals_interrupt_the_kernel(client: Any, outcome: _Outcome) -> Iterator[None]:
+    """Ctrl-C or SIGTERM interrupts the kernel, as Jupyter's stop button does; a second one ends us.
+
+    The run inside the kernel then stops as on Ctrl-C (its summary is
+    reported, workers stopped, partial outputs discarded), its cell fails
+    with KeyboardInterrupt, the notebook is written, and the exit code is
+    130 (SIGINT) or 143 (SIGTERM).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        if outcome.stopped_by is not None:
+            raise Terminated("SIGTERM") if signum == signal.SIGTERM else KeyboardInterrupt
+        outcome.stopped_by = signal.Signals(signum).name
+        process = getattr(getattr(client.km, "provisioner", None), "process", None)
+        if process is not None and process.poll() is None:
+            os.kill(process.pid, signal.SIGINT)
+        else:
+            raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def _failed_cell(nb) -> int | None:
     for index, cell in enumerate(nb.cells):
         for output in cell.get("outputs", []):
@@ -220,6 +264,8 @@ def _failed_cell(nb) -> int | None:
 
 
 def _exit_code(outcome: _Outcome) -> int:
+    if outcome.stopped_by is not None:
+        return retcodes.TERMINATED if outcome.stopped_by == "SIGTERM" else retcodes.INTERRUPTED
     if outcome.timed_out:
         return TIMEOUT
     if outcome.cell_error is not None:

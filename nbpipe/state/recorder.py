@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -17,11 +18,17 @@ from stat import S_ISDIR
 from typing import Any
 
 from nbpipe.engine.events import Kind, RunEvent
+from nbpipe.exceptions import StateStoreError
 from nbpipe.state.store import StateStore
 from nbpipe.target import LocalTarget
 from nbpipe.task import Task, flatten
 
 __all__ = ["HistoryRecorder", "OutputDigests"]
+
+logger = logging.getLogger("nbpipe")
+
+#: Attempt rows kept in memory while the store cannot be written.
+MAX_PENDING_ROWS = 200_000
 
 _FINAL: dict[str, str] = {
     Kind.DONE: "done",
@@ -195,6 +202,9 @@ class HistoryRecorder:
         self._last_flush = time.monotonic()
         #: Tasks with an invalidation mark; a successful rerun clears it.
         self.marked = marked
+        #: The last error of a history write that failed, None once a write succeeds.
+        self.failed_writes: StateStoreError | None = None
+        self._warned = False
 
     def __call__(self, event: RunEvent) -> None:
         handler = self._handlers.get(event.kind)
@@ -334,10 +344,31 @@ class HistoryRecorder:
             self.flush()
 
     def flush(self, wait: bool = False) -> None:
-        """Write the pending rows in one transaction (``wait`` is accepted for symmetry)."""
+        """Write the pending rows in one transaction (``wait`` is accepted for symmetry).
+
+        When the store cannot be written (a full disk, an I/O error), the
+        rows stay pending and the next flush tries again; the run itself
+        goes on as if nothing happened, after one warning.
+        """
         if self._attempts or self._cleared:
-            attempts, self._attempts = self._attempts, []
-            cleared, self._cleared = self._cleared, []
-            code, self._new_code = self._new_code, {}
-            self.store.record(attempts, cleared, code)
+            try:
+                self.store.record(self._attempts, self._cleared, self._new_code)
+            except StateStoreError as exc:
+                self.unwritable(exc)
+                if len(self._attempts) > MAX_PENDING_ROWS:  # give up on the oldest rather than grow without end
+                    del self._attempts[: len(self._attempts) - MAX_PENDING_ROWS]
+            else:
+                self._attempts, self._cleared, self._new_code = [], [], {}
+                self.failed_writes = None
         self._last_flush = time.monotonic()
+
+    def unwritable(self, exc: StateStoreError) -> None:
+        """Say once per run that history is not being recorded, and why."""
+        if self.failed_writes is None and not self._warned:
+            logger.warning(
+                "run history is not being recorded: %s. The run goes on; its results and exit code are "
+                "unaffected, and its history is written if space returns before it ends",
+                exc,
+            )
+            self._warned = True
+        self.failed_writes = exc

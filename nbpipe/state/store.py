@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from nbpipe.exceptions import StateStoreError
+from nbpipe.state.store_errors import explain
 
 __all__ = ["StateStore", "StateStoreError", "AttemptRow", "FingerprintRow", "SCHEMA_VERSION", "open_store"]
 
@@ -125,6 +126,16 @@ def _chunks(items: Sequence, size: int = 500):
         yield items[i : i + size]
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class StateStore:
     """One process's handle on ``<state_dir>/state.db``."""
 
@@ -165,21 +176,7 @@ class StateStore:
         return _Guard()
 
     def _explain(self, exc: sqlite3.Error, doing: str) -> StateStoreError:
-        text = str(exc)
-        if "locked" in text or "busy" in text:
-            return StateStoreError(
-                f"state database {self.path} stayed locked by another process for more than "
-                f"{self.timeout:g} s while {doing}; wait for the other nbpipe run to finish, or raise "
-                "[core] state_timeout"
-            )
-        if isinstance(exc, sqlite3.DatabaseError) and (
-            "not a database" in text or "malformed" in text or "corrupt" in text or "disk I/O" in text
-        ):
-            return StateStoreError(
-                f"state database {self.path} is damaged ({text}); move it aside — your outputs are "
-                "untouched — and nbpipe starts a new one (run history and staleness marks are lost)"
-            )
-        return StateStoreError(f"state database {self.path}: {text} (while {doing})")
+        return explain(exc, doing, self.path, self.state_dir, self.timeout)
 
     # -- schema ---------------------------------------------------------------
 
@@ -203,7 +200,10 @@ class StateStore:
                     conn.execute(f"PRAGMA user_version = {version}")
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                # SQLite has already rolled back after some errors (SQLITE_FULL):
+                # a second ROLLBACK would hide the real cause behind its own error.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
 
     def close(self) -> None:
@@ -228,7 +228,10 @@ class StateStore:
                     then(conn)
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                # SQLite has already rolled back after some errors (SQLITE_FULL):
+                # a second ROLLBACK would hide the real cause behind its own error.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
 
     def _read(self, doing: str, sql: str, args: Sequence = ()) -> list[tuple]:
@@ -260,6 +263,31 @@ class StateStore:
             "recording the end of a run",
             [("UPDATE runs SET ended = ?, outcome = ? WHERE run_id = ?", (ended, outcome, run_id))],
         )
+
+    def close_dead_runs(self, now: float) -> list[str]:
+        """Mark runs of this host whose driver process is gone, yet never closed, as ``died``.
+
+        A run killed outright (SIGKILL, a crash, a power cut), or one whose
+        last history write met a full disk, stays open in history; the next
+        run to open the store closes it.  Returns the run ids closed.
+        """
+        rows = self._read(
+            "looking for runs that died",
+            "SELECT run_id, pid FROM runs WHERE ended IS NULL AND host = ?",
+            (socket.gethostname(),),
+        )
+        dead = [run_id for run_id, pid in rows if pid is not None and pid != os.getpid() and not _alive(pid)]
+        if dead:
+            self._write(
+                "closing runs that died",
+                [
+                    (
+                        "UPDATE runs SET ended = ?, outcome = 'died' WHERE run_id = ? AND ended IS NULL",
+                        [(now, run_id) for run_id in dead],
+                    )
+                ],
+            )
+        return dead
 
     def runs(self, limit: int = 20) -> list[dict]:
         rows = self._read(

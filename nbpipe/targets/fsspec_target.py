@@ -48,6 +48,7 @@ from nbpipe.target import (
     atomic_writer,
     format_for_mode,
 )
+from nbpipe.targets.temp_files import HOST_TAG, temp_prefix
 
 __all__ = ["OBJECT_STORE_PROTOCOLS", "FsspecTarget", "MissingBackendError"]
 
@@ -106,7 +107,7 @@ def _backend_kind(fs: Any) -> str:
 def _temp_key(path: str) -> str:
     """A hidden sibling key of ``path``, shaped like :func:`nbpipe.target.temp_path_for`'s names."""
     head, sep, tail = path.rpartition("/")
-    return f"{head}{sep}.{tail}{TEMP_MARK}{os.getpid()}-{random.randrange(16**8):08x}"
+    return f"{head}{sep}{temp_prefix(tail)}{os.getpid()}-{HOST_TAG}-{random.randrange(16**8):08x}"
 
 
 def _drop(handle: Any) -> None:

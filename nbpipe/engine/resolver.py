@@ -9,6 +9,11 @@ checked inline while checks are fast; as soon as they turn out slow, the
 rest of the level goes to a thread pool, so slow targets are checked in
 parallel without taxing fast, in-memory pipelines with thread hand-offs.
 
+A graph that never ends (``requires()`` always returning a new task) cannot
+run away silently: past :data:`MAX_DEPTH` levels the walk stops and the
+tasks at the edge fail scheduling with the chain that led to them; a walk
+that takes long logs its progress.
+
 Errors never stop the walk: an exception in ``complete()`` or
 ``requires()``, or a requirement that is not a task, makes that one task
 SCHEDULING_FAILED with a reason naming it; a dependency cycle makes every
@@ -17,6 +22,7 @@ task on it SCHEDULING_FAILED with the cycle spelled out.
 
 from __future__ import annotations
 
+import logging
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
@@ -25,12 +31,21 @@ from dataclasses import dataclass, field
 from nbpipe.engine.scheduling import State
 from nbpipe.task import Task, flatten, is_external
 
-__all__ = ["Resolver", "Resolved", "find_cycle"]
+__all__ = ["Resolver", "Resolved", "find_cycle", "MAX_DEPTH"]
+
+logger = logging.getLogger("nbpipe")
 
 # Inline checking switches to the pool once a level has spent this long and
 # the checks average more than SLOW_CHECK seconds each.
 _INLINE_BUDGET = 0.005
 _SLOW_CHECK = 0.0005
+
+#: The longest chain of requirements a graph may have (levels of the walk).  A
+#: daily chain over a century is 36 525 long; a requires() that always returns
+#: a new task reaches it in seconds instead of filling memory.
+MAX_DEPTH = 100_000
+#: A walk taking longer than this logs how far it got, then again as often.
+PROGRESS_EVERY = 10.0
 
 
 @dataclass(slots=True, eq=False)
@@ -134,8 +149,15 @@ class Resolver:
     dependencies discovered later are deduplicated against the first walk.
     """
 
-    def __init__(self, check_threads: int = 16, force: dict | None = None, walk_complete: bool = False):
+    def __init__(
+        self,
+        check_threads: int = 16,
+        force: dict | None = None,
+        walk_complete: bool = False,
+        max_depth: int = MAX_DEPTH,
+    ):
         self.check_threads = max(1, int(check_threads))
+        self.max_depth = max_depth
         self.force = force or {}
         self.walk_complete = walk_complete
         self.known: dict[str, Resolved] = {}
@@ -164,22 +186,60 @@ class Resolver:
             if task.task_id not in known and task.task_id not in seen_roots:
                 seen_roots.add(task.task_id)
                 frontier.append(task)
+        parent: dict[str, Task] = {}  # the task through which each one was first reached
+        depth = 0
+        started = next_report = time.monotonic()
+        next_report += PROGRESS_EVERY
         while frontier:
+            depth += 1
+            if depth > self.max_depth:
+                self._too_deep(frontier, parent, found)
+                break
             results = self._inspect_level(frontier)
             next_frontier: list[Task] = []
             seen_next: set[str] = set()
             for resolved, _deps in results:
                 known[resolved.task.task_id] = resolved
                 found.append(resolved)
-            for _resolved, deps in results:
+            for resolved, deps in results:
                 for dep in deps:
                     tid = dep.task_id
                     if tid not in known and tid not in seen_next:
                         seen_next.add(tid)
                         next_frontier.append(dep)
+                        parent[tid] = resolved.task
             frontier = next_frontier
+            if time.monotonic() > next_report:
+                next_report = time.monotonic() + PROGRESS_EVERY
+                logger.warning(
+                    "still walking the graph after %.0f s: %d tasks found, %d levels deep, %d to check next",
+                    next_report - PROGRESS_EVERY - started,
+                    len(found),
+                    depth,
+                    len(frontier),
+                )
         self._break_cycles(found)
         return found
+
+    def _too_deep(self, frontier: list[Task], parent: dict[str, Task], found: list[Resolved]) -> None:
+        """Fail the tasks past the depth bound, naming the chain that reached them."""
+        chain = [frontier[0]]
+        while chain[-1].task_id in parent and len(chain) <= self.max_depth + 1:
+            chain.append(parent[chain[-1].task_id])
+        chain.reverse()
+        shown = (
+            [str(t) for t in chain[:3]] + ["..."] + [str(t) for t in chain[-3:]] if len(chain) > 6 else map(str, chain)
+        )
+        reason = (
+            f"the chain of requirements is longer than {self.max_depth} tasks, which looks like a requires() "
+            f"that never ends: {' -> '.join(shown)}; make requires() stop (check its parameters); "
+            "for a graph truly this deep, raise nbpipe.engine.resolver.MAX_DEPTH"
+        )
+        # The tasks at the edge fail; those above them then have failed dependencies.
+        for task in frontier:
+            resolved = Resolved(task, State.SCHEDULING_FAILED, reason=reason)
+            self.known[task.task_id] = resolved
+            found.append(resolved)
 
     def _inspect_level(self, level: list[Task]):
         results = []

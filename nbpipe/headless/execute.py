@@ -34,16 +34,13 @@ import os
 import signal
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from nbpipe import retcodes
-from nbpipe.exceptions import Terminated, UsageError
+from nbpipe.exceptions import UsageError
 from nbpipe.headless.console import cell_error_record, describe_cell_error, kernel_stderr, task_failures
 from nbpipe.headless.parameters import check_parameters, inject, parse_value
 from nbpipe.headless.protocol import kernel_environment, read_runs
@@ -187,10 +184,8 @@ def _execute(
             on_cell_executed=after_cell,
         )
         _check_kernel(client, kernel_name)
-        with (
-            open(Path(scratch) / "kernel.stderr", "w+", encoding="utf-8", errors="replace") as kernel_err,
-            _signals_interrupt_the_kernel(client, outcome),
-        ):
+        client.on_notebook_start = lambda notebook: _signals_interrupt_the_kernel(client, outcome)
+        with open(Path(scratch) / "kernel.stderr", "w+", encoding="utf-8", errors="replace") as kernel_err:
             try:
                 # The kernel's own stderr goes to a file, shown below without shutdown noise.
                 client.execute(env=kernel_environment(report), stderr=kernel_err)
@@ -224,35 +219,32 @@ def _execute(
     return code
 
 
-@contextmanager
-def _signals_interrupt_the_kernel(client: Any, outcome: _Outcome) -> Iterator[None]:
-    """Ctrl-C or SIGTERM interrupts the kernel, as Jupyter's stop button does; a second one ends us.
+def _signals_interrupt_the_kernel(client: Any, outcome: _Outcome) -> None:
+    """Ctrl-C or SIGTERM interrupts the kernel, as Jupyter's stop button does; a second one ends it.
 
     The run inside the kernel then stops as on Ctrl-C (its summary is
     reported, workers stopped, partial outputs discarded), its cell fails
     with KeyboardInterrupt, the notebook is written, and the exit code is
-    130 (SIGINT) or 143 (SIGTERM).
+    130 (SIGINT) or 143 (SIGTERM).  nbclient's own handlers, which this
+    replaces once the kernel has started, would shut the kernel down at once.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+    import asyncio
 
-    def interrupt(signum, frame):
-        if outcome.stopped_by is not None:
-            raise Terminated("SIGTERM") if signum == signal.SIGTERM else KeyboardInterrupt
-        outcome.stopped_by = signal.Signals(signum).name
+    def on_signal(signum: int) -> None:
+        first = outcome.stopped_by is None
+        outcome.stopped_by = outcome.stopped_by or signal.Signals(signum).name
         process = getattr(getattr(client.km, "provisioner", None), "process", None)
-        if process is not None and process.poll() is None:
+        if first and process is not None and process.poll() is None:
             os.kill(process.pid, signal.SIGINT)
         else:
-            raise KeyboardInterrupt
+            asyncio.ensure_future(client._async_cleanup_kernel())
 
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, on_signal, sig)
+    except (RuntimeError, NotImplementedError):
+        pass  # not the main thread, or no signals here: nbclient's handling stays
 
 
 def _failed_cell(nb) -> int | None:

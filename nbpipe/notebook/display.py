@@ -43,6 +43,12 @@ def summary_html(result: RunResult) -> str:
         if tasks:
             parts.append(f"<li>{len(tasks)} {html.escape(label)}</li>")
     parts.append("</ul>")
+    stragglers = getattr(result, "stragglers", None)
+    if stragglers is not None and not stragglers.wait(0):
+        parts.append(
+            f"<p>{html.escape(stragglers.describe())}. Their locks are kept until they end, so no other run "
+            "starts them meanwhile; restarting the kernel ends them now.</p>"
+        )
     if summary.failures:
         parts.append("<details open><summary>failures</summary>")
         objects = {t.task_id: t for t in summary.categories.get("failed", [])}

@@ -192,6 +192,19 @@ class PipelineMagics(Magics):
             nb_logger.removeFilter(quiet)
 
     def _run_plan(self, plan):
+        try:
+            return self._run_plan_here(plan)
+        except KeyboardInterrupt as exc:
+            # Ctrl-C, the stop button or `nbpipe execute` stopped the run: its summary still counts.
+            result = getattr(exc, "result", None)
+            if result is not None:
+                from nbpipe.notebook.display import RunDisplay
+
+                report_run(result)
+                display(RunDisplay(result))
+            raise
+
+    def _run_plan_here(self, plan):
         from nbpipe.executors import ExecutorUnavailable
         from nbpipe.state.store import StateStoreError
 

@@ -193,6 +193,9 @@ def graph_status(
             reasons = stale_reasons(
                 r.task, records.get(tid), code_cache[cls], digests, tasks, records, components, r.deps, change_cache
             )
+            untrusted = _untrusted_output(entry.last_attempt, records.get(tid))
+            if untrusted:
+                reasons.insert(0, untrusted)
             for dep_id in r.deps:
                 dep_status = statuses.get(dep_id)
                 if dep_status is not None and dep_status.state in (ShownState.STALE, ShownState.INVALIDATED):
@@ -214,6 +217,21 @@ def graph_status(
             entry.state = ShownState.FAILED
             entry.reasons = [entry.last_attempt["error"] or "failed in its last run"]
     return {r.task_id: statuses[r.task_id] for r in found}
+
+
+def _untrusted_output(last_attempt: dict | None, record) -> str:
+    """Why an output that exists cannot be trusted: its task's last attempt failed after its last success.
+
+    A task that wrote its output with plain ``open()`` and then raised leaves
+    a file ``complete()`` accepts; history knows better.
+    """
+    if not last_attempt or last_attempt["status"] not in ("failed", "interrupted"):
+        return ""
+    if record is not None and record.completed is not None and record.completed >= last_attempt["ended"]:
+        return ""
+    what = "was interrupted" if last_attempt["status"] == "interrupted" else "failed"
+    error = f" ({last_attempt['error']})" if last_attempt.get("error") else ""
+    return f"its output exists, but its last attempt {what}{error} at {_when(last_attempt['ended'])}: it may be partial"
 
 
 def _dependencies_first(found) -> list:

@@ -26,7 +26,11 @@ How this test does it:
   also run as scripts (``python example.py ARGS``), i.e. through their own
   ``luigi.run``; every example is run through
   ``build([root], local_scheduler=True, detailed_summary=True, workers=N)``
-  by ``tests/luigi_examples/run_example.py``.
+  by ``tests/luigi_examples/run_example.py``, with 1 and with 2 workers,
+  imported by module name and loaded by file path
+  (``importlib.util.spec_from_file_location`` under a name no worker process
+  can import, as ``%run`` and test harnesses load files).  The cases are in
+  ``tests/luigi_examples/cases.py``.
 * Compared: the summary body (the text between the title lines, which say
   "Luigi" / "nbpipe") must be identical, and so must the categories and
   counts parsed from it, the status name (``LuigiStatusCode`` /
@@ -45,7 +49,6 @@ import fcntl
 import glob
 import json
 import os
-import random
 import re
 import shutil
 import subprocess
@@ -55,8 +58,7 @@ import tempfile
 import textwrap
 import time
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -64,6 +66,8 @@ import pytest
 with warnings.catch_warnings():  # luigi's import warns about range-task autoloading
     warnings.simplefilter("ignore", DeprecationWarning)
     import luigi.execution_summary as luigi_summary
+
+from luigi_examples.cases import CASES, CASES_BY_ID, INTERVAL, Case
 
 import nbpipe.engine.summary as nbpipe_summary
 
@@ -266,198 +270,7 @@ def docstring_summary(source: str) -> str:
     return textwrap.dedent(match.group(1)).strip("\n")
 
 
-# -- the cases ------------------------------------------------------------------
-
-
-def _sample_size_and_data(seed: int) -> tuple[int, list[int]]:
-    """What dynamic_requirements.Configuration(seed).run() computes (same calls, same order)."""
-    rnd = random.Random(seed)
-    data = rnd.sample(list(range(300)), rnd.randint(7, 25))
-    return len(data), data
-
-
-def _small_seeds(count: int) -> list[int]:
-    """Seeds for which Dynamic needs the fewest Data tasks (7, each sleeping 1 s)."""
-    return [s for s in range(1, 10_000) if _sample_size_and_data(s)[0] == 7][:count]
-
-
-FRESH_SEED, PRECONFIGURED_SEED, DONE_SEED = _small_seeds(3)
-DATES = ["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05"]
-INTERVAL = "2024-01-01-2024-01-06"  # Custom intervals exclude their end: the five DATES
-TEXTS = {d: f"the quick brown fox {i}\njumps over the lazy dog\nthe end {d}\n" for i, d in enumerate(DATES)}
-
-
-def _touch(path: str, text: str = "") -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
-
-
-def _inputs(*skip: str) -> Callable[[], None]:
-    def setup() -> None:
-        for date in DATES:
-            if date not in skip:
-                _touch(f"/var/tmp/text/{date}.txt", TEXTS[date])
-
-    return setup
-
-
-def _wordcount_output_exists() -> None:
-    _inputs()()
-    _touch(f"/var/tmp/text-count/{INTERVAL}", "made before the run\t1\n")
-
-
-def _bars(numbers) -> Callable[[], None]:
-    def setup() -> None:
-        os.makedirs("/tmp/bar", exist_ok=True)
-        for n in numbers:
-            _touch(f"/tmp/bar/{n}")
-
-    return setup
-
-
-def _configuration(seed: int) -> Callable[[], None]:
-    def setup() -> None:
-        _touch(f"/tmp/Config_{seed}.txt", ",".join(map(str, _sample_size_and_data(seed)[1])))
-
-    return setup
-
-
-def _nothing() -> None:
-    pass
-
-
-@dataclass
-class Case:
-    id: str
-    example: str
-    #: build mode: the root task's class name in the example, its parameters as strings, workers
-    root: str | None = None
-    params: dict = field(default_factory=dict)
-    workers: int = 1
-    #: script mode instead: ``python example.py *argv`` (the example's own luigi.run)
-    argv: list[str] | None = None
-    setup: Callable[[], None] = _nothing
-    #: what the summary must say, independently of what Luigi says
-    status: str = "SUCCESS"
-    counts: dict = field(default_factory=dict)  # heading -> count
-    #: stdout lines (sorted) the tasks print
-    prints: list[str] = field(default_factory=list)
-
-
-CASES = [
-    Case(
-        "hello_world-script",
-        "hello_world.py",
-        argv=[],
-        counts={"ran successfully": 1},
-        prints=["HelloWorldTask says: Hello world!"],
-    ),
-    Case(
-        "hello_world-build",
-        "hello_world.py",
-        root="HelloWorldTask",
-        counts={"ran successfully": 1},
-        prints=["HelloWorldTask says: Hello world!"],
-    ),
-    Case("foo-workers2", "foo.py", root="Foo", workers=2, counts={"ran successfully": 11}, prints=["Running Foo"]),
-    Case(
-        "dynamic_requirements-fresh-workers4",
-        "dynamic_requirements.py",
-        root="Dynamic",
-        params={"seed": str(FRESH_SEED)},
-        workers=4,
-        counts={"ran successfully": 9},
-    ),
-    Case(
-        "dynamic_requirements-script-configured",
-        "dynamic_requirements.py",
-        argv=["Dynamic", "--seed", str(PRECONFIGURED_SEED), "--workers", "1", "--local-scheduler"],
-        setup=_configuration(PRECONFIGURED_SEED),
-        counts={"ran successfully": 8},
-    ),
-    Case(
-        "dynamic_requirements-already-done",
-        "dynamic_requirements.py",
-        root="Dynamic",
-        params={"seed": str(DONE_SEED)},
-        setup=lambda: _touch(f"/tmp/Dynamic_{DONE_SEED}.txt", "Tada!"),
-        counts={"complete ones were encountered": 1},
-    ),
-    Case(
-        "execution_summary_example-docstring-state",
-        "execution_summary_example.py",
-        root="EntryPoint",
-        setup=_bars(range(5, 200)),
-        status="MISSING_EXT",
-        counts={
-            "complete ones were encountered": 195,
-            "ran successfully": 1,
-            "were left pending, among these": 22,
-            "were missing external dependencies": 1,
-            "had missing dependencies": 21,
-        },
-        prints=["Running Boom"],
-    ),
-    Case(
-        "execution_summary_example-fresh",
-        "execution_summary_example.py",
-        root="EntryPoint",
-        status="MISSING_EXT",
-        counts={
-            "ran successfully": 196,
-            "were left pending, among these": 22,
-            "were missing external dependencies": 1,
-            "had missing dependencies": 21,
-        },
-        prints=["Running Boom"],
-    ),
-    Case(
-        "execution_summary_example-fresh-workers3",
-        "execution_summary_example.py",
-        root="EntryPoint",
-        workers=3,
-        status="MISSING_EXT",
-        counts={
-            "ran successfully": 196,
-            "were left pending, among these": 22,
-            "were missing external dependencies": 1,
-            "had missing dependencies": 21,
-        },
-        prints=["Running Boom"],
-    ),
-    Case(
-        "wordcount-all-inputs",
-        "wordcount.py",
-        root="WordCount",
-        params={"date_interval": INTERVAL},
-        setup=_inputs(),
-        counts={"complete ones were encountered": 5, "ran successfully": 1},
-    ),
-    Case(
-        "wordcount-missing-input",
-        "wordcount.py",
-        root="WordCount",
-        params={"date_interval": INTERVAL},
-        setup=_inputs("2024-01-03"),
-        status="MISSING_EXT",
-        counts={
-            "complete ones were encountered": 4,
-            "were left pending, among these": 2,
-            "were missing external dependencies": 1,
-            "had missing dependencies": 1,
-        },
-    ),
-    Case(
-        "wordcount-output-exists",
-        "wordcount.py",
-        root="WordCount",
-        params={"date_interval": INTERVAL},
-        setup=_wordcount_output_exists,
-        counts={"complete ones were encountered": 1},
-    ),
-]
-CASES_BY_ID = {case.id: case for case in CASES}
+# -- the cases: tests/luigi_examples/cases.py ----------------------------------
 
 
 # -- running ----------------------------------------------------------------------
@@ -500,7 +313,7 @@ def run_engine(engine: str, case: Case, source: str, workdir: Path) -> EngineRun
     if case.argv is not None:
         cmd = [sys.executable, str(example), *case.argv]
     else:
-        spec = {"root": case.root, "params": case.params, "workers": case.workers}
+        spec = {"root": case.root, "params": case.params, "workers": case.workers, "load": case.load}
         cmd = [sys.executable, str(HARNESS), engine, str(example), json.dumps(spec), str(out_json)]
     started = time.monotonic()
     proc = subprocess.run(

@@ -192,9 +192,10 @@ class RunLoop:
                 failure_kind=outcome.kind,
                 elapsed=outcome.elapsed,
             )
-            logger.error("%s failed: %s", task, outcome.reason)
-            if outcome.traceback:
-                logger.debug("%s", outcome.traceback)
+            if outcome.traceback:  # as Luigi logs it: one record, the traceback under the line
+                logger.error("%s failed: %s\n%s", task, outcome.reason, outcome.traceback.rstrip("\n"))
+            else:
+                logger.error("%s failed: %s", task, outcome.reason)
             if self.fire:
                 if outcome.kind == "timeout":
                     task.trigger_event(Event.TIMEOUT, task, outcome.reason)

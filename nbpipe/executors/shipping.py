@@ -38,6 +38,7 @@ import os
 import pickle
 import sys
 import threading
+import types
 from collections import OrderedDict
 from dataclasses import dataclass
 from importlib.machinery import PathFinder
@@ -79,6 +80,9 @@ class Definition:
 # -- driver side -----------------------------------------------------------------------------------------------
 
 
+_code_reduce = getattr(getattr(cloudpickle, "cloudpickle", None), "_code_reduce", None)
+
+
 class _KeyedPickler(cloudpickle.Pickler):
     """cloudpickle, with every task class but ``top`` replaced by its definition key."""
 
@@ -87,6 +91,14 @@ class _KeyedPickler(cloudpickle.Pickler):
         self._shipper = shipper
         self._top = top
         self.needs: list[str] = []
+
+    def reducer_override(self, obj: Any) -> Any:
+        # cloudpickle names the file of code it ships by value "<dynamic-code>"; keep the real
+        # one, so a task's traceback in a worker names its file and lines as in the driver.
+        if type(obj) is types.CodeType and _code_reduce is not None:
+            constructor, args = _code_reduce(obj)
+            return constructor, tuple(obj.co_filename if a == "<dynamic-code>" else a for a in args)
+        return super().reducer_override(obj)
 
     def persistent_id(self, obj: Any) -> Any:  # called for every object pickled: keep it cheap
         if isinstance(obj, Register) and obj is not self._top:

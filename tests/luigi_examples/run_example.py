@@ -7,9 +7,11 @@ Used by ``tests/test_luigi_examples.py``, one process per run::
 ENGINE is ``luigi`` or ``nbpipe``.  EXAMPLE_FILE is the example as the test
 prepared it in the working directory (for nbpipe, the copy whose
 ``import luigi`` line reads ``import nbpipe as luigi``); it is imported as a
-module by its file name.  SPEC_JSON names the root task, its parameters (as
-command-line strings, parsed by the task's own parameter objects) and the
-number of workers.  This script then calls the engine's
+module by its file name, or with ``"load": "path"`` loaded from its path
+(``importlib.util.spec_from_file_location``) under a name no other process
+can import.  SPEC_JSON names the root task, its parameters (as
+command-line strings, parsed by the task's own parameter objects), the
+number of workers and how to load the example.  This script then calls the engine's
 ``build([root], local_scheduler=True, detailed_summary=True, workers=N)``
 and writes what that returned to OUT_JSON.
 """
@@ -17,6 +19,7 @@ and writes what that returned to OUT_JSON.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import os
 import sys
@@ -33,8 +36,17 @@ def main() -> int:
         raise SystemExit(f"unknown engine {engine_name!r}")
 
     directory, filename = os.path.split(os.path.abspath(example_file))
-    sys.path.insert(0, directory)
-    module = importlib.import_module(os.path.splitext(filename)[0])
+    if spec.get("load", "import") == "path":
+        # As %run and test harnesses load a file: by its path, under a name that no
+        # other process can import (the folder is not on sys.path either).
+        name = "loaded_by_path_" + os.path.splitext(filename)[0]
+        file_spec = importlib.util.spec_from_file_location(name, example_file)
+        module = importlib.util.module_from_spec(file_spec)
+        sys.modules[name] = module
+        file_spec.loader.exec_module(module)
+    else:
+        sys.path.insert(0, directory)
+        module = importlib.import_module(os.path.splitext(filename)[0])
 
     root_cls = getattr(module, spec["root"])
     params = dict(root_cls.get_params())

@@ -31,15 +31,18 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.slow
 
-EXECUTORS = ["inline", "thread", "process", "dask"]
-WORKERS = {"inline": 1, "thread": 2, "process": 2, "dask": 2}
+#: "dask" starts a cluster of its own for each run; "dask-shared" runs on one cluster every driver shares.
+EXECUTORS = ["inline", "thread", "process", "dask", "dask-shared"]
+WORKERS = {"inline": 1, "thread": 2, "process": 2, "dask": 2, "dask-shared": 2}
 IN_DRIVER = {"inline", "thread"}  # task code runs in the driver process itself
+LINGERING = {"thread", "dask-shared"}  # an interrupt cannot stop a running task: the run waits for it
 
 PIPELINE = textwrap.dedent("""
     import fcntl, os, signal, time
@@ -89,7 +92,7 @@ PIPELINE = textwrap.dedent("""
                     elif self.mode == "big":
                         f.write("x" * 3_000_000)
                     elif self.mode == "fill_state":
-                        fill(os.environ["NBPIPE_STATE_DIR"])
+                        fill("state")  # relative: a shared cluster's workers have their own environment
                     f.write("complete")
                 log(f"end {self.n}")
             finally:
@@ -117,17 +120,20 @@ PIPELINE = textwrap.dedent("""
 
 
 class Workspace:
-    def __init__(self, root: Path, executor: str):
+    def __init__(self, root: Path, executor: str, cluster_address: str = ""):
         self.root = root
         self.executor = executor
+        self.cluster_address = cluster_address
         self.state = root / "state"
         for name in ("out", "body", "started", "state"):
             (root / name).mkdir(exist_ok=True)
         (root / "matrix.py").write_text(PIPELINE)
         self.env = dict(os.environ, PYTHONPATH=str(root), NBPIPE_STATE_DIR=str(self.state), PYTHONUNBUFFERED="1")
+        self.started: list[subprocess.Popen] = []
 
     def args(self, task: str, *extra: str, executor: str | None = None) -> list[str]:
         executor = executor or self.executor
+        shared = ["--dask-address", self.cluster_address] if executor == "dask-shared" else []
         return [
             sys.executable,
             "-m",
@@ -140,7 +146,8 @@ class Workspace:
             "--workers",
             str(WORKERS[executor]),
             "--executor",
-            executor,
+            executor.removesuffix("-shared"),
+            *shared,
         ]
 
     def run(self, task: str, *extra: str, timeout: float = 180) -> subprocess.CompletedProcess:
@@ -149,7 +156,7 @@ class Workspace:
         )
 
     def start(self, task: str, *extra: str, executor: str | None = None) -> subprocess.Popen:
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             self.args(task, *extra, executor=executor),
             cwd=self.root,
             env=self.env,
@@ -157,6 +164,16 @@ class Workspace:
             stderr=subprocess.PIPE,
             text=True,
         )
+        self.started.append(proc)
+        return proc
+
+    def close(self) -> None:
+        """After a failed case: open the gate and end every driver it started, so none lingers."""
+        self.open_gate()
+        for proc in self.started:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
 
     def wait_started(self, proc: subprocess.Popen, count: int, timeout: float = 120) -> None:
         """Until ``count`` task bodies are inside their output's ``with`` block."""
@@ -193,9 +210,21 @@ class Workspace:
         assert open_runs == [], open_runs
 
 
+@pytest.fixture(scope="module")
+def shared_cluster():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=50
+    ) as cluster:
+        yield cluster
+
+
 @pytest.fixture(params=EXECUTORS)
-def ws(request, tmp_path) -> Workspace:
-    return Workspace(tmp_path, request.param)
+def ws(request, tmp_path) -> Iterator[Workspace]:
+    address = request.getfixturevalue("shared_cluster").scheduler_address if request.param == "dask-shared" else ""
+    workspace = Workspace(tmp_path, request.param, address)
+    yield workspace
+    workspace.close()
 
 
 def _mount_tmpfs(path: Path, size: str, read_only: bool = False) -> None:
@@ -258,10 +287,10 @@ def test_driver_stopped_by_a_signal(ws, sig, code):
     proc = ws.start("Gated")
     ws.wait_started(proc, WORKERS[ws.executor])
     proc.send_signal(sig)
-    if ws.executor == "thread":
-        # The threads cannot be stopped: the run says so and waits for them, keeping their locks.
+    if ws.executor in LINGERING:
+        # Threads cannot be stopped: the run says so and waits for them, keeping their locks.
         line = proc.stderr.readline()
-        while "still running in threads" not in line:
+        while "still running" not in line:
             assert line, "the run never said which tasks still run"
             line = proc.stderr.readline()
         ws.open_gate()
@@ -281,7 +310,12 @@ def test_driver_killed_then_rerun(ws):
     for name in os.listdir(ws.root / "started"):
         os.remove(ws.root / "started" / name)
     rerun = ws.start("Gated")
-    ws.wait_started(rerun, WORKERS[ws.executor])
+    if ws.executor == "dask-shared":
+        # The killed driver's bodies run on (nothing can stop a worker thread) and hold both of the
+        # cluster's threads: the rerun's bodies can start only once they end.
+        time.sleep(random.uniform(0.5, 2.0))  # a random moment to open the gate, not a synchronisation
+    else:
+        ws.wait_started(rerun, WORKERS[ws.executor])
     ws.open_gate()
     out, err = rerun.communicate(timeout=180)
     assert rerun.returncode == 0, out + err
@@ -301,10 +335,11 @@ def test_a_second_run_with_random_interrupts(ws):
         (ws.root / "gate").unlink(missing_ok=True)
         first = ws.start("Gated")
         ws.wait_started(first, 1)
-        second = ws.start("Gated", executor="process")
+        # Run B: processes; on a shared cluster, another driver of that cluster.
+        second = ws.start("Gated", executor="dask-shared" if ws.executor == "dask-shared" else "process")
         time.sleep(rng.uniform(0.0, 1.0))  # a random moment to interrupt, not a synchronisation
         first.send_signal(signal.SIGINT)
-        if ws.executor == "thread":
+        if ws.executor in LINGERING:
             time.sleep(rng.uniform(0.0, 0.5))  # let run B wait on the locks the threads keep
         ws.open_gate()
         out1, err1 = first.communicate(timeout=180)

@@ -61,6 +61,7 @@ class Stragglers:
                         run.locks.release(task_id)
         finally:
             close_locks(run)
+            self._executor.shutdown()  # what it kept for the stragglers (a cluster client)
             self._ended.set()
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -69,7 +70,7 @@ class Stragglers:
 
     def describe(self) -> str:
         names = ", ".join(str(t) for t in self.tasks[:5]) + (" ..." if len(self.tasks) > 5 else "")
-        return f"{len(self.tasks)} task(s) still running in threads, which cannot be stopped: {names}"
+        return f"{len(self.tasks)} task(s) still running {self._executor.lingers}, which cannot be stopped: {names}"
 
 
 def _close_in_history(store, recorder, run_id: str, outcome: str) -> None:

@@ -84,6 +84,8 @@ class Executor(ABC):
     #: True when submit() runs the task to its end before returning (inline): the run loop then
     #: publishes the task's RUNNING event before submitting, so observers see it running.
     runs_tasks_in_submit = False
+    #: Where tasks an interrupt cannot stop go on running (see :meth:`still_running`).
+    lingers = "in threads"
 
     def __init__(
         self,

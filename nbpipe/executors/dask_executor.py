@@ -103,6 +103,7 @@ class DaskExecutor(Executor):
 
     kind = "dask"
     shares_a_cluster = True
+    lingers = "on the shared Dask cluster"
 
     def __init__(self, workers: int, address: str | None = None, client: Any = None, **options):
         super().__init__(**options)
@@ -113,6 +114,7 @@ class DaskExecutor(Executor):
         self.cluster = None
         self._slots = self.workers
         self._submitted: dict[str, _Submitted] = {}
+        self._stragglers: dict[str, _Submitted] = {}  # still running on a shared cluster after an interrupt
         self._finished: queue.Queue = queue.Queue()
         self._immediate: list[Outcome] = []
         self._resources: dict[str, float] = {}
@@ -209,32 +211,66 @@ class DaskExecutor(Executor):
         killed = [s.task.task_id for s in self._submitted.values()]
         client = self.client
         if client is not None:
-            for submitted in self._submitted.values():
-                submitted.future.cancel()
-            if killed and self.cluster is None:
-                logger.warning(
-                    "%d task(s) were cancelled on the Dask cluster; any already started may finish "
-                    "there (their outputs are written atomically)",
-                    len(killed),
-                )
+            running = self._running_on_workers() if kill and self.shares_a_cluster else {}
+            for key, submitted in self._submitted.items():
+                if key not in running:
+                    submitted.future.cancel()
             self._submitted.clear()
-            if self._locks is not None:
-                self._locks.close()  # while the scheduler can still hear it
-            if self._registry is not None:
-                self._registry.close()
-            self._scattered.clear()  # the cluster may forget the definitions; workers keep what they loaded
-            try:
-                client.unsubscribe_topic(_progress_topic())
-                client.unsubscribe_topic("all")
-            except Exception:  # noqa: BLE001 - the scheduler may already be gone
-                pass
-            if self._own_client:
-                client.close()
-                self.client = None
+            if running:
+                # A worker thread cannot be stopped, and the cluster is not ours to restart:
+                # these tasks run on, and the run keeps their locks until they end (wait_stopped).
+                self._stragglers = running
+                return killed
+            self._close_client()
         if self.cluster is not None:
-            self.cluster.close()
+            self.cluster.close()  # its worker processes end, and the tasks in them
             self.cluster = None
         return killed
+
+    def _running_on_workers(self) -> dict[str, _Submitted]:
+        """The submitted tasks a worker of the (shared) cluster has started or queued."""
+        try:
+            processing = {key for keys in self.client.processing().values() for key in keys}
+        except Exception:  # noqa: BLE001 - the scheduler is gone: nothing runs there any more
+            return {}
+        return {key: s for key, s in self._submitted.items() if key in processing}
+
+    def _close_client(self) -> None:
+        client = self.client
+        if self._locks is not None:
+            self._locks.close()  # while the scheduler can still hear it
+        if self._registry is not None:
+            self._registry.close()
+        self._scattered.clear()  # the cluster may forget the definitions; workers keep what they loaded
+        try:
+            client.unsubscribe_topic(_progress_topic())
+            client.unsubscribe_topic("all")
+        except Exception:  # noqa: BLE001 - the scheduler may already be gone
+            pass
+        if self._own_client:
+            client.close()
+            self.client = None
+
+    def still_running(self) -> list[str]:
+        return [s.task.task_id for s in self._stragglers.values()]
+
+    def wait_stopped(self, timeout: float | None) -> list[str]:
+        if not self._stragglers:
+            return []
+        from distributed import wait as wait_for_futures
+
+        by_future = {s.future: key for key, s in self._stragglers.items()}
+        try:
+            done, _ = wait_for_futures(list(by_future), timeout=timeout, return_when="FIRST_COMPLETED")
+        except TimeoutError:
+            return []
+        ended = []
+        for future in done:
+            submitted = self._stragglers.pop(by_future[future])
+            ended.append(submitted.task.task_id)
+        if not self._stragglers:
+            logger.info("the tasks still running on the Dask cluster when the run stopped have ended")
+        return ended
 
     # -- running ----------------------------------------------------------
 
@@ -274,6 +310,7 @@ class DaskExecutor(Executor):
             str(task),
             self._definition_args(self._shipper.closure(keys)),
             self._config,
+            self.shares_a_cluster,
             key=key,
             pure=False,
             resources=dask_resources or None,

@@ -14,11 +14,14 @@ output are all per thread.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import os
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from nbpipe.executors.shipping import DefinitionCache, TaskLoadError, dumps_result, install_config
 
@@ -111,6 +114,7 @@ def run_payload(
     label: str = "",
     definitions: tuple = (),
     config: tuple | None = None,
+    exclusive: bool = False,
 ) -> tuple[bytes, str]:
     """Run the task in ``payload``; return ``(pickled Outcome, captured output)``.
 
@@ -126,6 +130,12 @@ def run_payload(
     ``(digest, snapshot)`` of the driver's configuration, installed for the
     whole worker process when it differs from the last one installed.  A
     task that cannot be loaded here fails with the module and the reason.
+
+    ``exclusive`` (on a cluster other drivers share) runs the task's body
+    under a cluster lock the worker holds for exactly as long as the body
+    runs: a body an interrupted or killed driver left running on a worker
+    thread (which nothing can stop) makes a later run's body of the same
+    task wait, then find the task complete.
     """
     global _definitions
     for entry in sys_path:
@@ -133,7 +143,7 @@ def run_payload(
             sys.path.append(entry)
     _install_once()
     from nbpipe.engine import run_context as runtime
-    from nbpipe.engine.executor import FAILED, Outcome
+    from nbpipe.engine.executor import DONE, FAILED, Outcome
     from nbpipe.executors.run_one import run_task
 
     with _install_lock:
@@ -174,7 +184,11 @@ def run_payload(
     runtime.set_thread_current(context)
     root.addHandler(handler)
     try:
-        outcome = run_task(task, check_deps, worker=worker_name)
+        with _body_lock(task_id, exclusive) as waited:
+            if waited and _complete(task):
+                outcome = Outcome(task.task_id, DONE, 0.0, worker=worker_name, message="completed by an earlier run")
+            else:
+                outcome = run_task(task, check_deps, worker=worker_name)
     finally:
         root.removeHandler(handler)
         runtime.set_thread_current(None)
@@ -182,6 +196,32 @@ def run_payload(
             os.chdir(previous_cwd)
         _local.out = _local.progress = None
     return dumps_result(outcome), captured.getvalue()
+
+
+@contextmanager
+def _body_lock(task_id: str, exclusive: bool) -> Iterator[bool]:
+    """Hold the task's body lock on the cluster while inside; yields True when it had to wait for it."""
+    if not exclusive:
+        yield False
+        return
+    from distributed import Lock
+
+    digest = hashlib.sha256(task_id.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    lock = Lock(f"nbpipe-body-{digest}")  # the worker's own connection to the scheduler
+    waited = not lock.acquire(blocking=False)
+    if waited:
+        lock.acquire()
+    try:
+        yield waited
+    finally:
+        lock.release()
+
+
+def _complete(task) -> bool:
+    try:
+        return bool(task.complete())
+    except Exception:  # noqa: BLE001 - let the run report it
+        return False
 
 
 def hold(data: bytes) -> bytes:

@@ -34,3 +34,17 @@ def test_front_end_unit_tests_pass():
     proc = subprocess.run([npm, "test"], cwd=LABEXTENSION, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert "# fail 0" in proc.stdout
+
+
+def test_the_layout_worker_travels_inside_the_bundle():
+    """The worker is started from a Blob URL of code inlined in the extension (no worker file, so no
+    server route in JupyterLab, Notebook 7 or Voila): the built static files hold no separate worker
+    script; a chunk carries the code that wraps Graphviz for the Blob, and one the Graphviz bundle as a
+    string (loaded only when a DAG widget lays out)."""
+    static = LABEXTENSION.parent / "nbpipe" / "labextension" / "static"
+    if not static.exists():
+        pytest.skip("the extension is not built (npm run build)")
+    assert not [p.name for p in static.iterdir() if "worker" in p.name.lower()]
+    chunks = [p.read_text(errors="replace") for p in static.glob("*.js")]
+    assert any("nbpipe-layout" in c and "(function(){" in c for c in chunks)
+    assert any("GRAPHVIZ_SOURCE:" in c and 'createGraph(o="G"' in c for c in chunks)

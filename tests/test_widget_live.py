@@ -235,7 +235,8 @@ def test_two_quick_run_clicks_start_one_run():
     GATE.set()
     _wait_for(widget, "running", lambda w: not w.running and w.states[Gated().task_id] == "ran")
     assert len(RUNS) == 1
-    assert [m["event"] for m in sent] == ["refused"] and "still going" in sent[0]["reason"]
+    refusals = [m for m in sent if m["event"] != "states"]  # state deltas of the one run go out too
+    assert [m["event"] for m in refusals] == ["refused"] and "still going" in refusals[0]["reason"]
     assert not widget._run_lock.locked()  # released when the run ended
 
 
@@ -314,3 +315,22 @@ def test_a_traceback_of_notebook_code_names_the_cell_and_its_line(shell):
     assert f"Cell In[{count}], line 10, in run" in traceback, traceback
     assert "<dynamic-code>" not in traceback and "run_one.py" not in traceback
     assert traceback.rstrip().endswith("ValueError: the input drifted beyond the configured tolerance")
+
+
+def test_live_states_travel_as_deltas_and_the_traits_stay_current():
+    """During a run only what changed goes to the page (a custom message); the traits are current in the
+    kernel (a page loading the widget later gets them) but are not re-sent whole with each batch."""
+    widget = DagWidget(TwoBranches())
+    sent: list = []
+    widget.send = sent.append
+    synced: list = []
+    widget.send_state = lambda key=None: synced.append(key)
+    widget.run(background=False, show_summary=False)
+    deltas = [m for m in sent if m.get("event") == "states"]
+    assert deltas, sent
+    shown: dict = {}
+    for m in deltas:
+        assert set(m) == {"event", "states", "details"}
+        shown.update(m["states"])
+    assert shown.items() <= widget.states.items()  # the page's copy, rebuilt from deltas, agrees
+    assert all(key not in ("states", "details") for key in synced), synced

@@ -17,6 +17,31 @@ import {
   tooltipText
 } from './graph.js';
 import { h, stateClass } from './dom.js';
+import { svgNodeIds } from './layout.js';
+import { cutSvg } from './svg-chunks.js';
+
+/**
+ * Node and edge groups put into the page at a time, and the most main-thread
+ * time a frame spends putting them in. The browser then styles, lays out and
+ * paints them in the same task, which costs more as the SVG grows: when a
+ * frame (putting in plus drawing) took longer than FRAME_TARGET_MS the budget
+ * halves, when it was quick it grows back.
+ */
+const DRAW_PIECE = 20;
+const DRAW_BUDGET_MS = 30;
+const MIN_DRAW_BUDGET_MS = 4;
+const FRAME_TARGET_MS = 70;
+
+/** The next frame (or, in a hidden page where frames stop, a tenth of a second). */
+function nextFrame(): Promise<void> {
+  return new Promise(resolve => {
+    const timer = setTimeout(resolve, 100);
+    window.requestAnimationFrame(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
 
 const XLINK_NS = 'http://www.w3.org/1999/xlink';
 
@@ -56,6 +81,8 @@ export class GraphCanvas {
   mode: ShownMode = 'tasks';
   /** Collapsed view: family name -> member task ids. */
   families = new Map<string, string[]>();
+  /** Bumped by every draw and clear: a draw still putting pieces in stops when it changes. */
+  private drawing = 0;
 
   constructor() {
     this.box = h('div', 'nbpipe-graph');
@@ -69,45 +96,98 @@ export class GraphCanvas {
     this.status.hidden = text === '';
   }
 
-  /** Replace the SVG (markup produced by Graphviz from the kernel's DOT) and index it. */
-  install(svg: string, mode: ShownMode, families: Map<string, string[]>): void {
-    this.host.innerHTML = svg;
+  /**
+   * Replace the SVG with Graphviz markup and index it, in pieces: the frame
+   * (the `<svg>` with its size) at once, then the node and edge groups a
+   * frame's worth at a time (at most DRAW_BUDGET_MS of work each), calling
+   * `drawn` with each piece's new nodes so they are painted as they appear.
+   * While pieces are still coming the box carries `data-drawing`.
+   * Resolves true once everything is in, false when a later draw (or clear)
+   * superseded this one.
+   */
+  async draw(
+    svg: string,
+    mode: ShownMode,
+    families: Map<string, string[]>,
+    drawn: (entries: INodeEntry[]) => void
+  ): Promise<boolean> {
+    const drawing = ++this.drawing;
+    const { frame, items } = cutSvg(svg);
+    this.host.innerHTML = frame;
     this.mode = mode;
     this.families = families;
     this.nodes = new Map();
     this.edges = [];
-
+    delete this.box.dataset.drawing; // an earlier draw's, if it was superseded
     const svgEl = this.host.querySelector('svg');
     if (!svgEl) {
-      return;
+      return true;
     }
     svgEl.classList.add('nbpipe-svg');
-    for (const g of Array.from(svgEl.querySelectorAll<SVGGElement>('g.node'))) {
-      const id = g.getAttribute('id');
-      if (id === null) {
-        continue;
+    const graph = svgEl.querySelector('g.graph') ?? svgEl;
+    const ids = new Set(svgNodeIds(svg));
+    const isKnown = (id: string): boolean => ids.has(id);
+    this.box.dataset.drawing = '';
+    let next = 0;
+    let budget = DRAW_BUDGET_MS;
+    let started = performance.now();
+    while (next < items.length) {
+      if (next > 0) {
+        await nextFrame();
+        if (drawing !== this.drawing) {
+          return false;
+        }
+        const took = performance.now() - started; // putting the last piece in, and drawing it
+        budget =
+          took > FRAME_TARGET_MS
+            ? Math.max(MIN_DRAW_BUDGET_MS, budget / 2)
+            : Math.min(DRAW_BUDGET_MS, budget * 1.5);
       }
-      const texts = Array.from(g.querySelectorAll<SVGTextElement>('text'));
-      this.nodes.set(id, {
-        id,
-        g,
-        shapes: Array.from(g.querySelectorAll<SVGGraphicsElement>('polygon, ellipse, path')),
-        texts,
-        title: g.querySelector(':scope > title'),
-        anchors: Array.from(g.querySelectorAll('a')),
-        state: '',
-        tooltip: '',
-        countsText: mode === 'families' && texts.length > 0 ? texts[texts.length - 1] : null
-      });
+      started = performance.now();
+      do {
+        const end = Math.min(next + DRAW_PIECE, items.length);
+        const last = graph.lastElementChild;
+        graph.insertAdjacentHTML('beforeend', items.slice(next, end).join(''));
+        const added: INodeEntry[] = [];
+        for (let el = last ? last.nextElementSibling : graph.firstElementChild; el; el = el.nextElementSibling) {
+          this.index(el as SVGGElement, isKnown, added);
+        }
+        drawn(added);
+        next = end;
+      } while (next < items.length && performance.now() - started < budget);
     }
-    const isKnown = (id: string): boolean => this.nodes.has(id);
-    for (const g of Array.from(svgEl.querySelectorAll<SVGGElement>('g.edge'))) {
+    delete this.box.dataset.drawing;
+    return true;
+  }
+
+  /** Add one top-level group of the SVG to the node or edge index. */
+  private index(g: SVGGElement, isKnown: (id: string) => boolean, added: INodeEntry[]): void {
+    if (g.classList.contains('edge')) {
       const title = g.querySelector(':scope > title')?.textContent ?? '';
       const ends = parseEdgeTitle(title, isKnown);
       if (ends) {
         this.edges.push({ g, from: ends[0], to: ends[1] });
       }
+      return;
     }
+    const id = g.getAttribute('id');
+    if (!g.classList.contains('node') || id === null) {
+      return;
+    }
+    const texts = Array.from(g.querySelectorAll<SVGTextElement>('text'));
+    const entry: INodeEntry = {
+      id,
+      g,
+      shapes: Array.from(g.querySelectorAll<SVGGraphicsElement>('polygon, ellipse, path')),
+      texts,
+      title: g.querySelector(':scope > title'),
+      anchors: Array.from(g.querySelectorAll('a')),
+      state: '',
+      tooltip: '',
+      countsText: familyFromNodeId(id) !== null && texts.length > 0 ? texts[texts.length - 1] : null
+    };
+    this.nodes.set(id, entry);
+    added.push(entry);
   }
 
   /** The SVG on screen, if any. */
@@ -115,8 +195,9 @@ export class GraphCanvas {
     return this.host.querySelector('svg');
   }
 
-  /** Forget the SVG's elements (the view is going away). */
+  /** Forget the SVG's elements (the view is going away); a draw under way stops. */
   clear(): void {
+    this.drawing++;
     this.nodes.clear();
     this.edges = [];
   }
@@ -136,24 +217,23 @@ export class GraphCanvas {
     return ids.length === 0 && this.mode === 'tasks' ? this.nodes.keys() : ids;
   }
 
-  /** Recolour every node and refresh its tooltip, in place. */
-  paint(nodes: NodeMap, states: StateMap): void {
-    if (this.mode === 'families') {
-      for (const entry of this.nodes.values()) {
-        const fam = familyFromNodeId(entry.id);
-        const members = fam === null ? [] : this.families.get(fam) ?? [];
-        const counts = countStates(members, nodes, states);
-        const line = formatCounts(counts);
-        if (entry.countsText && entry.countsText.textContent !== line) {
-          entry.countsText.textContent = line;
-        }
-        paintNode(entry, dominantState(counts), familyTooltip(fam ?? entry.id, members.length, counts));
-      }
-    } else {
-      for (const entry of this.nodes.values()) {
+  /** Recolour every node (or those given) and refresh its tooltip, in place. */
+  paint(nodes: NodeMap, states: StateMap, entries: Iterable<INodeEntry> = this.nodes.values()): void {
+    for (const entry of entries) {
+      const fam = familyFromNodeId(entry.id);
+      if (fam === null) {
         const state = effectiveState(entry.id, nodes, states);
         paintNode(entry, state, tooltipText(entry.id, nodes[entry.id], state));
+        continue;
       }
+      // A family node of the collapsed view: the counts of its members.
+      const members = this.families.get(fam) ?? [];
+      const counts = countStates(members, nodes, states);
+      const line = formatCounts(counts);
+      if (entry.countsText && entry.countsText.textContent !== line) {
+        entry.countsText.textContent = line;
+      }
+      paintNode(entry, dominantState(counts), familyTooltip(fam, members.length, counts));
     }
   }
 

@@ -34,13 +34,22 @@ export interface ILayoutPlan {
   families: Map<string, string[]>;
 }
 
-export function planLayout(collapsed: boolean, data: IGraphData): ILayoutPlan {
+/**
+ * What to lay out: the DOT, or collapsed, the family graph (with the
+ * `expanded` families shown task by task).
+ */
+export function planLayout(
+  collapsed: boolean,
+  data: IGraphData,
+  expanded: ReadonlySet<string> = new Set()
+): ILayoutPlan {
   if (!collapsed) {
     return { dot: data.dot, key: data.dot, mode: 'tasks', families: new Map() };
   }
   const c = collapseByFamily(data.nodes, data.edges, {
     rankdir: dotRankdir(data.dot),
-    states: data.states
+    states: data.states,
+    expanded
   });
   return {
     dot: c.families.size > 0 ? c.dot : '',
@@ -58,8 +67,9 @@ export function planLayout(collapsed: boolean, data: IGraphData): ILayoutPlan {
 export function unchangedFamilies(
   data: IGraphData,
   shownMode: ShownMode,
-  shownKey: string
+  shownKey: string,
+  expanded: ReadonlySet<string> = new Set()
 ): Map<string, string[]> | null {
-  const c = collapseByFamily(data.nodes, data.edges, { rankdir: dotRankdir(data.dot) });
+  const c = collapseByFamily(data.nodes, data.edges, { rankdir: dotRankdir(data.dot), expanded });
   return shownMode === 'families' && c.key === shownKey ? c.families : null;
 }

@@ -288,6 +288,8 @@ export interface ICollapsedGraph {
 export interface ICollapseOptions {
   rankdir?: string | null;
   states?: StateMap;
+  /** Families shown task by task (one node per member, labelled as in the full graph). */
+  expanded?: ReadonlySet<string>;
 }
 
 /**
@@ -336,6 +338,7 @@ export function collapseByFamily(
   familyEdges.sort((x, y) =>
     x[0] === y[0] ? cmp(x[1], y[1]) : cmp(x[0], y[0])
   );
+  const expanded = sortedFamilies.filter(f => options.expanded?.has(f));
 
   const rankdir = options.rankdir ?? 'LR';
   const lines: string[] = [
@@ -347,6 +350,13 @@ export function collapseByFamily(
   ];
   for (const fam of sortedFamilies) {
     const members = families.get(fam)!;
+    if (options.expanded?.has(fam)) {
+      for (const id of members) {
+        const label = nodes[id]?.label || id;
+        lines.push(`  ${dotQuote(id)} [id=${dotQuote(id)}, label=${dotQuote(label)}, tooltip=${dotQuote(id)}];`);
+      }
+      continue;
+    }
     const counts = countStates(members, nodes, states);
     const n = members.length;
     const label = `${fam}\n${n} task${n === 1 ? '' : 's'}\n${formatCounts(counts)}`;
@@ -356,17 +366,59 @@ export function collapseByFamily(
         `tooltip=${dotQuote(familyTooltip(fam, n, counts))}];`
     );
   }
-  for (const [a, b] of familyEdges) {
-    lines.push(`  ${dotQuote(familyNodeId(a))} -> ${dotQuote(familyNodeId(b))};`);
+  if (expanded.length === 0) {
+    for (const [a, b] of familyEdges) {
+      lines.push(`  ${dotQuote(familyNodeId(a))} -> ${dotQuote(familyNodeId(b))};`);
+    }
+  } else {
+    for (const [a, b] of shownEdges(edges, familyOfTask, options.expanded!)) {
+      lines.push(`  ${dotQuote(a)} -> ${dotQuote(b)};`);
+    }
   }
   lines.push('}');
 
   const key = JSON.stringify([
     rankdir,
     sortedFamilies.map(f => [f, families.get(f)!.length]),
-    familyEdges
+    familyEdges,
+    expanded,
+    // An expanded family's shape is its members' (the task ids say it) and their edges (counted).
+    expanded.length ? edges.length : 0
   ]);
   return { dot: lines.join('\n'), key, families, familyEdges };
+}
+
+/**
+ * The edges between the nodes of a collapsed graph in which some families are
+ * expanded: a task of an expanded family is its own node, any other task its
+ * family's node. Deduplicated and sorted, without self-loops.
+ */
+function shownEdges(
+  edges: ReadonlyArray<readonly [string, string]>,
+  familyOfTask: Map<string, string>,
+  expanded: ReadonlySet<string>
+): Edge[] {
+  const shown = (id: string, fam: string): string => (expanded.has(fam) ? id : familyNodeId(fam));
+  const seen = new Set<string>();
+  const out: Edge[] = [];
+  for (const e of edges) {
+    if (!Array.isArray(e) || e.length < 2) {
+      continue;
+    }
+    const fa = familyOfTask.get(e[0]);
+    const fb = familyOfTask.get(e[1]);
+    if (fa === undefined || fb === undefined) {
+      continue;
+    }
+    const a = shown(e[0], fa);
+    const b = shown(e[1], fb);
+    const k = `${a}\u0000${b}`;
+    if (a !== b && !seen.has(k)) {
+      seen.add(k);
+      out.push([a, b]);
+    }
+  }
+  return out.sort((x, y) => (x[0] === y[0] ? cmp(x[1], y[1]) : cmp(x[0], y[0])));
 }
 
 export function familyTooltip(

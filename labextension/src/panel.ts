@@ -6,6 +6,7 @@
 import {
   ITaskInfo,
   NodeMap,
+  StateCounts,
   StateMap,
   countStates,
   effectiveState,
@@ -41,6 +42,8 @@ export interface IPanelData {
   nodes: NodeMap;
   states: StateMap;
   familyMembers(family: string): string[];
+  /** Collapsed view: whether a family is shown task by task; null when not collapsed. */
+  isExpanded: ((family: string) => boolean) | null;
 }
 
 export class DetailPanel {
@@ -49,13 +52,18 @@ export class DetailPanel {
   readonly actions: HTMLDivElement;
   private readonly title: HTMLSpanElement;
   private readonly content: HTMLDivElement;
+  /** Collapsed view: expands (or collapses again) the selected family. */
+  private readonly familyToggle: HTMLButtonElement;
   /** What the content was built from; unchanged means nothing to rebuild. */
   private signature = '';
+  /** The family on show: its members and their links, updated in place as states change. */
+  private shownFamily: IShownFamily | null = null;
 
   constructor(
     listeners: DomListeners,
     onClose: () => void,
-    onPickTask: (taskId: string) => void
+    onPickTask: (taskId: string) => void,
+    onToggleFamily: (family: string) => void
   ) {
     this.el = h('div', 'nbpipe-detail');
     this.el.hidden = true;
@@ -76,7 +84,16 @@ export class DetailPanel {
       }
     });
     this.actions = h('div', 'nbpipe-actions');
-    this.el.append(header, this.content, this.actions);
+    this.familyToggle = h('button', 'nbpipe-family-toggle');
+    this.familyToggle.type = 'button';
+    this.familyToggle.hidden = true;
+    listeners.bind(this.familyToggle, 'click', () => {
+      const family = this.familyToggle.dataset.family;
+      if (family !== undefined) {
+        onToggleFamily(family);
+      }
+    });
+    this.el.append(header, this.familyToggle, this.content, this.actions);
   }
 
   /** Rebuild on the next refresh even if nothing seems to have changed. */
@@ -92,23 +109,50 @@ export class DetailPanel {
       return;
     }
     const { nodes, states } = data;
-    const members = sel.kind === 'family' ? data.familyMembers(sel.id) : [];
-    const signature =
-      sel.kind === 'task'
-        ? JSON.stringify(['task', sel.id, effectiveState(sel.id, nodes, states), nodes[sel.id] ?? null])
-        : JSON.stringify(['family', sel.id, members.map(id => [id, effectiveState(id, nodes, states)])]);
+    this.showFamilyToggle(sel, data);
     this.el.hidden = false;
+    if (sel.kind === 'family') {
+      this.refreshFamily(sel.id, data);
+      return;
+    }
+    this.shownFamily = null;
+    const signature = JSON.stringify(['task', sel.id, effectiveState(sel.id, nodes, states), nodes[sel.id] ?? null]);
     if (signature === this.signature) {
       return;
     }
     this.signature = signature;
     const scroll = this.content.scrollTop;
-    if (sel.kind === 'task') {
-      this.fillTask(sel.id, nodes[sel.id], effectiveState(sel.id, nodes, states));
-    } else {
-      this.fillFamily(sel.id, members, nodes, states);
-    }
+    this.fillTask(sel.id, nodes[sel.id], effectiveState(sel.id, nodes, states));
     this.content.scrollTop = scroll;
+  }
+
+  /**
+   * A family: built once, then only its summary line and the swatches of
+   * members whose state changed are updated (a run updates the selected
+   * family ten times a second; rebuilding its list each time, and keeping the
+   * scroll position, made the browser lay out the page each time).
+   */
+  private refreshFamily(family: string, data: IPanelData): void {
+    const members = data.familyMembers(family);
+    const shown = this.shownFamily;
+    if (shown === null || shown.family !== family || shown.members !== members) {
+      this.signature = '';
+      this.shownFamily = this.fillFamily(family, members, data.nodes, data.states);
+      return;
+    }
+    const counts = countStates(members, data.nodes, data.states);
+    const line = familySummary(members.length, counts);
+    if (shown.summary.textContent !== line) {
+      shown.summary.textContent = line;
+    }
+    for (const [id, link] of shown.links) {
+      const state = effectiveState(id, data.nodes, data.states);
+      if (link.dataset.state !== state) {
+        link.dataset.state = state;
+        link.title = `${id}: ${stateLabel(state)}`;
+        link.firstElementChild?.replaceWith(swatch(state));
+      }
+    }
   }
 
   private fillTask(id: string, info: ITaskInfo | undefined, state: string): void {
@@ -116,7 +160,6 @@ export class DetailPanel {
     this.title.title = id;
     const c = this.content;
     c.replaceChildren();
-
     const table = h('table', 'nbpipe-fields');
     const row = (name: string, ...value: (Node | string)[]): void => {
       const tr = h('tr');
@@ -188,30 +231,61 @@ export class DetailPanel {
     }
   }
 
-  private fillFamily(family: string, members: string[], nodes: NodeMap, states: StateMap): void {
+  /** Collapsed view: "Expand family" for a family, "Collapse family" for a task of an expanded one. */
+  private showFamilyToggle(sel: Selection, data: IPanelData): void {
+    const family = sel.kind === 'family' ? sel.id : familyOf(sel.id, data.nodes[sel.id]);
+    const expanded = data.isExpanded?.(family) ?? false;
+    const b = this.familyToggle;
+    b.hidden = data.isExpanded === null || (sel.kind === 'task' && !expanded);
+    b.dataset.family = family;
+    b.textContent = expanded ? `Collapse family ${family}` : `Expand family ${family}`;
+    b.title = expanded
+      ? `Show the tasks of ${family} as one node again`
+      : `Show each task of ${family} as its own node (double-click a family node does the same)`;
+  }
+
+  private fillFamily(family: string, members: string[], nodes: NodeMap, states: StateMap): IShownFamily {
     this.title.textContent = family;
     this.title.title = `task family ${family}`;
     const c = this.content;
     c.replaceChildren();
-    const counts = countStates(members, nodes, states);
-    const n = members.length;
-    c.append(h('div', 'nbpipe-family-summary', `${n} task${n === 1 ? '' : 's'}: ${formatCounts(counts)}`));
+    const summary = h('div', 'nbpipe-family-summary', familySummary(members.length, countStates(members, nodes, states)));
+    c.append(summary);
     c.append(h('div', 'nbpipe-section-title', 'Tasks (select one to act on it)'));
     const ul = h('ul', 'nbpipe-members');
+    const links = new Map<string, HTMLButtonElement>();
     for (const id of members.slice(0, MAX_FAMILY_MEMBERS_LISTED)) {
       const li = h('li');
       const link = h('button', 'nbpipe-member');
       link.type = 'button';
       link.dataset.taskId = id;
       const state = effectiveState(id, nodes, states);
+      link.dataset.state = state;
       link.title = `${id}: ${stateLabel(state)}`;
       link.append(swatch(state), h('span', undefined, id));
       li.append(link);
       ul.append(li);
+      links.set(id, link);
     }
     c.append(ul);
+    const n = members.length;
     if (n > MAX_FAMILY_MEMBERS_LISTED) {
       c.append(h('div', 'nbpipe-empty', `… and ${n - MAX_FAMILY_MEMBERS_LISTED} more (use the filter)`));
     }
+    c.scrollTop = 0;
+    return { family, members, summary, links };
   }
+}
+
+/** The family the panel shows (see DetailPanel.refreshFamily). */
+interface IShownFamily {
+  family: string;
+  /** The member list it was built from (the view's, replaced when the family changes). */
+  members: string[];
+  summary: HTMLElement;
+  links: Map<string, HTMLButtonElement>;
+}
+
+function familySummary(n: number, counts: StateCounts): string {
+  return `${n} task${n === 1 ? '' : 's'}: ${formatCounts(counts)}`;
 }

@@ -18,12 +18,13 @@ import {
   familyOf,
   mergeDetails
 } from './graph.js';
-import { layoutDot } from './layout.js';
+import { layoutEngine, layoutSvg } from './layout-client.js';
 import { Action, ActionButtons, actionMessage } from './actions.js';
 import { GraphCanvas, ShownMode } from './canvas.js';
 import { IGraphData, planLayout, startsCollapsed, unchangedFamilies } from './collapse.js';
 import { DomListeners, checkbox, errorText, h } from './dom.js';
 import { Legend } from './legend.js';
+import { IStatesDelta, LIVE_DELTA, takeStatesDelta } from './live-states.js';
 import { MessageLine } from './messages.js';
 import { DetailPanel, Selection, selectedNodeId } from './panel.js';
 import { PanZoom } from './panzoom.js';
@@ -33,6 +34,8 @@ import { SearchBox } from './search.js';
 interface IViewState {
   collapsed: boolean;
   selection: Selection | null;
+  /** Collapsed view: the families shown task by task. */
+  expanded: string[];
 }
 
 const VIEW_STATE = '_nbpipeViewState';
@@ -57,6 +60,8 @@ export class DagView extends DOMWidgetView {
   /** DOT source or collapsed key of the SVG on screen (or being laid out). */
   private layoutKey!: string;
   private selection!: Selection | null;
+  /** Collapsed view: the families shown task by task. */
+  private expanded!: Set<string>;
   /** The last (nodes, details) pair read and the map merged from them. */
   private mergedFrom!: [NodeMap, object, NodeMap] | null;
 
@@ -76,6 +81,7 @@ export class DagView extends DOMWidgetView {
     this.generation = 0;
     this.layoutKey = '';
     this.selection = null;
+    this.expanded = new Set();
     this.mergedFrom = null;
 
     this.el.classList.add('nbpipe-dag');
@@ -86,9 +92,17 @@ export class DagView extends DOMWidgetView {
     this.listenTo(this.model, 'change:edges', this.onStructureChanged);
     this.listenTo(this.model, 'change:states', this.onStatesChanged);
     this.listenTo(this.model, 'change:details', this.onStatesChanged);
+    this.listenTo(this.model, LIVE_DELTA, (delta: IStatesDelta) => {
+      this.patchMerged(delta.details);
+      this.onStatesChanged();
+    });
     this.listenTo(this.model, 'change:summary_html', this.renderSummary);
     this.listenTo(this.model, 'change:running', this.onRunningChanged);
-    this.listenTo(this.model, 'msg:custom', (content: unknown) => this.messages.onKernelMessage(content));
+    this.listenTo(this.model, 'msg:custom', (content: unknown) => {
+      if (!takeStatesDelta(this.model, content)) {
+        this.messages.onKernelMessage(content);
+      }
+    });
 
     const taskCount = Object.keys(this.nodes).length;
     const kept = keptViewState(this.model);
@@ -97,6 +111,7 @@ export class DagView extends DOMWidgetView {
       // previous view of this model was.
       this.collapseToggle.checked = kept.collapsed;
       this.selection = kept.selection;
+      this.expanded = new Set(kept.expanded ?? []);
     } else if (startsCollapsed(taskCount)) {
       this.collapseToggle.checked = true;
       this.messages.show(
@@ -132,6 +147,24 @@ export class DagView extends DOMWidgetView {
     return this.mergedFrom[2];
   }
 
+  /** `details` changed in place (a live delta): update the merged map for those tasks only. */
+  private patchMerged(details: IStatesDelta['details']): void {
+    const m = this.mergedFrom;
+    if (!details || m === null) {
+      return;
+    }
+    const [nodes, allDetails, merged] = m;
+    if (merged === nodes) {
+      this.mergedFrom = null; // there were no details: merge afresh, once
+      return;
+    }
+    for (const id of Object.keys(details)) {
+      if (id in nodes) {
+        merged[id] = { ...nodes[id], ...(allDetails as { [id: string]: Partial<ITaskInfo> })[id] };
+      }
+    }
+  }
+
   private get states(): StateMap {
     const v: unknown = this.model.get('states');
     return v && typeof v === 'object' ? (v as StateMap) : {};
@@ -159,6 +192,12 @@ export class DagView extends DOMWidgetView {
     this.canvas = new GraphCanvas();
     this.panZoom = new PanZoom(this.canvas.box, on);
     on.bind<MouseEvent>(this.canvas.box, 'click', e => this.onGraphClick(e));
+    on.bind<MouseEvent>(this.canvas.box, 'dblclick', e => {
+      const family = familyFromNodeId(this.canvas.nodeIdAt(e.target) ?? '');
+      if (family !== null) {
+        this.toggleFamily(family);
+      }
+    });
     this.search = new SearchBox(on, this.canvas, () => this.nodes, entry => {
       this.selectNodeId(entry.id);
       this.panZoom.centre(entry.g);
@@ -166,7 +205,12 @@ export class DagView extends DOMWidgetView {
     this.messages = new MessageLine(on);
     this.legend = new Legend();
     this.buttons = new ActionButtons(on, action => this.sendAction(action));
-    this.panel = new DetailPanel(on, () => this.select(null), id => this.select({ kind: 'task', id }));
+    this.panel = new DetailPanel(
+      on,
+      () => this.select(null),
+      id => this.select({ kind: 'task', id }),
+      family => this.toggleFamily(family)
+    );
 
     const collapse = checkbox('Collapse by family', 'Show one node per task family, with counts per state');
     this.collapseToggle = collapse.input;
@@ -230,7 +274,8 @@ export class DagView extends DOMWidgetView {
   private keepViewState(): void {
     (this.model as unknown as IKeepsViewState)[VIEW_STATE] = {
       collapsed: this.collapseToggle.checked,
-      selection: this.selection
+      selection: this.selection,
+      expanded: [...this.expanded]
     };
   }
 
@@ -247,7 +292,7 @@ export class DagView extends DOMWidgetView {
   /** `nodes` or `edges` changed: re-layout only if the collapsed shape changed. */
   private onStructureChanged(): void {
     if (this.collapseToggle.checked) {
-      const families = unchangedFamilies(this.graphData(), this.canvas.mode, this.layoutKey);
+      const families = unchangedFamilies(this.graphData(), this.canvas.mode, this.layoutKey, this.expanded);
       if (families === null) {
         void this.relayout();
         return;
@@ -267,34 +312,55 @@ export class DagView extends DOMWidgetView {
   /** Lay out the current graph (tasks or families) and install the SVG. */
   private async relayout(): Promise<void> {
     const gen = ++this.generation;
-    const plan = planLayout(this.collapseToggle.checked, this.graphData());
+    const plan = planLayout(this.collapseToggle.checked, this.graphData(), this.expanded);
     this.layoutKey = plan.key;
     if (!plan.dot.trim()) {
-      this.installSvg('', plan.mode, plan.families);
+      void this.installSvg('', plan.mode, plan.families);
       this.canvas.setStatus(plan.mode === 'families' ? 'No task information to collapse yet.' : 'No graph yet.');
       return;
     }
     this.canvas.setStatus('Laying out…');
+    let svg: string;
     try {
-      const svg = await layoutDot(plan.dot);
-      if (gen !== this.generation) {
-        return; // a newer layout (or remove()) superseded this one
-      }
-      this.installSvg(svg, plan.mode, plan.families);
-      this.canvas.setStatus('');
+      svg = await layoutSvg(plan.dot, plan.key);
     } catch (err) {
-      if (gen !== this.generation) {
-        return;
+      if (gen === this.generation) {
+        this.canvas.setStatus('');
+        this.messages.show(`Could not lay out the graph: ${errorText(err)}`, 'error');
       }
-      this.canvas.setStatus('');
-      this.messages.show(`Could not lay out the graph: ${errorText(err)}`, 'error');
+      return;
+    }
+    if (gen !== this.generation) {
+      return; // a newer layout (or remove()) superseded this one
+    }
+    this.canvas.box.dataset.layoutEngine = layoutEngine() ?? '';
+    this.canvas.setStatus('');
+    await this.installSvg(svg, plan.mode, plan.families);
+  }
+
+  /** Collapsed view: show a family task by task, or as one node again. */
+  private toggleFamily(family: string): void {
+    if (!this.expanded.delete(family)) {
+      this.expanded.add(family);
+    }
+    this.keepViewState();
+    this.panel.invalidate();
+    this.refreshDetail();
+    if (this.collapseToggle.checked) {
+      void this.relayout();
     }
   }
 
-  private installSvg(svg: string, mode: ShownMode, families: Map<string, string[]>): void {
-    this.canvas.install(svg, mode, families);
+  /** Put the SVG on screen in pieces (see GraphCanvas.draw), painting nodes as they come. */
+  private async installSvg(svg: string, mode: ShownMode, families: Map<string, string[]>): Promise<void> {
+    const drawn = this.canvas.draw(svg, mode, families, entries => this.canvas.paint(this.nodes, this.states, entries));
+    // The frame (the <svg> with its size) is in at once: size the view now, not after the last piece.
     this.panZoom.attach(this.canvas.svg);
     this.panZoom.fitWidthIfWider(FIRST_LOOK_MIN_ZOOM);
+    this.markSelection();
+    if (!(await drawn)) {
+      return; // superseded by a newer layout
+    }
     this.recolour();
     this.search.apply();
     this.markSelection();
@@ -335,7 +401,11 @@ export class DagView extends DOMWidgetView {
   }
 
   private markSelection(): void {
-    const id = selectedNodeId(this.selection, this.canvas.mode, this.nodes);
+    const sel = this.selection;
+    const id =
+      sel?.kind === 'task' && this.canvas.nodes.has(sel.id)
+        ? sel.id // a task of an expanded family
+        : selectedNodeId(sel, this.canvas.mode, this.nodes);
     this.canvas.markSelected(id);
     const g = id === null ? undefined : this.canvas.nodes.get(id)?.g;
     if (g) {
@@ -348,9 +418,11 @@ export class DagView extends DOMWidgetView {
   private refreshDetail(): void {
     this.updateButtons();
     const nodes = this.nodes;
+    const collapsed = this.canvas.mode === 'families';
     this.panel.refresh(this.selection, {
       nodes,
       states: this.states,
+      isExpanded: collapsed ? family => this.expanded.has(family) : null,
       familyMembers: family =>
         this.canvas.families.get(family) ??
         Object.keys(nodes)

@@ -9,7 +9,9 @@
  * - the view sends `{action, task_id?}` with action one of `run`,
  *   `invalidate`, `invalidate_downstream`, `run_all`, `stop` (actions.ts);
  * - the kernel sends `{event: "refused", task_id, reason}` and
- *   `{event: "error", message}`, shown in the message line (messages.ts).
+ *   `{event: "error", message}`, shown in the message line (messages.ts);
+ * - during a run the kernel sends `{event: "states", states, details}`: only
+ *   what changed, laid over the model's `states` and `details` (live-states.ts).
  *
  * The view is assembled in view.ts from canvas.ts (the SVG), panzoom.ts,
  * search.ts, collapse.ts, legend.ts, panel.ts and actions.ts.

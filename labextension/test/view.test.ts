@@ -325,7 +325,7 @@ test('collapse by family: one node per family, counts recoloured in place', asyn
 test('more than 1500 tasks start collapsed by family', async () => {
   const p = makePipeline(1600, 20);
   const { view, el } = setUp({ dot: p.dot, nodes: p.nodes, edges: p.edges });
-  await waitFor(() => el.querySelector('svg'), 'svg');
+  await waitFor(() => el.querySelector('svg') && !el.querySelector('[data-drawing]'), 'svg drawn');
   assert.equal(el.querySelectorAll('g.node').length, 20);
   assert.match(el.querySelector('.nbpipe-message')!.textContent!, /1600 tasks/);
   view.remove();
@@ -466,4 +466,27 @@ test('zoom buttons scale the SVG from its own size; Fit shows the whole graph; a
   await waitFor(() => nodeGroup(again.el, 'Report')?.classList.contains('nbpipe-selected'), 'kept selection');
   assert.ok(!again.el.querySelector<HTMLElement>('.nbpipe-detail')!.hidden);
   again.remove();
+});
+
+test('a run\'s state deltas from the kernel recolour in place, once per model however many views', async () => {
+  const { model, view, el } = setUp();
+  const svg = await waitFor(() => el.querySelector('svg'), 'svg');
+  const second = new (DagView as unknown as new (o: object) => InstanceType<typeof DagView>)({ model });
+  second.render();
+  let changes = 0;
+  model.on('nbpipe:states-delta', () => changes++);
+  model.trigger('msg:custom', { event: 'states', states: { Report: 'running' }, details: {} });
+  assert.equal(changes, 1, 'the delta is applied once');
+  assert.deepEqual(model.get('states'), { Report: 'running' });
+  assert.equal(el.querySelector('svg'), svg, 'no new layout');
+  assert.equal(fillOf(nodeGroup(el, 'Report')!), stateColour('running'));
+  model.trigger('msg:custom', {
+    event: 'states',
+    states: { 'Extract(day=1)': 'ran' },
+    details: { Report: { reasons: ['upstream Extract(day=2) failed'] } }
+  });
+  assert.deepEqual(model.get('states'), { Report: 'running', 'Extract(day=1)': 'ran' });
+  assert.match(nodeGroup(el, 'Report')!.querySelector('title')!.textContent!, /upstream Extract\(day=2\) failed/);
+  second.remove();
+  view.remove();
 });

@@ -2,8 +2,13 @@
 
 ``DagWidget`` is an ipywidgets ``DOMWidget`` whose view lives in the
 ``nbpipe`` JupyterLab extension (``labextension/``).  The kernel sends the
-DOT source, the nodes and the edges once, then only ``states`` (and the
-``details`` of tasks that ended) during a run.  Changes are batched: at most
+DOT source, the nodes and the edges once, then only what changed in
+``states`` (and the ``details`` of tasks that ended) during a run: a custom
+message ``{"event": "states", "states": {...}, "details": {...}}`` that the
+page lays over its copy of the two traits.  The traits are kept current in
+the kernel without being sent whole each time (10 000 states re-sent ten
+times a second kept the page's main thread busy), so a page that loads the
+widget later gets them as they are.  Changes are batched: at most
 one batch per ``1 / max_updates_per_second`` seconds reaches the browser
 however many tasks change, and a change held back by that limit is sent by a
 timer when the interval is over, so the last changes before a quiet period
@@ -161,6 +166,12 @@ class DagWidget(widgets.DOMWidget):
 
     # -- live updates -------------------------------------------------------------
 
+    #: Traits assigned in the kernel without being synced (their changes travel as deltas).
+    _unsynced: frozenset[str] = frozenset()
+
+    def _should_send_property(self, key, value):  # ipywidgets' hook deciding whether a change is synced
+        return key not in self._unsynced and super()._should_send_property(key, value)
+
     def on_run_event(self, event: RunEvent) -> None:
         """A run observer: collects state changes and sends them in batches (see the module docstring)."""
         state = shown_for_event(event.kind)
@@ -202,12 +213,19 @@ class DagWidget(widgets.DOMWidget):
         with self._send_lock:
             known = self.nodes
             keep = (lambda k: k in known) if known else (lambda k: True)
-            # Reassigning the dicts is what makes the change reach the browser.
-            with self.hold_sync():
+            changes = {k: v for k, v in changes.items() if keep(k)}
+            details = {k: v for k, v in details.items() if keep(k)}
+            # The traits change in the kernel (observers see it, a page loading later gets them) while
+            # only the delta goes to the page.
+            self._unsynced = frozenset({"states", "details"})
+            try:
                 if changes:
-                    self.states = {**self.states, **{k: v for k, v in changes.items() if keep(k)}}
+                    self.states = {**self.states, **changes}
                 if details:
-                    self.details = {**self.details, **{k: v for k, v in details.items() if keep(k)}}
+                    self.details = {**self.details, **details}
+            finally:
+                self._unsynced = frozenset()
+            self.send({"event": "states", "states": changes, "details": details})
             self.pushes += 1
 
     # -- actions ----------------------------------------------------------------------

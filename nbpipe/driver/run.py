@@ -163,7 +163,7 @@ def execute(
             force = {tid: mark["reason"] for tid, mark in marks.items()}
             walk_complete = True
     if cfg.option_value(options.CORE_STATE):
-        if cfg.option_value(options.CORE_TASK_LOCKS) and not executor.shares_a_cluster:
+        if cfg.option_value(options.CORE_TASK_LOCKS):
             from nbpipe.state.live_runs import RunRegistry
             from nbpipe.state.task_locks import TaskLocks
 
@@ -215,8 +215,15 @@ def execute(
             executor.start(context)
             cluster_locks = executor.cluster_task_locks() if cfg.option_value(options.CORE_TASK_LOCKS) else None
             if cluster_locks is not None:
-                # A cluster executor brings locks every driver of the cluster sees.
-                run.locks, run.registry = cluster_locks
+                # A cluster executor brings locks every driver of the cluster sees; this
+                # machine's other runs see the file locks, so a task takes both.
+                from nbpipe.driver.lock_pair import PairedLocks, PairedPolicy
+
+                if run.locks is None:
+                    run.locks, run.registry = cluster_locks
+                else:
+                    run.locks = PairedLocks(run.locks, cluster_locks[0])
+                    run.registry = PairedPolicy(run.registry, cluster_locks[1])
             with FewerCollections():
                 run.run()
         except (KeyboardInterrupt, Stopped) as exc:

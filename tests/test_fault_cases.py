@@ -161,6 +161,16 @@ def test_a_requires_chain_past_the_bound_fails_naming_the_chain():
     assert len(found) == 51
 
 
+def test_a_long_graph_walk_logs_its_progress(monkeypatch, caplog):
+    import nbpipe.engine.resolver as resolver_module
+
+    monkeypatch.setattr(resolver_module, "PROGRESS_EVERY", 0.0)  # every level is "after a long while"
+    with caplog.at_level("WARNING", logger="nbpipe"), Resolver(1, max_depth=5) as resolver:
+        resolver.resolve([Forever()])
+    progress = [r.getMessage() for r in caplog.records if "still walking the graph" in r.getMessage()]
+    assert progress and "tasks found" in progress[0] and "levels deep" in progress[0]
+
+
 # -- the state store ----------------------------------------------------------------------------------
 
 

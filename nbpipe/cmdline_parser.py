@@ -159,7 +159,7 @@ def _add_global_options(parser: ArgumentParser, root: type | None, help_all: boo
     group = parser.add_argument_group("other task families' parameters (set [Family] name)")
     taken = set(parser._option_string_actions)
     for family, cls in sorted(Register._get_reg().items()):
-        if not getattr(cls, "_visible_in_registry", True):
+        if not getattr(cls, "_visible_in_registry", True) and not getattr(cls, "_options_on_command_line", False):
             continue  # Luigi's own sections ([core], [email]): their options are the command's, or none
         # A Config class with use_cmdline_section = False takes --param, without its family (Luigi's rule).
         sectionless = getattr(cls, "use_cmdline_section", True) is False

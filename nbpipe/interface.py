@@ -8,7 +8,7 @@ from typing import Any
 
 from nbpipe.engine.summary import RunResult
 
-__all__ = ["build", "run", "setup_logging", "core", "_WorkerSchedulerFactory"]
+__all__ = ["build", "run", "setup_logging", "core", "_WorkerSchedulerFactory", "_schedule_and_run", "_run"]
 
 logger = logging.getLogger("nbpipe")
 
@@ -51,7 +51,7 @@ def _core_class() -> type:
         _visible_in_registry = False  # an engine section, not a task to run
         local_scheduler = BoolParameter(default=False, always_in_help=True)
         scheduler_host = Parameter(default="localhost")
-        scheduler_port = IntParameter(default=8082)
+        scheduler_port = IntParameter(default=8082, config_path={"section": "core", "name": "default-scheduler-port"})
         scheduler_url = Parameter(default="")
         lock_size = IntParameter(default=1)
         no_lock = BoolParameter(default=False)
@@ -158,20 +158,61 @@ class _WorkerSchedulerFactory:
 
 def _build_with_factory(tasks, factory: Any, workers: int, detailed_summary: bool, options: dict):
     """``build`` through a Luigi factory: its scheduler and worker, ``add`` each task, then ``run``."""
+    result = _schedule_and_run(tasks, factory, {"workers": workers, "assistant": options.get("assistant", False)})
+    logger.info("%s", result.summary_text)
+    return result if detailed_summary else result.scheduling_succeeded
+
+
+def _schedule_and_run(tasks, worker_scheduler_factory: Any = None, override_defaults: dict | None = None):
+    """Luigi's protocol: a scheduler and a :class:`~nbpipe.worker.Worker` from the factory, ``add`` each
+    task, ``run``; returns the :class:`~nbpipe.execution_summary.WorkerRunResult` (its ``worker`` too).
+
+    ``override_defaults`` are ``[core]`` values (``workers``, ``assistant``)
+    that win over the configured ones.
+    """
+    from nbpipe.execution_summary import WorkerRunResult
     from nbpipe.task import flatten
 
+    env = core(**(override_defaults or {}))
+    factory = worker_scheduler_factory or _WorkerSchedulerFactory()
     scheduler = factory.create_local_scheduler()
-    worker = factory.create_worker(
-        scheduler=scheduler, worker_processes=workers, assistant=bool(options.get("assistant", False))
-    )
+    worker = factory.create_worker(scheduler=scheduler, worker_processes=env.workers, assistant=env.assistant)
     with worker:
         success = all([worker.add(task) for task in flatten(tasks)])
         success = worker.run() and success
-    from nbpipe.execution_summary import WorkerRunResult
+    return WorkerRunResult(worker, success)
 
-    result = WorkerRunResult(worker, success)
-    logger.info("%s", result.summary_text)
-    return result if detailed_summary else result.scheduling_succeeded
+
+def _run(argv: list[str], main_task_cls: type | None = None, worker_scheduler_factory: Any = None):
+    """Luigi's ``interface._run``: parse ``argv`` and build its task with Luigi's worker protocol.
+
+    Returns the :class:`~nbpipe.execution_summary.WorkerRunResult`.  A
+    command-line mistake raises :class:`~nbpipe.exceptions.CommandLineUsageError`
+    (``SystemExit(2)``); a task that cannot be made (a missing parameter)
+    raises its exception, as Luigi's does.
+    """
+    from nbpipe.cmdline_parser import CmdlineParser, parse_run_arguments, usage_exit
+    from nbpipe.configuration import command_line_values
+    from nbpipe.exceptions import MissingParameterException, UsageError
+
+    argv = list(argv)
+    if main_task_cls is not None:
+        argv = [main_task_cls.get_task_family()] + argv
+    try:
+        plan = parse_run_arguments(argv, prog=None, set_globals=False)
+    except MissingParameterException:
+        raise
+    except UsageError as exc:
+        if isinstance(exc.__cause__, MissingParameterException):
+            raise exc.__cause__ from None
+        raise usage_exit(exc) from None
+    setup_logging(plan.log_level)
+    original = CmdlineParser._instance
+    with command_line_values(plan.global_values or {}):
+        try:
+            return _schedule_and_run([plan.task], worker_scheduler_factory, {"workers": plan.workers})
+        finally:
+            CmdlineParser._instance = original
 
 
 def run(

@@ -46,7 +46,8 @@ class MockFileSystem(FileSystem):
         with self._lock:
             if recursive:
                 prefix = path.rstrip("/") + "/"
-                for p in [p for p in self._data if p == path or p.startswith(prefix)]:
+                everything = path.strip("/") == ""  # the root holds every path, relative ones too
+                for p in [p for p in self._data if everything or p == path or p.startswith(prefix)]:
                     del self._data[p]
             else:
                 self._data.pop(path, None)

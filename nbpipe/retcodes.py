@@ -29,6 +29,13 @@ Fixed codes, not configurable:
 * :data:`INTERRUPTED` (130) — the run was stopped with SIGINT (Ctrl-C);
 * :data:`TERMINATED` (143) — the run was stopped with SIGTERM, the same way.
 
+:class:`nbpipe.cmdline.retcode` is Luigi's face of the same section, for Luigi's
+command (:func:`nbpipe.cmdline.luigi_run`): its
+defaults are Luigi's (0 for every outcome, 4 for an unhandled exception),
+so a Luigi program's exit codes do not change under nbpipe; options set in
+``[retcode]`` or on the command line (``--retcode-task-failed 5``) apply to
+both.
+
 When several outcomes apply, the code is the largest of theirs, as Luigi
 does: the maximum over ``missing_data`` (missing external dependencies),
 ``task_failed`` (failed tasks), ``already_running`` (tasks run by another

@@ -47,9 +47,12 @@ class BaseLogging:
     def _section(cls, opts: Any) -> bool:
         """The ``[logging]`` section as a ``dictConfig`` dictionary (only a TOML file can hold one)."""
         config = cls._config()
-        if not config.has_section("logging"):
+        if isinstance(config, dict):  # Luigi code may set a plain dictionary as the configuration
+            section = config.get("logging")
+        elif config.has_section("logging"):
+            section = config.section("logging")
+        else:
             return False
-        section = config.section("logging")
         if not section or not all(isinstance(v, (dict, list, int)) or hasattr(v, "items") for v in section.values()):
             return False
         logging.config.dictConfig(_unfrozen(section))

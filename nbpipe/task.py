@@ -19,9 +19,12 @@ from typing import Any
 
 from nbpipe import configuration as _config
 from nbpipe.parameter import (
+    DuplicateParameterException,
     MissingParameterException,
     Parameter,
+    ParameterException,
     ParameterVisibility,
+    UnconsumedParameterWarning,
     UnknownParameterException,
     _no_value,
 )
@@ -87,6 +90,9 @@ class Task(metaclass=Register):
     worker_timeout: float | None = None
     max_batch_size = float("inf")
     accepts_messages = False
+    #: With ``accepts_messages``, the messages the scheduler sent before the task started (Luigi's worker
+    #: protocol: :class:`nbpipe.worker.Worker`); None otherwise.
+    scheduler_messages: Any = None
     owner_email = None
     task_namespace = _NOT_USER_SPECIFIED
     #: Failures tolerated before the task is disabled; None means the
@@ -184,6 +190,11 @@ class Task(metaclass=Register):
     def batch_param_names(cls) -> list[str]:
         return [name for name, p in cls.get_params() if getattr(p, "_is_batchable", lambda: False)()]
 
+    @property
+    def batchable(self) -> bool:
+        """True when a parameter has a ``batch_method``: Luigi's worker may run this task in a batch."""
+        return bool(self.batch_param_names())
+
     @classmethod
     def get_param_names(cls, include_significant: bool = False) -> list[str]:
         return [name for name, p in cls.get_params() if include_significant or p.significant]
@@ -226,7 +237,7 @@ class Task(metaclass=Register):
             names = {n for n, _ in params}
             for name, arg in kwargs.items():
                 if name in values:
-                    raise UnknownParameterException(
+                    raise DuplicateParameterException(
                         f"{cls.get_task_family()}: parameter {name!r} was given twice (positionally and by name)"
                     )
                 if name not in names:
@@ -242,7 +253,14 @@ class Task(metaclass=Register):
                     raise UnknownParameterException(f"{family}: unknown parameter {name!r}{hint}")
                 values[name] = arg
         # Defaults (config lookups) are computed only when a parameter was left out.
-        defaults = cls._defaults() if len(values) < len(params) else {}
+        try:
+            defaults = cls._defaults() if len(values) < len(params) else {}
+        except ParameterException as exc:
+            bad = next((n for n, p in params if n not in values and _default_fails(p, cls.get_task_family(), n)), "?")
+            raise DefaultValueError(
+                f"{cls.get_task_family()}[args={args}, kwargs={kwargs}]: "
+                f"Error when parsing the default value of {bad!r}: {exc}"
+            ) from exc
         result = []
         for name, param in params:
             if name in values:
@@ -254,7 +272,39 @@ class Task(metaclass=Register):
                         f"{cls.get_task_family()}: requires the '{name}' parameter to be set"
                     )
             result.append((name, value))
+        if cls.__dict__.get("_unconsumed_checked") != _config.generation:  # once per configuration change
+            cls._warn_unconsumed({name for name, _ in params})
         return result
+
+    @classmethod
+    def _warn_unconsumed(cls, names: set[str]) -> None:
+        """Warn once per option of the task's configuration section that no parameter takes (Luigi's
+        UnconsumedParameterWarning); options named in the class's ``ignore_unconsumed`` are expected."""
+        conf = _config.get_config()
+        # Once per class and configuration content: instantiation is the engine's hot path.
+        type.__setattr__(cls, "_unconsumed_checked", _config.generation)
+        family = cls.get_task_family()
+        if not conf.has_section(family):
+            return
+        warned = cls.__dict__.get("_unconsumed_warned")
+        if warned is None:
+            warned = set()
+            type.__setattr__(cls, "_unconsumed_warned", warned)
+        ignored: set[str] = set(getattr(cls, "ignore_unconsumed", ()))
+        # nbpipe's engine options of the same section ([core], [worker], [scheduler], ...) are consumed by the engine.
+        from nbpipe.options import OPTIONS
+
+        ignored.update(option.name for option in OPTIONS if option.section == family)
+        for key, value in conf.items(family):
+            key = key.replace("-", "_")
+            if key not in names and key not in ignored and key not in warned:
+                warnings.warn(
+                    f"The configuration contains the parameter '{key}' with value '{value}' "
+                    f"that is not consumed by the task '{family}'.",
+                    UnconsumedParameterWarning,
+                    stacklevel=3,
+                )
+                warned.add(key)
 
     # -- construction ---------------------------------------------------------
 
@@ -308,7 +358,10 @@ class Task(metaclass=Register):
         for name, param in cls.get_params():
             if name in params_str:
                 value = params_str[name]
-                kwargs[name] = param.parse(value) if isinstance(value, str) else value
+                if isinstance(value, list):  # a batch's values, combined by the parameter's batch_method
+                    kwargs[name] = param._parse_list(value)
+                else:
+                    kwargs[name] = param.parse(value) if isinstance(value, str) else value
         return cls(**kwargs)
 
     def to_str_params(self, only_significant: bool = False, only_public: bool = False) -> dict[str, str]:
@@ -327,16 +380,18 @@ class Task(metaclass=Register):
     def clone(self, cls=None, **kwargs):
         """A task of ``cls`` (default: this class) sharing this task's parameters.
 
-        Parameters ``cls`` does not have are dropped; ``kwargs`` override.
+        Each parameter of ``cls`` takes, in this order, its value in
+        ``kwargs``, or this task's attribute of that name (a parameter, or
+        any attribute or property, as Luigi does), else its default.
         """
         if cls is None:
             cls = self.__class__
         new_kwargs = {}
-        own = self.param_kwargs
         for name, _ in cls.get_params():
-            if name in own:
-                new_kwargs[name] = own[name]
-        new_kwargs.update(kwargs)
+            if name in kwargs:
+                new_kwargs[name] = kwargs[name]
+            elif hasattr(self, name):
+                new_kwargs[name] = getattr(self, name)
         return cls(**new_kwargs)
 
     def __hash__(self) -> int:
@@ -439,10 +494,29 @@ class Task(metaclass=Register):
 
     @contextmanager
     def no_unpicklable_properties(self):
-        yield
+        """Set aside, while the block runs, the reporting callables a worker may have put on this task
+        (they are often closures, which pickle cannot take); they are back afterwards."""
+        names = ("set_tracking_url", "set_status_message", "set_progress_percentage", "decrease_running_resources")
+        saved = {name: self.__dict__.pop(name) for name in names if name in self.__dict__}
+        try:
+            yield
+        finally:
+            self.__dict__.update(saved)
 
     def _get_param_str(self) -> str:
         return repr(self)
+
+
+class DefaultValueError(ParameterException, ValueError):
+    """A parameter's default (from the configuration) does not parse; names the task, the call and the parameter."""
+
+
+def _default_fails(param: Parameter, family: str, name: str) -> bool:
+    try:
+        param._get_value(family, name)
+    except ParameterException:
+        return True
+    return False
 
 
 _progress_sink: Callable[[Task, str, Any], None] | None = None

@@ -177,6 +177,14 @@ class Register(abc.ABCMeta):
     def get_task_cls(mcs, name: str) -> type:
         cls = mcs._by_family.get(name)
         if cls is None:
+            # A class renamed after it was defined (``cls.__name__ = ...``, as class factories do)
+            # is found under its family now, as Luigi computes families when it looks them up.
+            for family, registered in list(mcs._by_family.items()):
+                if family != name and registered.get_task_family() == name:  # type: ignore[attr-defined]
+                    del mcs._by_family[family]
+                    mcs._by_family[name] = cls = registered
+                    break
+        if cls is None:
             raise TaskClassNotFoundException(missing_task_message(name))
         return cls
 

@@ -29,6 +29,7 @@ READER_GONE = 141
 
 EPILOG = """\
 TASK's parameters follow it: nbpipe run --module MOD TASK --name value (TASK --help lists them).
+Luigi's command line works too: nbpipe --module MOD TASK --local-scheduler (Luigi's exit codes).
 nbpipe COMMAND --help shows a command's options.
 
 exit codes: 0 success, 2 usage error, 10 run by another worker, 20 missing external data,
@@ -65,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return retcodes.USAGE_ERROR
     name = argv[0]
+    if name.startswith("-") and name not in ("-h", "--help"):
+        return _luigi_command(argv)
     try:
         if name not in SUBCOMMANDS and not name.startswith("-"):
             raise UsageError(_unknown_command(name))
@@ -90,6 +93,18 @@ def main(argv: list[str] | None = None) -> int:
 
         traceback.print_exc()
         return retcodes.RetCodes.from_config().unhandled_exception
+
+
+def _luigi_command(argv: list[str]) -> int:
+    """``nbpipe --module M TASK --local-scheduler ...``: Luigi's command line, as ``luigi`` runs it."""
+    from nbpipe.cmdline import luigi_run
+
+    try:
+        with sigterm_as_interrupt():
+            luigi_run(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 0
 
 
 def _reader_gone() -> int:

@@ -198,9 +198,18 @@ class Parameter:
         a bad value raises :class:`ParameterException` naming all four of
         section, option, value and expected form.
         """
-        raw = _config.get_config().get(section, name)
+        cfg = _config.get_config()
+        raw = cfg.get(section, name)
         if raw is None:
             return _no_value
+        if (section, name.replace("-", "_")) in getattr(cfg, "_dashed", ()):
+            dashed = name.replace("_", "-")
+            warnings.warn(
+                f"Configuration [{section}] {dashed} (with dashes) should be avoided. "
+                f"Please use underscores: {name.replace('-', '_')}.",
+                DeprecationWarning,
+                stacklevel=3,
+            )
         try:
             if isinstance(raw, str):
                 return self.normalize(self.parse(raw))

@@ -37,6 +37,13 @@ class _AliasLoader(importlib.abc.Loader):
         # module keeps its own identity (reload, pickling by reference).
         module.__spec__ = self.original
 
+    def get_code(self, fullname: str):  # type: ignore[no-untyped-def]
+        """The code of the nbpipe module (``python -m luigi`` runs ``nbpipe/__main__.py``)."""
+        return self.original.loader.get_code(self.target)  # type: ignore[union-attr]
+
+    def is_package(self, fullname: str) -> bool:
+        return self.original.submodule_search_locations is not None
+
 
 class LuigiToNbpipeFinder(importlib.abc.MetaPathFinder):
     """Maps the ``luigi`` package tree onto ``nbpipe``'s modules of the same name."""

@@ -19,6 +19,9 @@ What it does:
    Luigi, and the nbpipe run is nbpipe.  For nbpipe the plugin
    ``luigi_alias`` maps ``luigi`` and every ``luigi.X`` to ``nbpipe`` /
    ``nbpipe.X`` (``ModuleNotFoundError`` when nbpipe has no such module).
+   Processes the tests start (nbpipe's worker processes, ``bin/luigi``) load
+   the same alias at start-up (``sitecustomize.py`` in this folder, active
+   only with ``NBPIPE_LUIGI_ALIAS=1``).
    Nothing else is patched: a test passes only if nbpipe does what it checks.
 3. Counts, per file, the tests Luigi's run collected and how many of them
    passed under each engine (a file that fails to import under nbpipe

@@ -1,6 +1,7 @@
 /**
  * Actions: the buttons that send `{action, task_id?}` messages to the kernel,
- * and when each of them is enabled.
+ * and when each of them is enabled; and the detail panel's requests about a
+ * task's outputs (`{action: "outputs" | "preview", task_id, index?}`).
  */
 import { DomListeners, h } from './dom.js';
 
@@ -13,6 +14,23 @@ export type Action =
 
 /** The custom message an action sends to the kernel. */
 export type ActionMessage = { action: Action } | { action: Action; task_id: string };
+
+/** Asks the kernel where each output of a task is (answered by an `outputs` event). */
+export type OutputsMessage = { action: 'outputs'; task_id: string };
+
+/** Asks the kernel for a size-capped preview of one output of a task (answered by a `preview` event). */
+export type PreviewMessage = { action: 'preview'; task_id: string; index: number };
+
+/** The messages the detail panel sends about a task's outputs. */
+export type OutputMessage = OutputsMessage | PreviewMessage;
+
+export function outputsMessage(taskId: string): OutputsMessage {
+  return { action: 'outputs', task_id: taskId };
+}
+
+export function previewMessage(taskId: string, index: number): PreviewMessage {
+  return { action: 'preview', task_id: taskId, index };
+}
 
 /** Actions that act on the selected task. */
 const TASK_ACTIONS: ReadonlySet<Action> = new Set<Action>(['run', 'invalidate', 'invalidate_downstream']);

@@ -1,7 +1,12 @@
 /**
  * The detail panel: what is selected (a task or, collapsed, a family), its
- * fields, reasons, parameters, outputs and last error, or the family's
+ * fields, reasons, parameters, outputs (where, size, modified time, and a
+ * preview made by the kernel on request) and last error, or the family's
  * members; and the action buttons under it.
+ *
+ * Kernel text is only ever put in the page as text (`textContent`), tables
+ * are built with DOM calls, and images only as `data:` URLs of PNG, JPEG or
+ * SVG (shown by `<img>`, where an SVG runs no script).
  */
 import {
   ITaskInfo,
@@ -20,6 +25,8 @@ import {
 } from './graph.js';
 import { ShownMode } from './canvas.js';
 import { DomListeners, h, stateClass, swatch } from './dom.js';
+import { OutputMessage, outputsMessage, previewMessage } from './actions.js';
+import { IOutputInfo, Preview, parseOutputsReply, parsePreviewReply } from './messages.js';
 
 export type Selection = { kind: 'task'; id: string } | { kind: 'family'; id: string };
 
@@ -58,12 +65,15 @@ export class DetailPanel {
   private signature = '';
   /** The family on show: its members and their links, updated in place as states change. */
   private shownFamily: IShownFamily | null = null;
+  /** The task on show and its output rows (meta line and preview box per output). */
+  private shownOutputs: { taskId: string; rows: IOutputRow[] } | null = null;
 
   constructor(
     listeners: DomListeners,
     onClose: () => void,
     onPickTask: (taskId: string) => void,
-    onToggleFamily: (family: string) => void
+    onToggleFamily: (family: string) => void,
+    private readonly send: (msg: OutputMessage) => void = () => undefined
   ) {
     this.el = h('div', 'nbpipe-detail');
     this.el.hidden = true;
@@ -77,6 +87,11 @@ export class DetailPanel {
     this.content = h('div', 'nbpipe-detail-content');
     // Member links of a family are rebuilt with the content: one delegated listener.
     listeners.bind<MouseEvent>(this.content, 'click', e => {
+      const preview = (e.target as Element | null)?.closest?.('[data-preview-index]');
+      if (preview) {
+        this.askPreview(Number(preview.getAttribute('data-preview-index')));
+        return;
+      }
       const link = (e.target as Element | null)?.closest?.('[data-task-id]');
       const id = link?.getAttribute('data-task-id');
       if (id) {
@@ -106,12 +121,14 @@ export class DetailPanel {
     if (sel === null) {
       this.el.hidden = true;
       this.signature = '';
+      this.shownOutputs = null;
       return;
     }
     const { nodes, states } = data;
     this.showFamilyToggle(sel, data);
     this.el.hidden = false;
     if (sel.kind === 'family') {
+      this.shownOutputs = null;
       this.refreshFamily(sel.id, data);
       return;
     }
@@ -205,16 +222,30 @@ export class DetailPanel {
 
     const outputs = Array.isArray(info?.outputs) ? info!.outputs : [];
     c.append(h('div', 'nbpipe-section-title', 'Outputs'));
+    this.shownOutputs = null;
     if (outputs.length === 0) {
       c.append(h('div', 'nbpipe-empty', 'none'));
     } else {
       const ul = h('ul', 'nbpipe-outputs');
-      for (const o of outputs) {
-        const li = h('li');
-        li.append(h('code', undefined, String(o)));
+      const rows: IOutputRow[] = [];
+      outputs.forEach((o, index) => {
+        const li = h('li', 'nbpipe-output');
+        const line = h('div', 'nbpipe-output-line');
+        const meta = h('span', 'nbpipe-output-meta');
+        const button = h('button', 'nbpipe-button nbpipe-preview-button', 'Preview');
+        button.type = 'button';
+        button.title = 'Show the start of this output (made by the kernel, size-capped)';
+        button.dataset.previewIndex = String(index);
+        line.append(h('code', undefined, String(o)), meta, button);
+        const box = h('div', 'nbpipe-preview');
+        box.hidden = true;
+        li.append(line, box);
         ul.append(li);
-      }
+        rows.push({ meta, box, button });
+      });
       c.append(ul);
+      this.shownOutputs = { taskId: id, rows };
+      this.send(outputsMessage(id));
     }
 
     if (info?.error || info?.traceback) {
@@ -229,6 +260,51 @@ export class DetailPanel {
     if (info === undefined) {
       c.append(h('div', 'nbpipe-empty', 'The kernel sent no details for this task.'));
     }
+  }
+
+  /**
+   * A kernel message about the outputs of the task on show (`outputs`, `preview`): shown, and true.
+   * False for any other message (the view passes it on); answers about another task are dropped.
+   */
+  onKernelMessage(content: unknown): boolean {
+    const listing = parseOutputsReply(content);
+    if (listing !== null) {
+      const shown = this.shownOutputs;
+      if (shown?.taskId === listing.taskId) {
+        shown.rows.forEach((row, i) => {
+          const o = listing.outputs[i];
+          if (o !== undefined) {
+            row.meta.textContent = outputMeta(o);
+          }
+        });
+      }
+      return true;
+    }
+    const reply = parsePreviewReply(content);
+    if (reply !== null) {
+      const row = this.shownOutputs?.taskId === reply.taskId ? this.shownOutputs.rows[reply.index] : undefined;
+      if (row !== undefined) {
+        row.meta.textContent = outputMeta(reply.preview);
+        row.box.replaceChildren(...renderPreview(reply.preview));
+        row.box.hidden = false;
+        row.button.disabled = false;
+        row.button.textContent = 'Refresh preview';
+      }
+      return true;
+    }
+    return false;
+  }
+
+  private askPreview(index: number): void {
+    const shown = this.shownOutputs;
+    const row = shown?.rows[index];
+    if (!shown || !row) {
+      return;
+    }
+    row.button.disabled = true;
+    row.box.hidden = false;
+    row.box.replaceChildren(h('div', 'nbpipe-empty', 'Asking the kernel…'));
+    this.send(previewMessage(shown.taskId, index));
   }
 
   /** Collapsed view: "Expand family" for a family, "Collapse family" for a task of an expanded one. */
@@ -288,4 +364,87 @@ interface IShownFamily {
 
 function familySummary(n: number, counts: StateCounts): string {
   return `${n} task${n === 1 ? '' : 's'}: ${formatCounts(counts)}`;
+}
+
+/** One output in the panel: its size/modified line, preview box and Preview button. */
+interface IOutputRow {
+  meta: HTMLSpanElement;
+  box: HTMLDivElement;
+  button: HTMLButtonElement;
+}
+
+/** "12.3 kB, modified 30/11/2026, 05:10:00", "not there yet", or "" when nothing is known. */
+export function outputMeta(o: IOutputInfo): string {
+  if (o.exists === false) {
+    return 'not there yet';
+  }
+  const parts: string[] = [];
+  if (o.size !== null) {
+    parts.push(formatBytes(o.size));
+  }
+  if (o.mtime !== null) {
+    parts.push(`modified ${new Date(o.mtime * 1000).toLocaleString()}`);
+  }
+  return parts.join(', ');
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1000) {
+    return `${n} B`;
+  }
+  const units = ['kB', 'MB', 'GB', 'TB'];
+  let v = n;
+  let u = -1;
+  while (v >= 1000 && u < units.length - 1) {
+    v /= 1000;
+    u += 1;
+  }
+  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[u]}`;
+}
+
+/** The elements that show a preview: built with DOM calls, kernel text as text only. */
+export function renderPreview(p: Preview): HTMLElement[] {
+  const out: HTMLElement[] = [];
+  switch (p.kind) {
+    case 'table': {
+      const table = h('table', 'nbpipe-preview-table');
+      const head = h('tr');
+      for (const c of p.columns) {
+        head.append(h('th', undefined, c));
+      }
+      const thead = h('thead');
+      thead.append(head);
+      const tbody = h('tbody');
+      for (const r of p.rows) {
+        const tr = h('tr');
+        for (const c of r) {
+          tr.append(h('td', undefined, c));
+        }
+        tbody.append(tr);
+      }
+      table.append(thead, tbody);
+      const wrap = h('div', 'nbpipe-preview-scroll');
+      wrap.append(table);
+      out.push(wrap);
+      break;
+    }
+    case 'text':
+      out.push(h('pre', 'nbpipe-preview-text', p.text));
+      break;
+    case 'image': {
+      const img = h('img', 'nbpipe-preview-image');
+      img.alt = `preview of ${p.path}`;
+      img.src = `data:${p.mime};base64,${p.data}`;
+      out.push(img);
+      break;
+    }
+    case 'message':
+      out.push(h('div', 'nbpipe-preview-message', p.text));
+      break;
+  }
+  const notes = [p.note, p.truncated ? 'only the start is shown' : ''].filter(Boolean);
+  if (notes.length > 0) {
+    out.push(h('div', 'nbpipe-preview-note', notes.join('; ')));
+  }
+  return out;
 }

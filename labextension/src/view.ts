@@ -99,7 +99,7 @@ export class DagView extends DOMWidgetView {
     this.listenTo(this.model, 'change:summary_html', this.renderSummary);
     this.listenTo(this.model, 'change:running', this.onRunningChanged);
     this.listenTo(this.model, 'msg:custom', (content: unknown) => {
-      if (!takeStatesDelta(this.model, content)) {
+      if (!takeStatesDelta(this.model, content) && !this.panel.onKernelMessage(content)) {
         this.messages.onKernelMessage(content);
       }
     });
@@ -209,7 +209,8 @@ export class DagView extends DOMWidgetView {
       on,
       () => this.select(null),
       id => this.select({ kind: 'task', id }),
-      family => this.toggleFamily(family)
+      family => this.toggleFamily(family),
+      msg => this.model.send(msg)
     );
 
     const collapse = checkbox('Collapse by family', 'Show one node per task family, with counts per state');

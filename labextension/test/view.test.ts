@@ -314,7 +314,10 @@ test('collapse by family: one node per family, counts recoloured in place', asyn
   assert.ok(buttons(el, 'run')[0].disabled, 'no task selected yet');
   members[1].click();
   buttons(el, 'run')[0].click();
-  assert.deepEqual(model.sent, [{ action: 'run', task_id: 'Extract(day=2)' }]);
+  assert.deepEqual(model.sent, [
+    { action: 'outputs', task_id: 'Extract(day=2)' }, // the panel asks where the task's outputs are
+    { action: 'run', task_id: 'Extract(day=2)' }
+  ]);
 
   // A new family changes the collapsed shape: laid out again.
   model.set({ nodes: { ...NODES, 'Load(x=1)': { family: 'Load' } } });
@@ -489,4 +492,75 @@ test('a run\'s state deltas from the kernel recolour in place, once per model ho
   assert.match(nodeGroup(el, 'Report')!.querySelector('title')!.textContent!, /upstream Extract\(day=2\) failed/);
   second.remove();
   view.remove();
+});
+
+test('outputs: selecting a task asks where its outputs are; Preview asks the kernel and shows the reply as text', async () => {
+  const { model, el } = setUp();
+  await waitFor(() => el.querySelector('svg'), 'svg');
+  const text = nodeGroup(el, 'Extract(day=1)')!.querySelector('text')!;
+  text.dispatchEvent(new happy.MouseEvent('click', { bubbles: true }) as unknown as Event);
+  assert.deepEqual(model.sent, [{ action: 'outputs', task_id: 'Extract(day=1)' }]);
+  const detail = el.querySelector<HTMLElement>('.nbpipe-detail')!;
+  model.trigger('msg:custom', {
+    event: 'outputs',
+    task_id: 'Extract(day=1)',
+    outputs: [{ path: '/data/extract/1.csv', size: 12345, mtime: 1796014828, exists: true }]
+  });
+  assert.match(detail.querySelector('.nbpipe-output-meta')!.textContent!, /^12 kB, modified /);
+  assert.ok(el.querySelector('.nbpipe-message')!.hasAttribute('hidden'), 'not shown in the message line');
+
+  model.sent.length = 0;
+  detail.querySelector<HTMLButtonElement>('.nbpipe-preview-button')!.click();
+  assert.deepEqual(model.sent, [{ action: 'preview', task_id: 'Extract(day=1)', index: 0 }]);
+  const evil = '<img src=x onerror="alert(1)">';
+  model.trigger('msg:custom', {
+    event: 'preview',
+    task_id: 'Extract(day=1)',
+    index: 0,
+    preview: {
+      path: '/data/extract/1.csv',
+      size: 12345,
+      mtime: 1796014828,
+      exists: true,
+      kind: 'table',
+      columns: ['day', evil],
+      rows: [['1', '<b>x</b>']],
+      truncated: true
+    }
+  });
+  const table = detail.querySelector('table.nbpipe-preview-table')!;
+  assert.deepEqual(
+    Array.from(table.querySelectorAll('th')).map(th => th.textContent),
+    ['day', evil]
+  );
+  assert.equal(table.querySelector('td:nth-child(2)')!.textContent, '<b>x</b>');
+  assert.equal(detail.querySelector('.nbpipe-preview img'), null, 'kernel text never becomes markup');
+  assert.equal(detail.querySelector('.nbpipe-preview b'), null);
+  assert.match(detail.querySelector('.nbpipe-preview-note')!.textContent!, /only the start/);
+
+  // Images only as data: URLs of the allowed types.
+  const image = (mime: string, data: string): void => {
+    model.trigger('msg:custom', {
+      event: 'preview',
+      task_id: 'Extract(day=1)',
+      index: 0,
+      preview: { path: 'p', size: 1, mtime: null, exists: true, kind: 'image', mime, data }
+    });
+  };
+  image('image/png', 'iVBORw0KGgo=');
+  assert.equal(detail.querySelector<HTMLImageElement>('img.nbpipe-preview-image')!.getAttribute('src'), 'data:image/png;base64,iVBORw0KGgo=');
+  image('text/html', 'PHNjcmlwdD4=');
+  assert.equal(detail.querySelector('img.nbpipe-preview-image'), null);
+  assert.match(detail.querySelector('.nbpipe-preview-message')!.textContent!, /cannot show/);
+  image('image/png', '"><script>');
+  assert.equal(detail.querySelector('img.nbpipe-preview-image'), null);
+
+  // A reply about a task no longer on show changes nothing.
+  model.trigger('msg:custom', {
+    event: 'preview',
+    task_id: 'Report',
+    index: 0,
+    preview: { kind: 'text', text: 'other', path: 'x' }
+  });
+  assert.doesNotMatch(detail.textContent!, /other/);
 });

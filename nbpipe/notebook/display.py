@@ -11,6 +11,7 @@ import html
 
 from nbpipe.engine.summary import RunResult
 from nbpipe.notebook.graph import readable_traceback
+from nbpipe.notebook.timeline import timeline_html
 
 __all__ = ["summary_html", "RunDisplay", "register_formatters", "run_graph_html"]
 
@@ -62,8 +63,15 @@ def summary_html(result: RunResult) -> str:
         parts.append("<details><summary>slowest tasks</summary><ul>")
         parts += [f"<li><code>{html.escape(t)}</code>: {d:.3f} s</li>" for t, d in slow]
         parts.append("</ul></details>")
+    if _ran_more_than_one_task(result):
+        parts.append(timeline_html(result.events))
     parts.append("</div>")
     return "".join(parts)
+
+
+def _ran_more_than_one_task(result: RunResult) -> bool:
+    """Whether the run scheduled more than one task (a one-task run needs no timeline)."""
+    return len({ev.task_id for ev in result.events if ev.task_id}) > 1
 
 
 class RunDisplay:

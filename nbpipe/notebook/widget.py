@@ -15,10 +15,14 @@ timer when the interval is over, so the last changes before a quiet period
 (a task starting, then running for minutes) are never left behind.
 
 Clicks arrive as custom messages, checked strictly (a dict of ``action``
-and, for task actions, a string ``task_id``; nothing else) and answered with
+and, for task actions, a string ``task_id``; for ``preview`` also the
+``index`` of an output; nothing else) and answered with
 ``{"event": "refused", ...}`` when malformed; every action runs in a
 background thread so the kernel stays responsive, and runs start under a
-lock, so two quick clicks never start two runs.
+lock, so two quick clicks never start two runs.  ``outputs`` is answered
+with ``{"event": "outputs", "task_id", "outputs": [{path, size, mtime,
+exists}, ...]}`` and ``preview`` with ``{"event": "preview", "task_id",
+"index", "preview": {...}}`` (made by :mod:`nbpipe.notebook.previews`).
 """
 
 from __future__ import annotations
@@ -49,10 +53,10 @@ __all__ = ["DagWidget"]
 
 logger = logging.getLogger("nbpipe")
 
-#: Actions the front end may ask for; the first three name a task.
-_TASK_ACTIONS = ("run", "invalidate", "invalidate_downstream")
+#: Actions the front end may ask for; these name a task (``preview`` also an output's index).
+_TASK_ACTIONS = ("run", "invalidate", "invalidate_downstream", "outputs", "preview")
 _ACTIONS = (*_TASK_ACTIONS, "run_all", "stop")
-_MESSAGE_KEYS = frozenset({"action", "task_id"})
+_MESSAGE_KEYS = frozenset({"action", "task_id", "index"})
 
 
 class DagWidget(widgets.DOMWidget):
@@ -318,7 +322,18 @@ class DagWidget(widgets.DOMWidget):
         if action in ("run", "run_all") and self._run_lock.locked():
             self._refuse(task_id, "a run started from this widget is still going")
             return
-        threading.Thread(target=self._act, args=(action, task_id), name="nbpipe-widget-action", daemon=True).start()
+        if action in ("outputs", "preview"):  # reads files only: answered even while a run goes on
+            worker = threading.Thread(
+                target=self._answer_outputs,
+                args=(action, task_id, content.get("index")),
+                name="nbpipe-widget-preview",
+                daemon=True,
+            )
+        else:
+            worker = threading.Thread(
+                target=self._act, args=(action, task_id), name="nbpipe-widget-action", daemon=True
+            )
+        worker.start()
 
     def _check_message(self, content) -> str | None:
         """Why the front-end message ``content`` is refused, or None when it is a well-formed action."""
@@ -338,7 +353,38 @@ class DagWidget(widgets.DOMWidget):
                 return "not a task of this graph"
         elif task_id is not None:
             return f"action {action!r} takes no task id"
+        index = content.get("index")
+        if action != "preview":
+            return None if "index" not in content else f"action {action!r} takes no index"
+        if not isinstance(index, int) or isinstance(index, bool):
+            return f"action 'preview' needs the index of an output (an integer), not {type(index).__name__}"
+        count = len(self._outputs_of(task_id))
+        if not 0 <= index < count:
+            return f"the task has {count} output(s): there is no output number {index}"
         return None
+
+    def _outputs_of(self, task_id) -> list:
+        """The output targets of a task of this graph ([] when its ``output()`` raises)."""
+        try:
+            return flatten(self._tasks[task_id].output())
+        except Exception:  # noqa: BLE001 - a broken output() has nothing to preview
+            return []
+
+    def _answer_outputs(self, action: str, task_id: str, index: int | None) -> None:
+        """Send where each output of a task is, or a preview of one (``action`` "outputs" or "preview")."""
+        from nbpipe.notebook.previews import describe_output, preview_output
+
+        try:
+            outputs = self._outputs_of(task_id)
+            if action == "outputs":
+                self.send({"event": "outputs", "task_id": task_id, "outputs": [describe_output(t) for t in outputs]})
+            else:
+                assert index is not None
+                preview = preview_output(outputs[index])
+                self.send({"event": "preview", "task_id": task_id, "index": index, "preview": preview})
+        except Exception as exc:
+            logger.exception("DAG widget %s of %s failed", action, task_id)
+            self.send({"event": "error", "message": f"{type(exc).__name__}: {exc}"})
 
     def _refuse(self, task_id: str | None, reason: str) -> None:
         logger.warning("DAG widget refused an action for %r: %s", task_id, reason)

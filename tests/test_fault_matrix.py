@@ -346,10 +346,11 @@ def test_a_second_run_with_random_interrupts(ws):
         ws.open_gate()
         out1, err1 = first.communicate(timeout=180)
         out2, err2 = second.communicate(timeout=180)
-        assert first.returncode in (0, 130), out1 + err1
-        assert second.returncode == 0, out2 + err2
+        both = f"cycle {cycle}\n--- run A:\n{out1}{err1}\n--- run B:\n{out2}{err2}"
+        assert first.returncode in (0, 130), both
+        assert second.returncode == 0, both
         log = (ws.root / "body.log").read_text()
-        assert "OVERLAP" not in log, f"cycle {cycle}: {log}"
+        assert "OVERLAP" not in log, f"{both}\n{log}"
     ws.finish_and_check()
 
 

@@ -59,10 +59,15 @@ class Stragglers:
                     if run.locks is not None:
                         run.registry.finished(task_id)
                         run.locks.release(task_id)
-        finally:
-            close_locks(run)
-            self._executor.shutdown()  # what it kept for the stragglers (a cluster client)
+        except Exception:  # noqa: BLE001 - then nobody can tell when they end: keep the locks
+            logger.exception(
+                "cannot tell when %s end; their locks are kept until this process ends", self.describe()
+            )
             self._ended.set()
+            return
+        close_locks(run)
+        self._executor.shutdown()  # what it kept for the stragglers (a cluster client)
+        self._ended.set()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until every straggler ended and the locks are released; False on timeout."""

@@ -255,20 +255,19 @@ class DaskExecutor(Executor):
         return [s.task.task_id for s in self._stragglers.values()]
 
     def wait_stopped(self, timeout: float | None) -> list[str]:
-        if not self._stragglers:
-            return []
-        from distributed import wait as wait_for_futures
-
-        by_future = {s.future: key for key, s in self._stragglers.items()}
-        try:
-            done, _ = wait_for_futures(list(by_future), timeout=timeout, return_when="FIRST_COMPLETED")
-        except TimeoutError:
-            return []
-        ended = []
-        for future in done:
-            submitted = self._stragglers.pop(by_future[future])
-            ended.append(submitted.task.task_id)
-        if not self._stragglers:
+        """Each straggler's future ends when its worker finishes it; its done-callback feeds ``_finished``."""
+        ended: list[str] = []
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self._stragglers and not ended:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                item = self._finished.get(timeout=left)
+            except queue.Empty:
+                break
+            submitted = self._stragglers.pop(getattr(item, "key", None), None)  # progress reports have no key
+            if submitted is not None:
+                ended.append(submitted.task.task_id)
+        if ended and not self._stragglers:
             logger.info("the tasks still running on the Dask cluster when the run stopped have ended")
         return ended
 

@@ -59,7 +59,7 @@ class Stragglers:
                     if run.locks is not None:
                         run.registry.finished(task_id)
                         run.locks.release(task_id)
-        except Exception:  # noqa: BLE001 - then nobody can tell when they end: keep the locks
+        except Exception:  # then nobody can tell when they end: keep the locks
             logger.exception(
                 "cannot tell when %s end; their locks are kept until this process ends", self.describe()
             )

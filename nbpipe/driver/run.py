@@ -60,9 +60,7 @@ class Stragglers:
                         run.registry.finished(task_id)
                         run.locks.release(task_id)
         except Exception:  # then nobody can tell when they end: keep the locks
-            logger.exception(
-                "cannot tell when %s end; their locks are kept until this process ends", self.describe()
-            )
+            logger.exception("cannot tell when %s end; their locks are kept until this process ends", self.describe())
             self._ended.set()
             return
         close_locks(run)

@@ -134,6 +134,61 @@ def test_an_output_left_by_a_failed_attempt_is_stale_and_rerun(tmp_path, run_cli
     assert "its output exists" not in after.stdout
 
 
+PLAIN_WRITER = textwrap.dedent("""
+    import os, time
+    import nbpipe
+
+    class Plain(nbpipe.Task):
+        def output(self):
+            return nbpipe.LocalTarget("plain.txt")
+
+        def run(self):
+            with open(self.output().path, "w") as f:   # not atomic
+                f.write("half")
+                f.flush()
+                open("started", "w").close()
+                while not os.path.exists("gate"):
+                    time.sleep(0.02)
+                f.write(" and whole")
+""")
+
+
+@pytest.mark.slow
+def test_an_output_left_by_a_killed_run_is_stale_and_rerun(tmp_path, run_cli):
+    (tmp_path / "plainwriter.py").write_text(PLAIN_WRITER)
+    path = os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])
+    env = dict(os.environ, PYTHONPATH=path, NBPIPE_STATE_DIR=str(tmp_path / ".nbpipe"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nbpipe", "run", "--module", "plainwriter", "Plain"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+    def recorded_running() -> bool:
+        if not (tmp_path / "started").exists():
+            return False
+        with sqlite3.connect(tmp_path / ".nbpipe" / "state.db") as db:
+            return db.execute("SELECT count(*) FROM attempts WHERE status = 'running'").fetchone()[0] == 1
+
+    _wait_for(recorded_running, proc, "the running attempt was never recorded")
+    proc.kill()
+    proc.communicate()
+    assert (tmp_path / "plain.txt").read_text() == "half"  # complete() says yes: Luigi's meaning is kept
+    status = run_cli("status", "--module", "plainwriter", "Plain", "--all", cwd=tmp_path)
+    assert "its last attempt (started at" in status.stdout and "never finished" in status.stdout, status.stdout
+    (tmp_path / "gate").write_text("")
+    rerun = run_cli("run", "--module", "plainwriter", "Plain", "--rerun-stale", cwd=tmp_path)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert (tmp_path / "plain.txt").read_text() == "half and whole"
+    with sqlite3.connect(tmp_path / ".nbpipe" / "state.db") as db:
+        statuses = [r[0] for r in db.execute("SELECT status FROM attempts ORDER BY id")]
+        outcomes = [r[0] for r in db.execute("SELECT outcome FROM runs ORDER BY started")]
+    assert statuses == ["running", "done"]  # the killed run's attempt stays; the rerun's replaced its own
+    assert outcomes == ["died", "SUCCESS"]
+
+
 # -- requires() that never ends -------------------------------------------------------------------------
 
 

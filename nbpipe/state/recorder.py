@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from stat import S_ISDIR
@@ -205,6 +206,10 @@ class HistoryRecorder:
         #: The last error of a history write that failed, None once a write succeeds.
         self.failed_writes: StateStoreError | None = None
         self._warned = False
+        #: Tasks whose "running" row is in the store (see _running_rows_due).
+        self._running_rows: set[str] = set()
+        self._mutex = threading.Lock()
+        self._timer: threading.Timer | None = None
 
     def __call__(self, event: RunEvent) -> None:
         handler = self._handlers.get(event.kind)
@@ -213,6 +218,25 @@ class HistoryRecorder:
 
     def _on_running(self, event: RunEvent) -> None:
         self._started[event.task_id] = event.time
+        if self._timer is None:
+            # A task still running a moment from now gets a "running" row (see _running_rows_due);
+            # quick tasks end before the timer fires and cost nothing more.
+            self._timer = threading.Timer(self.batch_seconds, self._record_running)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _record_running(self) -> None:
+        with self._mutex:
+            self._timer = None
+            rows = self._running_rows_due()
+            if not rows:
+                return
+            try:
+                self.store.record(rows)
+            except StateStoreError as exc:
+                self.unwritable(exc)
+            else:
+                self._running_rows.update(row[1] for row in rows)
 
     def _on_discovered(self, event: RunEvent) -> None:
         tid = event.task_id
@@ -225,6 +249,9 @@ class HistoryRecorder:
         self._deps[event.task_id] = tuple(self._deps.get(event.task_id, ())) + tuple(event.deps)
 
     def _on_finished(self, event: RunEvent) -> None:
+        timer = self._timer
+        if timer is not None:
+            timer.cancel()
         self.flush(wait=True)
 
     def _family(self, task: Task) -> str:
@@ -351,16 +378,39 @@ class HistoryRecorder:
         goes on as if nothing happened, after one warning.
         """
         if self._attempts or self._cleared:
-            try:
-                self.store.record(self._attempts, self._cleared, self._new_code)
-            except StateStoreError as exc:
-                self.unwritable(exc)
-                if len(self._attempts) > MAX_PENDING_ROWS:  # give up on the oldest rather than grow without end
-                    del self._attempts[: len(self._attempts) - MAX_PENDING_ROWS]
-            else:
-                self._attempts, self._cleared, self._new_code = [], [], {}
-                self.failed_writes = None
+            with self._mutex:  # the running-rows timer writes too
+                marked = self._running_rows
+                superseded = [(self.run_id, row[1]) for row in self._attempts if row[1] in marked]
+                try:
+                    self.store.record(self._attempts, self._cleared, self._new_code, superseded)
+                except StateStoreError as exc:
+                    self.unwritable(exc)
+                    if len(self._attempts) > MAX_PENDING_ROWS:  # give up on the oldest rather than grow without end
+                        del self._attempts[: len(self._attempts) - MAX_PENDING_ROWS]
+                else:
+                    marked.difference_update(tid for _, tid in superseded)
+                    self._attempts, self._cleared, self._new_code = [], [], {}
+                    self.failed_writes = None
         self._last_flush = time.monotonic()
+
+    def _running_rows_due(self) -> list[tuple]:
+        """Rows saying "started, not finished" for tasks running now and not yet recorded so.
+
+        A run killed outright leaves them as its tasks' last attempts, so an
+        output such a task left behind is known not to be trusted; a task's
+        final row replaces its running row.  Only tasks running at a flush
+        get one: at most a few per batch, whatever the run's size.
+        """
+        rows = []
+        for tid, started in self._started.copy().items():  # a copy: the run's thread adds to it
+            task = self._tasks.get(tid)
+            if tid in self._running_rows or task is None:
+                continue
+            rows.append(
+                (self.run_id, tid, self._family(task), self._params(task), "running", started, started)
+                + (None, None, None, 1, None, None, None)
+            )
+        return rows
 
     def unwritable(self, exc: StateStoreError) -> None:
         """Say once per run that history is not being recorded, and why."""

@@ -163,6 +163,7 @@ def graph_status(
     components = store.code_components(r.code for r in records.values())
     marks = store.invalidations(ids)
     last = store.last_attempts(ids)
+    open_runs = store.open_runs() if any(a["status"] == "running" for a in last.values()) else set()
     digests = OutputDigests(content_hash)
     code_cache: dict[type, dict] = {}
     change_cache: dict = {}
@@ -193,7 +194,7 @@ def graph_status(
             reasons = stale_reasons(
                 r.task, records.get(tid), code_cache[cls], digests, tasks, records, components, r.deps, change_cache
             )
-            untrusted = _untrusted_output(entry.last_attempt, records.get(tid))
+            untrusted = _untrusted_output(entry.last_attempt, records.get(tid), open_runs)
             if untrusted:
                 reasons.insert(0, untrusted)
             for dep_id in r.deps:
@@ -219,16 +220,25 @@ def graph_status(
     return {r.task_id: statuses[r.task_id] for r in found}
 
 
-def _untrusted_output(last_attempt: dict | None, record) -> str:
-    """Why an output that exists cannot be trusted: its task's last attempt failed after its last success.
+def _untrusted_output(last_attempt: dict | None, record, open_runs: set[str]) -> str:
+    """Why an output that exists cannot be trusted: its task's last attempt failed, or never finished,
+    after its last success.
 
-    A task that wrote its output with plain ``open()`` and then raised leaves
-    a file ``complete()`` accepts; history knows better.
+    A task that wrote its output with plain ``open()`` and then raised, or
+    whose run was killed, leaves a file ``complete()`` accepts; history
+    knows better.  A task running now in an open run is not judged.
     """
-    if not last_attempt or last_attempt["status"] not in ("failed", "interrupted"):
+    if not last_attempt or last_attempt["status"] not in ("failed", "interrupted", "running"):
+        return ""
+    if last_attempt["status"] == "running" and last_attempt["run_id"] in open_runs:
         return ""
     if record is not None and record.completed is not None and record.completed >= last_attempt["ended"]:
         return ""
+    if last_attempt["status"] == "running":
+        return (
+            f"its output exists, but its last attempt (started at {_when(last_attempt['ended'])}) never "
+            "finished: its run was killed, so the output may be partial"
+        )
     what = "was interrupted" if last_attempt["status"] == "interrupted" else "failed"
     error = f" ({last_attempt['error']})" if last_attempt.get("error") else ""
     return f"its output exists, but its last attempt {what}{error} at {_when(last_attempt['ended'])}: it may be partial"

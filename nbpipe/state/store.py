@@ -289,6 +289,12 @@ class StateStore:
             )
         return dead
 
+    def open_runs(self) -> set[str]:
+        """Ids of runs going on now: not closed in history, and (on this host) their driver is alive."""
+        rows = self._read("reading runs", "SELECT run_id, pid, host FROM runs WHERE ended IS NULL")
+        here = socket.gethostname()
+        return {run_id for run_id, pid, host in rows if host != here or pid is None or _alive(pid)}
+
     def runs(self, limit: int = 20) -> list[dict]:
         rows = self._read(
             "reading runs",
@@ -311,14 +317,22 @@ class StateStore:
         attempts: Sequence[AttemptRow | tuple],
         cleared_marks: Sequence[str] = (),
         code_versions: dict[str, str] | None = None,
+        superseded: Sequence[tuple[str, str]] = (),
     ) -> None:
         """Write a batch of attempts and fingerprints in one transaction.
+
+        ``superseded`` are ``(run_id, task_id)`` whose ``running`` rows this
+        batch's final rows replace.
 
         A fingerprint's ``code`` is the digest of its class's code; the
         components behind each digest are stored once, in ``code_versions``
         (digest -> JSON of component digests).
         """
         statements: list[tuple[str, Any]] = []
+        if superseded:
+            statements.append(
+                ("DELETE FROM attempts WHERE run_id = ? AND task_id = ? AND status = 'running'", list(superseded))
+            )
         if code_versions:
             statements.append(
                 ("INSERT OR IGNORE INTO code_versions (digest, components) VALUES (?, ?)", list(code_versions.items()))

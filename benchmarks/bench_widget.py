@@ -522,9 +522,8 @@ def main() -> int:
         "the time it starts, the page records "
         f"when its node is first drawn running: median **{statistics.median(page_latency) * 1000:.0f} ms**, "
         f"max {max(page_latency) * 1000:.0f} ms (goal ≤ 250 ms; each node then stays running for its whole "
-        "second). With `--workers 1` (the inline executor) the engine emits a task's RUNNING event only "
-        "after the task has returned (run_loop publishes the scheduler's events after `executor.submit`, "
-        "which runs an inline task), so no widget can show it running: an engine fix, reported on issue 14.",
+        "second). With `--workers 1` (the inline executor) the run loop publishes a task's RUNNING event "
+        "before running it, so the same holds there.",
         "",
         "## Rendering 1 000 nodes (JupyterLab, headless Chromium)",
         "",

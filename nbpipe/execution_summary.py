@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from nbpipe.engine.categorise import CATEGORIES
 from nbpipe.engine.summary import (
     TITLE,
     LuigiStatusCode,
@@ -69,14 +70,7 @@ def _partition_tasks(worker: Any) -> dict[str, set]:
     # Luigi's split: pending and not runnable is missing external data.
     sets["still_pending_ext"] = {task for task, runnable in left if not runnable}
     sets["still_pending_not_ext"] = {task for task, runnable in left if runnable}
-    for name in (
-        "run_by_other_worker",
-        "upstream_failure",
-        "upstream_missing_dependency",
-        "upstream_run_by_other_worker",
-        "upstream_scheduling_error",
-        "not_run",
-    ):
+    for name in CATEGORIES[CATEGORIES.index("run_by_other_worker") :]:  # filled below from the dependencies
         sets[name] = set()
     return sets
 

@@ -206,14 +206,14 @@ def test_a_requires_chain_past_the_bound_fails_naming_the_chain():
     with Resolver(1, max_depth=50) as resolver:
         found = resolver.resolve([Forever()])
     failed = [r for r in found if r.state == State.SCHEDULING_FAILED]
-    assert [r.task.n for r in failed] == [50]
+    assert [r.task.n for r in failed] == [51]  # Forever(n=51) is 51 requirements below the root
     reason = failed[0].reason
-    assert "longer than 50 tasks" in reason
+    assert "deeper than 50 levels" in reason
     assert (
-        "Forever(n=0) -> Forever(n=1) -> Forever(n=2) -> ... -> Forever(n=48) -> Forever(n=49) -> Forever(n=50)"
+        "Forever(n=0) -> Forever(n=1) -> Forever(n=2) -> ... -> Forever(n=49) -> Forever(n=50) -> Forever(n=51)"
         in reason
     )
-    assert len(found) == 51
+    assert len(found) == 52
 
 
 def test_a_long_graph_walk_logs_its_progress(monkeypatch, caplog):

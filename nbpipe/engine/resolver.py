@@ -40,7 +40,7 @@ logger = logging.getLogger("nbpipe")
 _INLINE_BUDGET = 0.005
 _SLOW_CHECK = 0.0005
 
-#: The longest chain of requirements a graph may have (levels of the walk).  A
+#: How deep a chain of requirements may go (a root's requirement is 1 deep).  A
 #: daily chain over a century is 36 525 long; a requires() that always returns
 #: a new task reaches it in seconds instead of filling memory.
 MAX_DEPTH = 100_000
@@ -187,7 +187,7 @@ class Resolver:
                 seen_roots.add(task.task_id)
                 frontier.append(task)
         parent: dict[str, Task] = {}  # the task through which each one was first reached
-        depth = 0
+        depth = -1  # the roots are at depth 0: a chain A -> B -> C is 2 deep
         started = next_report = time.monotonic()
         next_report += PROGRESS_EVERY
         while frontier:
@@ -231,7 +231,7 @@ class Resolver:
             [str(t) for t in chain[:3]] + ["..."] + [str(t) for t in chain[-3:]] if len(chain) > 6 else map(str, chain)
         )
         reason = (
-            f"the chain of requirements is longer than {self.max_depth} tasks, which looks like a requires() "
+            f"the chain of requirements goes deeper than {self.max_depth} levels, which looks like a requires() "
             f"that never ends: {' -> '.join(shown)}; make requires() stop (check its parameters); "
             "for a graph truly this deep, raise nbpipe.engine.resolver.MAX_DEPTH"
         )

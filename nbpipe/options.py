@@ -314,7 +314,7 @@ DASK_TASKS_IN_FLIGHT_PER_WORKER = Option(
     "dask",
     "tasks_in_flight_per_worker",
     INT,
-    4,
+    8,
     "Tasks queued per worker on a Dask cluster with no more threads than `workers`, so workers do not idle "
     "between tasks (at least 1).",
 )

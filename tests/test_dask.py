@@ -349,7 +349,7 @@ class All(nbpipe.WrapperTask):
 OUT = os.path.abspath("shared")
 DRIVER = sys.argv[1]  # travels with the classes, by value
 if __name__ == "__main__":
-    main(All())
+    main(All(), workers=1)  # each driver its share of the cluster's two threads, so both get work
 """
 
 
@@ -363,8 +363,36 @@ def test_two_drivers_on_one_cluster_never_run_a_task_twice(driver, tmp_path):
     ran = [line.split()[0] for line in _log_lines(tmp_path)]
     assert sorted(ran, key=int) == [str(n) for n in range(100)]  # each task exactly once
     by = {line.split()[1] for line in _log_lines(tmp_path)}
-    assert by == {"first", "second"}  # and both drivers did part of the work
+    assert by == {"first", "second"}, results  # and both drivers did part of the work
     assert sorted(os.listdir(tmp_path / "shared")) == sorted(f"step_{n}.txt" for n in range(100))
+
+
+def test_small_results_are_pushed_and_large_ones_fetched_whole(cluster, tmp_path, capfd):
+    # A result up to PUSHED_RESULT_BYTES reaches the driver as an event; a bigger one
+    # (here 200 kB of printed output) is fetched as the future's result: both arrive whole.
+    from nbpipe.executors.dask_task import PUSHED_RESULT_BYTES
+
+    config.set_option("dask", "address", cluster.scheduler_address)
+
+    class Talk(nbpipe.Task):
+        n = nbpipe.IntParameter()
+        size = nbpipe.IntParameter()
+
+        def output(self):
+            return nbpipe.LocalTarget(str(tmp_path / f"talk_{self.n}.txt"))
+
+        def run(self):
+            print(f"<{self.n}:" + "x" * self.size + ">")
+            with self.output().open("w") as f:
+                f.write("x")
+
+    sizes = {0: 10, 1: PUSHED_RESULT_BYTES * 3, 2: 10}
+    result = nbpipe.build([Talk(n=n, size=k) for n, k in sizes.items()], workers=2, executor="dask")
+    assert result is True
+    out = capfd.readouterr().out
+    for n, k in sizes.items():
+        assert f"<{n}:" + "x" * k + ">" in out, n  # one line, tagged with the task's name
+        assert (tmp_path / f"talk_{n}.txt").exists()
 
 
 def test_progress_events_and_the_summary_match_local_executors(cluster, tmp_path):

@@ -38,7 +38,7 @@ PREVIOUS_DEFAULTS = {
     "worker.timeout": None,
     "worker.check_unfulfilled_deps": True,
     "dask.address": None,
-    "dask.tasks_in_flight_per_worker": 4,
+    "dask.tasks_in_flight_per_worker": 8,
     "dask.connect_timeout": 10.0,
     "retcode.already_running": 10,
     "retcode.missing_data": 20,

@@ -23,7 +23,12 @@ runs tasks and is imported on the workers: nbpipe must be installed there.
 
 No double runs: on a cluster this executor started, local file locks do;
 on one other drivers may share, Dask's distributed locks, taken only while
-another nbpipe driver is connected (:mod:`nbpipe.executors.dask_locks`).
+another nbpipe driver is connected, and the task bodies still running on
+the workers for a driver that stopped (:mod:`nbpipe.executors.dask_locks`).
+
+A small result is pushed by the worker as an event on the scheduler's
+stream, so it reaches the driver with no request of its own; a large one is
+fetched from the worker as the future's result.
 
 Failure handling:
 
@@ -65,13 +70,14 @@ ENV_ADDRESS = "NBPIPE_DASK_ADDRESS"
 _PROGRESS = object()  # marks a progress report in the completion queue
 _WORKER_LOST = object()  # marks a lost worker in the completion queue
 _STARTED = "nbpipe:started"  # the progress kind of dask_task's start report
+_OUTCOME = "nbpipe:outcome"  # the progress kind of dask_task's pushed result
 _INLINE_BYTES = 256  # definitions up to this size travel with each task instead of as a cluster key
 
 
 @dataclass
 class _Submitted:
     task: Task
-    future: Any
+    future: Any  # None until sent (see DaskExecutor._send)
     started: float
     deadline: float | None
     timeout: float | None
@@ -117,6 +123,9 @@ class DaskExecutor(Executor):
         self._stragglers: dict[str, _Submitted] = {}  # still running on a shared cluster after an interrupt
         self._finished: queue.Queue = queue.Queue()
         self._immediate: list[Outcome] = []
+        self._unsent: list[tuple[str, tuple, dict | None, int]] = []  # submitted, to be sent by the next wait()
+        self._sys_path: list[str] = []
+        self._cwd = ""
         self._resources: dict[str, float] = {}
         self._resources_at = 0.0
         self._counter = 0
@@ -168,6 +177,7 @@ class DaskExecutor(Executor):
         self.client.subscribe_topic("all", self._on_cluster_event)
         self._shipper = DefinitionShipper()
         self._scattered = {}
+        self._sys_path, self._cwd = list(sys.path), os.getcwd()
         snapshot = config_snapshot()
         self._config = (hashlib.sha1(snapshot).hexdigest(), self._scatter(snapshot, "configuration"))
 
@@ -203,17 +213,18 @@ class DaskExecutor(Executor):
             return None
         from nbpipe.executors.dask_locks import ClusterRunRegistry, DaskTaskLocks
 
-        self._locks = DaskTaskLocks(self.client)
+        self._locks = DaskTaskLocks(self.client, self.context.run_id)
         self._registry = ClusterRunRegistry(self.client, self.context.run_id, self._locks)
         return self._locks, self._registry
 
     def shutdown(self, kill: bool = False) -> list[str]:
         killed = [s.task.task_id for s in self._submitted.values()]
+        self._unsent = []  # never sent: nothing to cancel
         client = self.client
         if client is not None:
             running = self._running_on_workers() if kill and self.shares_a_cluster else {}
             for key, submitted in self._submitted.items():
-                if key not in running:
+                if key not in running and submitted.future is not None:
                     submitted.future.cancel()
             self._submitted.clear()
             if running:
@@ -280,8 +291,6 @@ class DaskExecutor(Executor):
         return [s.task.task_id for s in self._submitted.values()]
 
     def submit(self, task: Task, deps: list | None = None) -> None:
-        from nbpipe.executors.dask_task import run_payload
-
         wanted = task.process_resources() or {}
         if any(name not in self._resources for name in wanted) and time.monotonic() - self._resources_at > 10:
             self._refresh_resources()  # the cluster may have grown
@@ -298,30 +307,51 @@ class DaskExecutor(Executor):
         self._counter += 1
         key = f"nbpipe-{task.get_task_family()}-{_digest(task.task_id)}-{self._counter}"
         payload, keys = self._shipper.dumps((task, self.context, self.check_unfulfilled_deps))
-        future = self.client.submit(
-            run_payload,
-            list(sys.path),
-            os.getcwd(),
+        timeout = self.timeout_for(task)
+        args = (
+            self._sys_path,
+            self._cwd,
             payload,
             self._log_level,
-            key if self.timeout_for(task) else None,
+            key if timeout else None,
             task.task_id,
             str(task),
             self._definition_args(self._shipper.closure(keys)),
             self._config,
-            self.shares_a_cluster,
-            key=key,
-            pure=False,
-            resources=dask_resources or None,
-            priority=task.priority,
+            key,
         )
-        timeout = self.timeout_for(task)
+        self._unsent.append((key, args, dask_resources or None, task.priority))
         # The clock of a timeout starts when a worker starts the task (it
         # reports it), not while the task waits in Dask's queue.
-        self._submitted[key] = _Submitted(task, future, time.monotonic(), None, timeout)
-        future.add_done_callback(self._finished.put)
+        self._submitted[key] = _Submitted(task, None, time.monotonic(), None, timeout)
+
+    def _send(self) -> None:
+        """Send the tasks submitted since the last call: one graph update per kind of task, not one per task."""
+        from nbpipe.executors.dask_task import run_payload
+
+        if not self._unsent:
+            return
+        groups: dict[tuple, list[tuple[str, tuple]]] = {}
+        for key, args, resources, priority in self._unsent:
+            kind = (tuple(sorted(resources.items())) if resources else None, priority)
+            groups.setdefault(kind, []).append((key, args))
+        self._unsent = []
+        for (resources, priority), items in groups.items():
+            keys = [key for key, _ in items]
+            futures = self.client.map(
+                run_payload,
+                *zip(*(args for _, args in items), strict=True),
+                key=keys,
+                pure=False,
+                resources=dict(resources) if resources else None,
+                priority=priority,
+            )
+            for key, future in zip(keys, futures, strict=True):
+                self._submitted[key].future = future
+                future.add_done_callback(self._finished.put)
 
     def wait(self, timeout: float | None) -> list[Outcome]:
+        self._send()
         if self._immediate:
             outcomes, self._immediate = self._immediate, []
             return outcomes
@@ -356,6 +386,11 @@ class DaskExecutor(Executor):
 
     def _collect(self, item) -> Outcome | None:
         if isinstance(item, tuple) and item and item[0] is _PROGRESS:
+            if item[2] == _OUTCOME:
+                # The result pushed by the worker: the task is done without fetching it.
+                # Its future's own completion, which may come first or later, is then ignored.
+                key, data, output = item[3]
+                return self._finish(key, data, output)
             if item[2] == _STARTED:
                 submitted = self._submitted.get(item[3])
                 if submitted is not None and submitted.timeout:
@@ -367,20 +402,15 @@ class DaskExecutor(Executor):
         if isinstance(item, tuple) and item and item[0] is _WORKER_LOST:
             self._worker_lost(*item[1:])
             return None
+        if item.status == "finished":
+            return self._finish(item.key, *item.result()) if item.key in self._submitted else None
         submitted = self._submitted.pop(item.key, None)
         if submitted is None:
             return None  # cancelled after a timeout, already reported
         task = submitted.task
         elapsed = time.monotonic() - submitted.started
         if submitted.interrupted:
-            # An attempt died with its worker: remove what it left half-written.
-            # The task's lock is still ours, so no other writer can be at work.
             _remove_temp_files(task)
-        if item.status == "finished":
-            data, output = item.result()
-            if output:
-                _write_tagged(task, output)
-            return cloudpickle.loads(data)
         if item.status == "cancelled":
             reason = "cancelled on the Dask cluster (by another client or a scheduler restart)"
             return Outcome(task.task_id, FAILED, elapsed, reason=reason, explanation=reason, kind="worker_died")
@@ -392,10 +422,23 @@ class DaskExecutor(Executor):
         reason = f"the Dask cluster could not run it: {one_line_error(exc)}"
         return Outcome(task.task_id, FAILED, elapsed, reason=reason, explanation=reason, kind="error", exception=exc)
 
+    def _finish(self, key: str, data: bytes, output: str) -> Outcome | None:
+        submitted = self._submitted.pop(key, None)
+        if submitted is None:
+            return None  # already finished by its pushed result, or timed out
+        if submitted.interrupted:
+            # An attempt died with its worker: remove what it left half-written.
+            # The task's lock is still ours, so no other writer can be at work.
+            _remove_temp_files(submitted.task)
+        if output:
+            _write_tagged(submitted.task, output)
+        return cloudpickle.loads(data)
+
     def _time_out(self, key: str, submitted: _Submitted) -> Outcome:
         del self._submitted[key]
         worker = self._worker_running(key)  # before cancelling: then the scheduler forgets it
-        submitted.future.cancel()
+        if submitted.future is not None:
+            submitted.future.cancel()
         if worker is not None:
             try:
                 self.client.restart_workers([worker], raise_for_error=True)

@@ -14,6 +14,14 @@ driver alone on the cluster takes none: :class:`ClusterRunRegistry` is the
 cluster's version of :class:`nbpipe.state.live_runs.RunRegistry`, with the
 scheduler's named datasets as the folder of runs and a distributed lock per
 run as the proof that its driver is alive.
+
+A lock does not cover a task body a driver left running when it was killed
+outright: nothing stops a worker thread, and the dead driver's leases lapse.
+So each worker keeps the list of bodies it is running
+(:func:`nbpipe.executors.dask_task.bodies_in_progress`); a driver asks every
+worker for it when it starts, locks each task another run's body is still
+running, and does not take that task's lock while a list at most
+``BODIES_FRESH`` seconds old still shows that body.
 """
 
 from __future__ import annotations
@@ -30,6 +38,8 @@ logger = logging.getLogger("nbpipe")
 
 RUN_PREFIX = "nbpipe-run-"
 ACK_PREFIX = "nbpipe-ack-"
+#: How old the list of bodies running on the workers may be when a lock is taken (seconds).
+BODIES_FRESH = 1.0
 
 
 class ClusterHolder:
@@ -43,12 +53,48 @@ class ClusterHolder:
         return f"another driver on the Dask cluster at {self.address}"
 
 
-class DaskTaskLocks:
-    """Task locks held in the Dask scheduler, named after the task id."""
+class BodyHolder:
+    """A task body still running on a Dask worker for another run (perhaps of a driver that died)."""
 
-    def __init__(self, client: Any):
+    def __init__(self, task_id: str, run_id: str):
+        self.task_id = task_id
+        self.run_id = run_id
+
+    def describe(self, now: float | None = None) -> str:
+        return f"a task body of run {self.run_id} still running on the Dask cluster"
+
+
+class DaskTaskLocks:
+    """Task locks held in the Dask scheduler, named after the task id, and the bodies running elsewhere."""
+
+    def __init__(self, client: Any, run_id: str = ""):
         self.client = client
+        self.run_id = run_id
         self._held: dict[str, Any] = {}
+        self._bodies_at = 0.0
+        self.bodies_elsewhere: dict[str, str] = {}  # task id -> run id, as the workers last said
+        self._refresh_bodies()
+
+    def _refresh_bodies(self) -> None:
+        from nbpipe.executors.dask_task import bodies_in_progress
+
+        try:
+            replies = self.client.run(bodies_in_progress, on_error="return")
+        except Exception:  # noqa: BLE001 - a lost scheduler: the run itself reports it
+            replies = {}
+        found = {}
+        for reply in replies.values():
+            if isinstance(reply, list):  # an error for a worker without nbpipe: it runs none of our bodies
+                found.update({task_id: run_id for run_id, task_id in reply if run_id != self.run_id})
+        self.bodies_elsewhere = found
+        self._bodies_at = time.monotonic()
+
+    def body_elsewhere(self, task_id: str) -> BodyHolder | None:
+        """The other run whose body of this task a fresh list of the workers' bodies shows, if any."""
+        if time.monotonic() - self._bodies_at > BODIES_FRESH:
+            self._refresh_bodies()
+        run_id = self.bodies_elsewhere.get(task_id)
+        return None if run_id is None else BodyHolder(task_id, run_id)
 
     @staticmethod
     def lock_name(task_id: str) -> str:
@@ -59,6 +105,9 @@ class DaskTaskLocks:
         """None when the lock is now ours; else who holds it."""
         if task_id in self._held:
             return None
+        body = self.body_elsewhere(task_id)
+        if body is not None:
+            return body
         from distributed import Lock
 
         lock = Lock(self.lock_name(task_id), scheduler_rpc=self.client.scheduler, loop=self.client.loop)
@@ -161,7 +210,7 @@ class ClusterRunRegistry:
     def needs_lock(self, task_id: str) -> bool:
         """True when the task must be locked before it runs; else it is recorded as running."""
         with self.mutex:
-            if self.locking:
+            if self.locking or task_id in self.locks.bodies_elsewhere:
                 return True
             self.unlocked_running.add(task_id)
             return False

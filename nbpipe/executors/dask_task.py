@@ -14,29 +14,34 @@ output are all per thread.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import os
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from nbpipe.executors.shipping import DefinitionCache, TaskLoadError, dumps_result, install_config
 
-__all__ = ["run_payload", "hold", "PROGRESS_TOPIC"]
+__all__ = ["run_payload", "hold", "bodies_in_progress", "PROGRESS_TOPIC"]
 
 #: Dask event topic carrying ``(run_id, task_id, kind, value)`` progress reports.
 PROGRESS_TOPIC = "nbpipe-progress"
 #: The kind of the report a task with a timeout sends when it starts.
 STARTED = "nbpipe:started"
+#: The kind of the report carrying a task's result, ``(dask key, pickled Outcome, captured output)``.
+OUTCOME = "nbpipe:outcome"
+#: Results up to this size are also pushed to the driver as an event (see ``run_payload``).
+PUSHED_RESULT_BYTES = 64 * 1024
 
 _local = threading.local()
 # Task classes by definition digest, for every driver this worker serves.
 _definitions: DefinitionCache | None = None
 _install_lock = threading.Lock()
 _installed = False
+# The task bodies running in this process, by thread. A body outlives its driver (nothing stops a
+# worker thread), so a driver starting on a shared cluster asks every worker for these: see
+# nbpipe.executors.dask_locks.
+_bodies: dict[int, tuple[str, str]] = {}
 
 
 class _ThreadRoutedStream(io.TextIOBase):
@@ -114,7 +119,7 @@ def run_payload(
     label: str = "",
     definitions: tuple = (),
     config: tuple | None = None,
-    exclusive: bool = False,
+    result_key: str = "",
 ) -> tuple[bytes, str]:
     """Run the task in ``payload``; return ``(pickled Outcome, captured output)``.
 
@@ -131,11 +136,8 @@ def run_payload(
     whole worker process when it differs from the last one installed.  A
     task that cannot be loaded here fails with the module and the reason.
 
-    ``exclusive`` (on a cluster other drivers share) runs the task's body
-    under a cluster lock the worker holds for exactly as long as the body
-    runs: a body an interrupted or killed driver left running on a worker
-    thread (which nothing can stop) makes a later run's body of the same
-    task wait, then find the task complete.
+    ``result_key`` (the Dask key) asks for the result to be pushed to the
+    driver as an event too, when it is small.
     """
     global _definitions
     for entry in sys_path:
@@ -143,7 +145,7 @@ def run_payload(
             sys.path.append(entry)
     _install_once()
     from nbpipe.engine import run_context as runtime
-    from nbpipe.engine.executor import DONE, FAILED, Outcome
+    from nbpipe.engine.executor import FAILED, Outcome
     from nbpipe.executors.run_one import run_task
 
     with _install_lock:
@@ -184,44 +186,26 @@ def run_payload(
     runtime.set_thread_current(context)
     root.addHandler(handler)
     try:
-        with _body_lock(task_id, exclusive) as waited:
-            if waited and _complete(task):
-                outcome = Outcome(task.task_id, DONE, 0.0, worker=worker_name, message="completed by an earlier run")
-            else:
-                outcome = run_task(task, check_deps, worker=worker_name)
+        _bodies[threading.get_ident()] = (context.run_id, task.task_id)
+        outcome = run_task(task, check_deps, worker=worker_name)
     finally:
+        _bodies.pop(threading.get_ident(), None)
         root.removeHandler(handler)
         runtime.set_thread_current(None)
         if previous_cwd is not None:
             os.chdir(previous_cwd)
         _local.out = _local.progress = None
-    return dumps_result(outcome), captured.getvalue()
+    result = dumps_result(outcome), captured.getvalue()
+    if result_key and send_progress is not None and len(result[0]) + len(result[1]) <= PUSHED_RESULT_BYTES:
+        # Pushed with the scheduler's event stream, the result reaches the driver with no
+        # request of its own: fetching each future's result cost a round trip per task.
+        worker.log_event(PROGRESS_TOPIC, (context.run_id, task.task_id, OUTCOME, (result_key, *result)))
+    return result
 
 
-@contextmanager
-def _body_lock(task_id: str, exclusive: bool) -> Iterator[bool]:
-    """Hold the task's body lock on the cluster while inside; yields True when it had to wait for it."""
-    if not exclusive:
-        yield False
-        return
-    from distributed import Lock
-
-    digest = hashlib.sha256(task_id.encode("utf-8", "surrogateescape")).hexdigest()[:32]
-    lock = Lock(f"nbpipe-body-{digest}")  # the worker's own connection to the scheduler
-    waited = not lock.acquire(blocking=False)
-    if waited:
-        lock.acquire()
-    try:
-        yield waited
-    finally:
-        lock.release()
-
-
-def _complete(task) -> bool:
-    try:
-        return bool(task.complete())
-    except Exception:  # noqa: BLE001 - let the run report it
-        return False
+def bodies_in_progress() -> list[tuple[str, str]]:
+    """``(run id, task id)`` of each task body running in this worker process, for ``Client.run``."""
+    return list(_bodies.copy().values())
 
 
 def hold(data: bytes) -> bytes:

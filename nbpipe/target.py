@@ -73,8 +73,18 @@ class AtomicLocalFile(CommitOnCleanExit, io.BufferedWriter):
         self.tmp_path = temp_path_for(path)
         self._fsync = fsync
         self._finished = True  # nothing to abort until the temporary file exists
-        remove_dead_temp_files(os.path.dirname(path))
-        super().__init__(io.FileIO(self.tmp_path, "w"))
+        parent = os.path.dirname(path)
+        remove_dead_temp_files(parent)
+        try:
+            raw = io.FileIO(self.tmp_path, "w")
+        except FileNotFoundError:
+            if not parent:
+                raise
+            # Create missing parent folders only when needed: most writes go to a
+            # folder that exists, and asking first costs a failed mkdir per write.
+            os.makedirs(os.path.dirname(os.path.normpath(path)) or parent, exist_ok=True)
+            raw = io.FileIO(self.tmp_path, "w")
+        super().__init__(raw)
         self._finished = False
 
     def close(self) -> None:
@@ -387,8 +397,7 @@ class LocalTarget(FileSystemTarget):
     def open(self, mode: str = "r"):
         rw = mode.replace("b", "").replace("t", "")
         fmt = self._format_for(mode)
-        if rw == "w":
-            self.makedirs()
+        if rw == "w":  # AtomicLocalFile creates missing parent folders
             from nbpipe.configuration import option_value
             from nbpipe.options import CORE_FSYNC_OUTPUTS
 

@@ -249,7 +249,8 @@ def execute(
             close_locks(run)
         runtime.set_current(previous_context)
     bus.emit(RunEvent(Kind.RUN_FINISHED, "", time.time(), None, (), "", {"interrupted": interrupted is not None}))
-    result = RunResult(bus.events)
+    with FewerCollections():  # the summary walks every event: a full collection here rescans the whole graph
+        result = RunResult(bus.events)
     if store is not None:
         _close_in_history(store, recorder, context.run_id, "interrupted" if interrupted else result.status.name)
     result.run_id = context.run_id

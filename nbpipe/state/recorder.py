@@ -330,7 +330,7 @@ class HistoryRecorder:
                 data.get("attempt", 1),
                 code,
                 "{" + ", ".join(parts) + "}" if parts else "{}",
-                _json_or_empty(outputs),
+                _json_or_empty(outputs) if outputs else "{}",
             )
         )
         if tid in self.marked:

@@ -82,7 +82,7 @@ class AtomicLocalFile(CommitOnCleanExit, io.BufferedWriter):
                 raise
             # Create missing parent folders only when needed: most writes go to a
             # folder that exists, and asking first costs a failed mkdir per write.
-            os.makedirs(os.path.dirname(os.path.normpath(path)) or parent, exist_ok=True)
+            os.makedirs(parent, exist_ok=True)
             raw = io.FileIO(self.tmp_path, "w")
         super().__init__(raw)
         self._finished = False

@@ -203,3 +203,25 @@ def test_run_anyway_old_markers_are_pruned(tmp_path):
 def test_done_outside_a_run_says_how_to_fix():
     with pytest.raises(RuntimeError, match="outside a pipeline run"):
         RunAnywayTarget(Hourly()).done()
+
+
+def test_writing_creates_missing_parent_folders_even_after_they_were_removed(tmp_path):
+    import shutil
+
+    target = LocalTarget(str(tmp_path / "a" / "b" / ".." / "c" / "out.txt"))
+    with target.open("w") as f:
+        f.write("one")
+    assert (tmp_path / "a" / "c" / "out.txt").read_text() == "one"
+    shutil.rmtree(tmp_path / "a")  # a folder that existed at the last write is gone now
+    with target.open("w") as f:
+        f.write("two")
+    assert (tmp_path / "a" / "c" / "out.txt").read_text() == "two"
+    assert sorted(p.name for p in (tmp_path / "a" / "c").iterdir()) == ["out.txt"]  # no temporary left
+
+
+def test_a_file_where_a_parent_folder_should_be_fails_with_the_path(tmp_path):
+    (tmp_path / "blocker").write_text("a file, not a folder")
+    target = LocalTarget(str(tmp_path / "blocker" / "out.txt"))
+    with pytest.raises(OSError) as info:
+        target.open("w")
+    assert "blocker" in str(info.value)

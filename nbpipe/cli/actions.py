@@ -197,9 +197,13 @@ def _when(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
 
 
-def history(task: str | None, out: TextIO, err: TextIO, limit: int = 20, as_json: bool = False) -> Outcome:
+def history(
+    task: str | None, out: TextIO, err: TextIO, limit: int = 20, as_json: bool = False, with_log: bool = False
+) -> Outcome:
     """Recent runs (``task`` None), or the attempts of a task id or family; the data is the rows.
 
+    ``with_log`` adds to the rows of each task's last attempt its ``log``
+    (see :meth:`~nbpipe.state.store.StateStore.last_log`), printed under them.
     A name with no attempts recorded is a usage error (exit 2): a typo, or
     another folder's state directory.
     """
@@ -207,6 +211,8 @@ def history(task: str | None, out: TextIO, err: TextIO, limit: int = 20, as_json
     from nbpipe.state.staleness import history as recorded
 
     rows = recorded(task, limit=limit)
+    if with_log:
+        _add_logs(rows)
     if as_json:
         print(json.dumps(rows, indent=2, default=str), file=out)
         return Outcome(0, rows)
@@ -228,7 +234,28 @@ def history(task: str | None, out: TextIO, err: TextIO, limit: int = 20, as_json
         took = f"{row['duration']:.3f} s" if row["duration"] is not None else "-"
         error = f"  {row['error']}" if row["error"] else ""
         print(f"{_when(row['ended'])}  {row['status']:<16} {took:>10}  {row['task_id']}{error}", file=out)
+        if "log" in row:
+            log = row["log"]
+            if log is None:
+                print("    (its last attempt logged nothing)", file=out)
+                continue
+            if log["dropped"]:
+                print(f"    ... {log['dropped']} earlier line(s) not kept", file=out)
+            for line in log["lines"]:
+                print(f"    {line}", file=out)
     return Outcome(0, rows)
+
+
+def _add_logs(rows: list[dict]) -> None:
+    """Give the row of each task's last attempt listed its log (rows are newest first)."""
+    from nbpipe.state.staleness import store_for_config
+
+    store = store_for_config()
+    seen: set[str] = set()
+    for row in rows:
+        if row["task_id"] not in seen:
+            seen.add(row["task_id"])
+            row["log"] = store.last_log(row["task_id"])
 
 
 def execute(

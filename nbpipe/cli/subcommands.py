@@ -102,13 +102,14 @@ def _history_parser(prog: str, out: TextIO | None = None) -> ArgumentParser:
     parser = ArgumentParser(
         prog=prog,
         out=out,
-        usage="%(prog)s [-h] [--limit N] [--json] [NOTEBOOK.ipynb] [TASK_ID | FAMILY]",
+        usage="%(prog)s [-h] [--limit N] [--json] [--log] [NOTEBOOK.ipynb] [TASK_ID | FAMILY]",
         description="Recent runs, or the attempts of a task. With NOTEBOOK.ipynb: the history kept "
         "in the notebook's folder.",
     )
     parser.add_argument("task", nargs="*", metavar="TASK_ID | FAMILY", help="a task id or a task family")
     parser.add_argument("--limit", type=_limit, default=20, metavar="N", help="at most N rows (default 20)")
     parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--log", action="store_true", help="also the log lines of each task's last attempt")
     return parser
 
 
@@ -272,7 +273,11 @@ def _history(call: Call) -> Outcome:
         words = words[1:]
     if len(words) > 1:
         raise UsageError(f"one task id or family at most; got {', '.join(words)}")
-    return actions.history(words[0] if words else None, call.out, call.err, limit=args.limit, as_json=args.json)
+    if args.log and not words:
+        raise UsageError("--log needs a task id or family: nbpipe history TASK_ID --log")
+    return actions.history(
+        words[0] if words else None, call.out, call.err, limit=args.limit, as_json=args.json, with_log=args.log
+    )
 
 
 def _execute(call: Call) -> Outcome:

@@ -64,6 +64,8 @@ class Outcome:
     message: str = ""
     worker: str = ""
     kind: str = ""  # "error", "timeout", "worker_died", "unfulfilled", "interrupted"
+    log: tuple = ()  # the task's own log lines from this attempt (nbpipe.engine.task_log)
+    log_dropped: int = 0  # earlier lines not kept
 
 
 #: Called with (task_id, kind, value) when a running task reports progress.

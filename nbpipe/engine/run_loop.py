@@ -174,8 +174,9 @@ class RunLoop:
         if self.locks is not None:
             self.registry.finished(task.task_id)
             self.locks.release(task.task_id)
+        log: dict[str, Any] = {"log": outcome.log, "log_dropped": outcome.log_dropped} if outcome.log else {}
         if outcome.status == DONE:
-            sched.done(task.task_id, now, outcome.worker)
+            sched.done(task.task_id, now, outcome.worker, **log)
             if self.fire:
                 task.trigger_event(Event.SUCCESS, task)
                 task.trigger_event(Event.PROCESSING_TIME, task, outcome.elapsed)
@@ -191,6 +192,7 @@ class RunLoop:
                 worker=outcome.worker,
                 failure_kind=outcome.kind,
                 elapsed=outcome.elapsed,
+                **log,
             )
             if outcome.traceback:  # as Luigi logs it: one record, the traceback under the line
                 logger.error("%s failed: %s\n%s", task, outcome.reason, outcome.traceback.rstrip("\n"))

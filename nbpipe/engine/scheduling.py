@@ -313,12 +313,15 @@ class Scheduler:
 
     # -- outcomes -------------------------------------------------------------
 
-    def done(self, task_id: str, now: float, worker: str = "") -> None:
-        """The task ran successfully; dependents whose needs are now met become ready."""
+    def done(self, task_id: str, now: float, worker: str = "", **data) -> None:
+        """The task ran successfully; dependents whose needs are now met become ready.
+
+        ``data`` goes into the DONE event (e.g. the task's ``log`` lines).
+        """
         if worker:
-            self._met(task_id, now, State.DONE, worker=worker)
+            self._met(task_id, now, State.DONE, worker=worker, **data)
         else:
-            self._met(task_id, now, State.DONE)
+            self._met(task_id, now, State.DONE, **data)
 
     def completed_elsewhere(self, task_id: str, now: float, by: str = "") -> None:
         """Another run made the task complete while this one waited for it (COMPLETE)."""

@@ -12,6 +12,7 @@ import time
 import traceback
 import types
 
+from nbpipe.engine import task_log
 from nbpipe.engine.executor import DONE, FAILED, SUSPENDED, Outcome
 from nbpipe.task import DynamicRequirements, Task
 
@@ -44,7 +45,26 @@ def run_task(
     they are not checked again for each further task that needs them (a
     task needed by 3 others is checked once, not 3 times: the check exists
     to catch a ``run()`` that wrote nothing, which the first check does).
+
+    The log lines the task emits meanwhile come back in ``Outcome.log``.
     """
+    outer = task_log.begin()
+    try:
+        outcome = _attempt(task, check_unfulfilled_deps, worker, deps, verified)
+    finally:
+        lines, dropped = task_log.end(outer)
+    if lines:
+        outcome.log, outcome.log_dropped = lines, dropped
+    return outcome
+
+
+def _attempt(
+    task: Task,
+    check_unfulfilled_deps: bool,
+    worker: str,
+    deps: list | None,
+    verified: set[str] | None,
+) -> Outcome:
     start = time.perf_counter()
     task_id = task.task_id
     try:

@@ -188,6 +188,7 @@ class HistoryRecorder:
         # Rows are plain tuples in the store's column order (see StateStore.record).
         self._attempts: list[tuple] = []
         self._cleared: list[str] = []
+        self._logs: list[tuple] = []  # (task_id, run_id, ended, JSON lines, dropped) of attempts that logged
         self._started: dict[str, float] = {}
         self._done: set[str] = set()
         self._per_class: dict[type, tuple] = {}
@@ -335,6 +336,8 @@ class HistoryRecorder:
         )
         if tid in self.marked:
             self._cleared.append(tid)
+        if "log" in data:
+            self._keep_log(tid, event)
         if len(attempts) % 64 == 0:
             self._maybe_flush()
 
@@ -364,7 +367,13 @@ class HistoryRecorder:
                 None,
             )
         )
+        if "log" in data:
+            self._keep_log(tid, event)
         self._maybe_flush()
+
+    def _keep_log(self, tid: str, event: RunEvent) -> None:
+        lines = [str(line) for line in event.data["log"]]
+        self._logs.append((tid, self.run_id, event.time, json.dumps(lines), int(event.data.get("log_dropped", 0))))
 
     def _maybe_flush(self) -> None:
         if len(self._attempts) >= self.batch_size or time.monotonic() - self._last_flush > self.batch_seconds:
@@ -382,14 +391,15 @@ class HistoryRecorder:
                 marked = self._running_rows
                 superseded = [(self.run_id, row[1]) for row in self._attempts if row[1] in marked]
                 try:
-                    self.store.record(self._attempts, self._cleared, self._new_code, superseded)
+                    self.store.record(self._attempts, self._cleared, self._new_code, superseded, self._logs)
                 except StateStoreError as exc:
                     self.unwritable(exc)
                     if len(self._attempts) > MAX_PENDING_ROWS:  # give up on the oldest rather than grow without end
                         del self._attempts[: len(self._attempts) - MAX_PENDING_ROWS]
+                        del self._logs[: len(self._logs) - MAX_PENDING_ROWS]
                 else:
                     marked.difference_update(tid for _, tid in superseded)
-                    self._attempts, self._cleared, self._new_code = [], [], {}
+                    self._attempts, self._cleared, self._new_code, self._logs = [], [], {}, []
                     self.failed_writes = None
         self._last_flush = time.monotonic()
 

@@ -10,8 +10,8 @@ store that is locked for longer, damaged, or written by a newer nbpipe
 raises :class:`StateStoreError` with one message saying what to do; the
 error is raised before any task runs, so outputs are never touched.
 
-Schema changes go through :data:`MIGRATIONS`: version N's entry upgrades a
-version N-1 database, in one transaction.
+Schema changes go through :data:`nbpipe.state.schema.MIGRATIONS`: version
+N's entry upgrades a version N-1 database, in one transaction.
 """
 
 from __future__ import annotations
@@ -28,35 +28,12 @@ from pathlib import Path
 from typing import Any, cast
 
 from nbpipe.exceptions import StateStoreError
+from nbpipe.state.schema import MIGRATIONS, SCHEMA_VERSION
 from nbpipe.state.store_errors import explain
 
 __all__ = ["StateStore", "StateStoreError", "AttemptRow", "FingerprintRow", "SCHEMA_VERSION", "open_store"]
 
 DB_NAME = "state.db"
-
-MIGRATIONS: list[str] = [
-    # version 1
-    """
-    CREATE TABLE runs (
-        run_id TEXT PRIMARY KEY, started REAL NOT NULL, ended REAL, roots TEXT NOT NULL,
-        options TEXT NOT NULL, outcome TEXT, pid INTEGER, host TEXT
-    );
-    CREATE TABLE attempts (
-        id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, task_id TEXT NOT NULL, family TEXT NOT NULL,
-        params TEXT NOT NULL, status TEXT NOT NULL, started REAL, ended REAL NOT NULL, worker TEXT,
-        error TEXT, traceback TEXT, attempt INTEGER NOT NULL DEFAULT 1,
-        code TEXT, inputs TEXT, outputs TEXT
-    );
-    CREATE INDEX attempts_by_task ON attempts (task_id, ended);
-    CREATE TABLE family_durations (family TEXT PRIMARY KEY, recent TEXT NOT NULL);
-    CREATE TABLE code_versions (digest TEXT PRIMARY KEY, components TEXT NOT NULL);
-    CREATE TABLE invalidations (task_id TEXT PRIMARY KEY, family TEXT NOT NULL, reason TEXT NOT NULL, marked REAL NOT NULL);
-    CREATE TABLE enabled (task_id TEXT PRIMARY KEY, enabled_at REAL NOT NULL);
-    CREATE TABLE run_anyway (run_id TEXT NOT NULL, task_id TEXT NOT NULL, done REAL NOT NULL,
-                             PRIMARY KEY (run_id, task_id));
-    """,
-]
-SCHEMA_VERSION = len(MIGRATIONS)
 
 
 @dataclass(slots=True)
@@ -318,11 +295,13 @@ class StateStore:
         cleared_marks: Sequence[str] = (),
         code_versions: dict[str, str] | None = None,
         superseded: Sequence[tuple[str, str]] = (),
+        logs: Sequence[tuple[str, str, float, str, int]] = (),
     ) -> None:
         """Write a batch of attempts and fingerprints in one transaction.
 
         ``superseded`` are ``(run_id, task_id)`` whose ``running`` rows this
-        batch's final rows replace.
+        batch's final rows replace.  ``logs`` are ``(task_id, run_id, ended,
+        JSON list of lines, lines dropped)`` of attempts that logged.
 
         A fingerprint's ``code`` is the digest of its class's code; the
         components behind each digest are stored once, in ``code_versions``
@@ -352,6 +331,13 @@ class StateStore:
             )
         if cleared_marks:
             statements.append(("DELETE FROM invalidations WHERE task_id = ?", [(t,) for t in cleared_marks]))
+        if logs:
+            statements.append(
+                (
+                    "INSERT OR REPLACE INTO task_logs (task_id, run_id, ended, lines, dropped) VALUES (?, ?, ?, ?, ?)",
+                    list(logs),
+                )
+            )
         if statements:
             durations = _recent_durations(rows)
 
@@ -424,6 +410,29 @@ class StateStore:
                     "started": started,
                 }
         return out
+
+    def last_log(self, task_id: str) -> dict | None:
+        """The log of the task's last attempt: ``{"lines", "dropped", "status", "run_id", "ended"}``.
+
+        None when that attempt logged nothing (or the task never ran): an
+        older attempt's lines are never shown as the last one's.
+        """
+        last = self.last_attempts([task_id]).get(task_id)
+        if last is None:
+            return None
+        rows = self._read(
+            "reading task logs", "SELECT run_id, ended, lines, dropped FROM task_logs WHERE task_id = ?", (task_id,)
+        )
+        if not rows or (rows[0][0], rows[0][1]) != (last["run_id"], last["ended"]):
+            return None
+        run_id, ended, lines, dropped = rows[0]
+        return {
+            "lines": json.loads(lines),
+            "dropped": dropped,
+            "status": last["status"],
+            "run_id": run_id,
+            "ended": ended,
+        }
 
     def typical_durations(self, families: Iterable[str]) -> dict[str, float]:
         """Median duration of the last successful attempts per family (seconds)."""

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
@@ -365,6 +366,76 @@ def test_two_drivers_on_one_cluster_never_run_a_task_twice(driver, tmp_path):
     by = {line.split()[1] for line in _log_lines(tmp_path)}
     assert by == {"first", "second"}, results  # and both drivers did part of the work
     assert sorted(os.listdir(tmp_path / "shared")) == sorted(f"step_{n}.txt" for n in range(100))
+
+
+ORPHAN = """
+import fcntl
+
+GATE, LOCK, OUT = os.path.abspath("gate"), os.path.abspath("held.lock"), os.path.abspath("held.txt")
+DRIVER = sys.argv[1]
+
+
+class Held(nbpipe.Task):
+    def output(self):
+        return nbpipe.LocalTarget(OUT)
+
+    def run(self):
+        log(f"start {DRIVER}")
+        fd = os.open(LOCK, os.O_CREAT | os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log("OVERLAP")
+            raise
+        while not os.path.exists(GATE):
+            time.sleep(0.02)
+        with self.output().open("w") as f:
+            f.write(DRIVER)
+        log(f"end {DRIVER}")
+
+
+if __name__ == "__main__":
+    main(Held(), workers=1)
+"""
+
+
+def test_a_body_left_running_by_a_killed_driver_is_waited_for(driver, tmp_path):
+    # Driver A is killed while its task's body runs on one worker (nothing stops a worker
+    # thread); driver B, with the other worker free, must wait for that body, not run its own.
+    first = driver.start(ORPHAN, "A")
+    _wait_for(lambda: "start A" in _log_text(tmp_path), "driver A's body to start", first)
+    first.kill()
+    first.communicate(timeout=60)
+    second = driver.start(ORPHAN, "B")
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(second.stderr), daemon=True)
+    reader.start()
+    _wait_for(
+        lambda: any("waiting for it" in line for line in lines) or "start B" in _log_text(tmp_path),
+        "driver B to wait for the body",
+        second,
+    )
+    assert "start B" not in _log_text(tmp_path), "driver B ran the task while driver A's body still ran"
+    assert "still running on the Dask cluster" in "".join(lines)
+    (tmp_path / "gate").touch()
+    out = second.stdout.read()
+    assert second.wait(timeout=120) == 0, out + "".join(lines)
+    log_text = _log_text(tmp_path)
+    assert "start B" not in log_text and "OVERLAP" not in log_text, log_text
+    assert (tmp_path / "held.txt").read_text() == "A"  # A's body finished the task; B found it complete
+
+
+def _log_text(tmp_path) -> str:
+    path = tmp_path / "log.txt"
+    return path.read_text() if path.exists() else ""
+
+
+def _wait_for(condition, what: str, proc: subprocess.Popen, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert proc.poll() is None or condition(), f"the driver ended before {what}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)  # polling a condition, not synchronising on time
 
 
 def test_small_results_are_pushed_and_large_ones_fetched_whole(cluster, tmp_path, capfd):

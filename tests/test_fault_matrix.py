@@ -99,7 +99,7 @@ PIPELINE = textwrap.dedent("""
                 os.close(fd)
 
     def fill(folder):
-        with open(os.path.join(folder, "filler"), "ab") as f:
+        with open(os.path.join(folder, "filler"), "ab", buffering=0) as f:  # unbuffered: close has nothing left to write
             try:
                 while True:
                     f.write(b"\\0" * 65536)
@@ -251,13 +251,7 @@ def test_task_raises(ws):
     done = ws.run("Root", "--mode", "raise")
     assert done.returncode == 30, done.stderr
     assert "RuntimeError: disk on fire" in done.stdout + done.stderr
-    outputs = sorted(os.listdir(ws.root / "out"))
-    # part1 fills the disk; with two workers a sibling writing at that moment may fail
-    # with the same cause, which is right. What must hold: part1 never appears, every
-    # output that does is whole, and the run says why.
-    assert "part1" not in outputs and set(outputs) <= {"part0", "part2", "part3"}, outputs
-    for name in outputs:
-        assert (ws.root / "out" / name).read_text().endswith("complete"), name
+    assert sorted(os.listdir(ws.root / "out")) == ["part0", "part2", "part3"]
     ws.finish_and_check()
 
 
@@ -412,7 +406,7 @@ def test_read_only_output_folder(ws, mounts):
 
 
 def _fill(folder: Path) -> None:
-    with open(folder / "filler", "ab") as f:
+    with open(folder / "filler", "ab", buffering=0) as f:  # unbuffered: close has nothing left to write
         try:
             while True:
                 f.write(b"\0" * 65536)

@@ -237,17 +237,38 @@ class ClusterRunRegistry:
     # -- other drivers ---------------------------------------------------------------------------
 
     def _publish(self, name: str) -> None:
-        self.client.publish_dataset(**{name: time.time()}, override=True)
+        # The client id tells another driver at once whether this one is still connected
+        # (the liveness lock's lease outlives a killed driver by 30 s).
+        self.client.publish_dataset(**{name: {"time": time.time(), "client": self.client.id}}, override=True)
         self._published.append(name)
+
+    def _connected_clients(self) -> set[str] | None:
+        """Ids of the clients connected to the scheduler (None when it cannot tell)."""
+        try:
+            # A lambda travels by value: the scheduler need not have nbpipe installed.
+            return set(self.client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.clients)))
+        except Exception:  # noqa: BLE001 - then the liveness lock alone decides
+            return None
+
+    def _disconnected(self, name: str, connected: set[str] | None) -> bool:
+        """True when the driver that published ``name`` is known to have lost its connection."""
+        if connected is None:
+            return False
+        try:
+            value = self.client.get_dataset(name)
+        except Exception:  # noqa: BLE001 - gone meanwhile: nothing to wait for
+            return True
+        return isinstance(value, dict) and value.get("client") not in connected
 
     def _datasets(self) -> list[str]:
         return [str(name) for name in self.client.list_datasets()]
 
     def _live_others(self, names: list[str] | None = None) -> set[str]:
-        """Run ids of the other drivers whose liveness lock is still held (a dead one's entry is removed)."""
+        """Run ids of the other drivers still connected with their liveness lock held (a dead one's entry goes)."""
         from distributed import Lock
 
         live = set()
+        connected: set[str] | None = None
         for name in self._datasets() if names is None else names:
             if not name.startswith(RUN_PREFIX) or name == RUN_PREFIX + self.run_id:
                 continue
@@ -255,9 +276,14 @@ class ClusterRunRegistry:
             if other in self._acked:
                 live.add(other)
                 continue
+            if connected is None:
+                connected = self._connected_clients()
             probe = Lock(name, scheduler_rpc=self.client.scheduler, loop=self.client.loop)
-            if probe.acquire(blocking=False):  # its driver died without cleaning up
+            dead = self._disconnected(name, connected)
+            if not dead and probe.acquire(blocking=False):  # its driver died without cleaning up
                 probe.release()
+                dead = True
+            if dead:
                 _close(probe)
                 try:
                     self.client.unpublish_dataset(name)

@@ -15,8 +15,14 @@
    updates the page; and the bytes the comm carries for the first widget on a
    page and for each further one.
 
+4. Comm bytes per widget (anywidget): for a 5-task and a 1 000-task graph,
+   the bytes the page receives for the first DAG widget (the shared layout
+   engine carrying Graphviz, the widget's ES module and style, its graph) and
+   for each further widget (its module, style and graph only), split by model.
+
     python benchmarks/bench_widget.py           # writes results_widget.md (and .json) beside this file
     python benchmarks/bench_widget.py --scale   # only part 3, merged into the existing results
+    python benchmarks/bench_widget.py --comm    # only part 4, merged into the existing results
 """
 
 from __future__ import annotations
@@ -323,14 +329,21 @@ def _shift_enter_last(page, count: int) -> float:
 
 
 def _comm_counter(page) -> dict:
-    """Bytes of comm_open / comm_msg frames the page receives from the kernel (counted as they arrive)."""
-    counted = {"comm": 0, "frames": 0}
+    """Bytes of comm_open / comm_msg frames the page receives from the kernel (counted as they arrive);
+    also split into the layout engine's comm_open, the DAG widgets' comm_open and the rest."""
+    counted = {"comm": 0, "frames": 0, "engine_open": 0, "widget_open": 0, "other": 0}
 
     def on_frame(payload) -> None:
         data = payload.encode() if isinstance(payload, str) else payload
         if b'"comm_open"' in data[:4096] or b'"comm_msg"' in data[:4096]:
             counted["comm"] += len(data)
             counted["frames"] += 1
+            if b'"comm_open"' in data[:4096] and b'"graphviz_source"' in data:
+                counted["engine_open"] += len(data)
+            elif b'"comm_open"' in data[:4096] and b'"_esm"' in data:
+                counted["widget_open"] += len(data)
+            else:
+                counted["other"] += len(data)
 
     page.on("websocket", lambda ws: ws.on("framereceived", on_frame))
     return counted
@@ -443,7 +456,8 @@ def scale_lines(scale: dict) -> list[str]:
     lines = [
         "## Responsive at scale (JupyterLab, headless Chromium)",
         "",
-        "Layout runs in a Web Worker (started from a Blob URL of inlined code), is cached by the digest of "
+        "Layout runs in a Web Worker (started from a Blob URL of the Graphviz code that the shared layout "
+        "engine brought), is cached by the digest of "
         "the graph, and the SVG goes into the page a frame's worth at a time. Long tasks are the browser's "
         "`PerformanceObserver` long-task entries (> 50 ms) of the main thread, from Shift+Enter on the "
         "`%pipeline show` cell to the graph drawn (so they include receiving the widget's state).",
@@ -475,12 +489,109 @@ def scale_lines(scale: dict) -> list[str]:
         f"- Comm bytes (comm_open + comm_msg frames received): first widget of a 1 000-task graph "
         f"{sizes[1000]['comm_bytes_first_widget'] / 1e3:.0f} kB; each further widget of it on the page "
         f"{sizes[1000]['comm_bytes_each_further_widget'] / 1e3:.0f} kB (every widget carries its own DOT, "
-        f"nodes and edges; the layout engine is part of the extension, not sent). 3 000 tasks: "
+        f"nodes and edges, and its ES module and style; Graphviz comes once per kernel, with the first "
+        f"widget: see the comm section below). 3 000 tasks: "
         f"{sizes[3000]['comm_bytes_first_widget'] / 1e3:.0f} kB; 10 000: "
         f"{sizes[10000]['comm_bytes_first_widget'] / 1e6:.1f} MB.",
         "",
     ]
     return lines
+
+
+#: The comm measurement's graphs: task count -> (families, tasks per family) of test_browser_scale.scale_cell (+ Top).
+COMM_GRAPHS = {5: (2, 2), 1001: (10, 100)}
+FURTHER_WIDGETS = 2
+
+
+def comm_side() -> dict:
+    """Bytes over the comm for the first DAG widget on a page and for each further one (JupyterLab)."""
+    import test_browser_scale as tbs
+    from playwright.sync_api import sync_playwright
+
+    root = Path(tempfile.mkdtemp(prefix="nbpipe-widget-comm-"))
+    out: dict = {}
+    try:
+        with lab_server(root) as (port, token), sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_FLAGS)
+            for n, (families, width) in COMM_GRAPHS.items():
+                name = f"comm{n}"
+                _write_notebook(root / f"{name}.ipynb", "%load_ext nbpipe", tbs.scale_cell(families, width))
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                counted = _comm_counter(page)
+                page.goto(f"http://127.0.0.1:{port}/lab/tree/{name}.ipynb?reset&token={token}")
+                page.wait_for_selector("#jp-main-statusbar >> text=Idle", timeout=120_000)
+                tbs._run_cells_one_by_one(page, 2)
+                rows = []
+                for k in range(1 + FURTHER_WIDGETS):
+                    before = dict(counted)
+                    cells = page.locator(f"{tbs.SHOWN_NOTEBOOK} .jp-CodeCell")
+                    cells.nth(cells.count() - 1).locator(".jp-InputArea-editor").click()
+                    for key in ("Escape", "b", "Enter"):  # a new cell below, in edit mode
+                        page.keyboard.press(key)
+                    page.keyboard.type("%pipeline show Top")
+                    page.keyboard.press("Shift+Enter")
+                    dag = page.locator(f"{tbs.SHOWN_NOTEBOOK} .nbpipe-dag").nth(k)
+                    try:
+                        tbs.wait_nodes(page, dag, n)
+                    finally:
+                        page.screenshot(path=str(tbs.ARTIFACTS / f"bench-comm-{n}-{k}.png"))
+                    rows.append({key: counted[key] - before[key] for key in counted})
+                    engine = dag.locator(".nbpipe-graph").get_attribute("data-layout-engine")
+                page.screenshot(path=str(tbs.ARTIFACTS / f"bench-comm-{n}.png"))
+                out[n] = {"widgets": rows, "layout": engine}
+                page.close()
+            browser.close()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return out
+
+
+def comm_lines(comm: dict) -> list[str]:
+    graphs = {int(k): v for k, v in comm.items()}
+    lines = [
+        "## Comm bytes per widget (JupyterLab, headless Chromium)",
+        "",
+        "The DAG widget is an anywidget: its view (one ES module bundled by esbuild) and style travel in the "
+        "widget's state, and Graphviz (~0.8 MB of JavaScript with its WASM inlined) travels once per kernel, "
+        "in one shared layout-engine model that every DAG widget references. Bytes are the comm_open and "
+        "comm_msg websocket frames the page receives from `%pipeline show Top` until the graph is drawn.",
+        "",
+        "| tasks | widget | total | layout engine (its comm_open) | DAG widget's comm_open (ES module, style) "
+        "| graph and updates (comm_msg) | layout |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for n, g in sorted(graphs.items()):
+        for i, r in enumerate(g["widgets"]):
+            which = "first" if i == 0 else f"further ({i + 1}.)"
+            lines.append(
+                f"| {n:,} | {which} | **{r['comm'] / 1e3:.0f} kB** | {r['engine_open'] / 1e3:.0f} kB | "
+                f"{r['widget_open'] / 1e3:.0f} kB | {r['other'] / 1e3:.1f} kB | {g['layout']} |"
+            )
+    small = graphs[min(graphs)]["widgets"]
+    lines += [
+        "",
+        f"- A further widget of a {min(graphs)}-task graph costs {small[1]['comm'] / 1e3:.0f} kB instead of "
+        f"{small[0]['comm'] / 1e3:.0f} kB: Graphviz is not sent again. What every widget carries is its ES "
+        f"module and style ({small[0]['widget_open'] / 1e3:.0f} kB) and its graph (DOT, nodes, edges, states; "
+        "sent right after the comm opens). Before (a JupyterLab extension) the code came from the server, "
+        "not the comm, but only JupyterLab, Notebook 7 and Voilà could show the widget.",
+        "",
+    ]
+    return lines
+
+
+def comm_only() -> int:
+    """Run part 4 alone and put its section into the existing results (the other parts as they were)."""
+    comm = comm_side()
+    results = json.loads((HERE / "results_widget.json").read_text())
+    results["comm"] = comm
+    (HERE / "results_widget.json").write_text(json.dumps(results, indent=2))
+    md = (HERE / "results_widget.md").read_text()
+    head = md.split("## Comm bytes per widget")[0].rstrip("\n") + "\n\n"
+    section = "\n".join(comm_lines(comm)) + f"\n(Measured alone with --comm; machine: {machine_load()}.)\n"
+    (HERE / "results_widget.md").write_text(head + section)
+    print(section)
+    return 0
 
 
 def machine_load() -> str:
@@ -492,6 +603,8 @@ def machine_load() -> str:
 def main() -> int:
     if "--scale" in sys.argv[1:]:
         return scale_only()
+    if "--comm" in sys.argv[1:]:
+        return comm_only()
     load_before = machine_load()
     kernel = kernel_side()
     latency = held_back_latency()
@@ -527,7 +640,7 @@ def main() -> int:
         "",
         "## Rendering 1 000 nodes (JupyterLab, headless Chromium)",
         "",
-        f'From "Run All Cells" (the kernel loading the extension, defining the tasks, walking the 1 001-task '
+        f'From "Run All Cells" (the kernel loading nbpipe, defining the tasks, walking the 1 001-task '
         f"graph and sending it) to 1 000 SVG nodes drawn: median **{med_total:.2f} s** "
         f"(runs: {', '.join(f'{t:.2f}' for t in totals)}); of which from the widget's element appearing: median "
         f"{med:.2f} s. Goal ≤ 3 s: **{'MET' if med_total <= 3 else 'NOT MET'}** (even counting the kernel's part).",
@@ -535,6 +648,8 @@ def main() -> int:
     ]
     scale = scale_side()
     lines += scale_lines(scale)
+    comm = comm_side()
+    lines += comm_lines(comm)
     lines.insert(3, f"Machine: {load_before} at the start, {machine_load()} at the end.")
     lines.insert(4, "")
     (HERE / "results_widget.md").write_text("\n".join(lines))
@@ -547,6 +662,7 @@ def main() -> int:
                 "render_s": render,
                 "from_run_all_s": totals,
                 "scale": scale,
+                "comm": comm,
             },
             indent=2,
         )
@@ -563,8 +679,9 @@ def scale_only() -> int:
     (HERE / "results_widget.json").write_text(json.dumps(results, indent=2))
     md = (HERE / "results_widget.md").read_text()
     head = md.split("## Responsive at scale")[0].rstrip("\n") + "\n\n"
+    tail = md[md.index("## Comm bytes per widget") :] if "## Comm bytes per widget" in md else ""
     section = "\n".join(scale_lines(scale)) + f"\n(Measured alone with --scale; machine: {machine_load()}.)\n"
-    (HERE / "results_widget.md").write_text(head + section)
+    (HERE / "results_widget.md").write_text(head + section + ("\n" + tail if tail else ""))
     print(section)
     return 0
 

@@ -1,5 +1,6 @@
-"""The front end's own unit tests (layout, state colours, filters, the view on a DOM), run with npm."""
+"""The front end's own unit tests (layout, state colours, filters, the view on a DOM), run with npm, and its bundle."""
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -36,15 +37,19 @@ def test_front_end_unit_tests_pass():
     assert "# fail 0" in proc.stdout
 
 
-def test_the_layout_worker_travels_inside_the_bundle():
-    """The worker is started from a Blob URL of code inlined in the extension (no worker file, so no
-    server route in JupyterLab, Notebook 7 or Voila): the built static files hold no separate worker
-    script; a chunk carries the code that wraps Graphviz for the Blob, and one the Graphviz bundle as a
-    string (loaded only when a DAG widget lays out)."""
-    static = LABEXTENSION.parent / "nbpipe" / "labextension" / "static"
-    if not static.exists():
-        pytest.skip("the extension is not built (npm run build)")
+def test_the_view_bundle_carries_the_worker_code_but_not_graphviz():
+    """The view is one ES module (anywidget's `_esm`, sent with every widget), so it must stay small:
+    it holds the code that wraps Graphviz for the worker's Blob (no worker file, so no server route in
+    any front end) but not Graphviz, which graphviz.json carries, sent once per kernel by the shared
+    layout engine."""
+    static = LABEXTENSION.parent / "nbpipe" / "notebook" / "static"
+    if not (static / "dag_view.js").exists():
+        pytest.skip("the front end is not built (npm run build)")
+    bundle = (static / "dag_view.js").read_text()
+    assert "nbpipe-layout" in bundle and "(function(){" in bundle
+    assert "export{" in bundle.replace(" ", "")  # an ES module with a default export, as anywidget loads it
+    graphviz = json.loads((static / "graphviz.json").read_text())
+    marker = 'createGraph(o="G"'
+    assert marker in graphviz["source"] and marker not in bundle
+    assert len(bundle) < 100_000 < 500_000 < len(graphviz["source"])
     assert not [p.name for p in static.iterdir() if "worker" in p.name.lower()]
-    chunks = [p.read_text(errors="replace") for p in static.glob("*.js")]
-    assert any("nbpipe-layout" in c and "(function(){" in c for c in chunks)
-    assert any("GRAPHVIZ_SOURCE:" in c and 'createGraph(o="G"' in c for c in chunks)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import struct
 import threading
 import zlib
@@ -161,6 +162,16 @@ class Table(nbpipe.Task):
             f.write("k,v\nfirst,1\n")
 
 
+class Noisy(nbpipe.Task):
+    def output(self):
+        return nbpipe.LocalTarget("noisy.txt")
+
+    def run(self):
+        logging.getLogger("noisy").warning("fetched %d rows", 3)
+        with self.output().open("w") as f:
+            f.write("3")
+
+
 class Pair(nbpipe.Task):
     def requires(self):
         return Table()
@@ -195,6 +206,14 @@ def test_the_widget_previews_an_output_of_a_task_of_its_graph():
     assert listing["event"] == "outputs"
     assert [o["path"] for o in listing["outputs"]] == ["pair/a.txt", "pair/b.txt"]
     assert [o["exists"] for o in listing["outputs"]] == [False, False]
+
+
+def test_the_outputs_reply_carries_the_log_of_the_last_attempt():
+    nbpipe.build([Noisy()], local_scheduler=True)
+    widget = DagWidget([Noisy(), Pair()])
+    reply = ask(widget, {"action": "outputs", "task_id": Noisy().task_id})
+    assert reply["log"] == {"lines": ["WARNING noisy: fetched 3 rows"], "truncated": False, "status": "done"}
+    assert ask(widget, {"action": "outputs", "task_id": Pair().task_id})["log"] is None  # never ran
 
 
 @pytest.mark.parametrize(

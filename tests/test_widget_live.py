@@ -334,3 +334,54 @@ def test_live_states_travel_as_deltas_and_the_traits_stay_current():
         shown.update(m["states"])
     assert shown.items() <= widget.states.items()  # the page's copy, rebuilt from deltas, agrees
     assert all(key not in ("states", "details") for key in synced), synced
+
+
+def test_the_synced_state_ends_as_the_run_did_not_as_it_began():
+    """A widget state kept from the kernel's messages (nbclient's, stored in an executed notebook and
+    rendered by html-manager pages) must end with the final states, although they travelled as deltas."""
+    widget = DagWidget(TwoBranches())
+    synced: dict = {}
+    original = widget.send_state
+
+    def send_state(key=None):
+        keys = [key] if isinstance(key, str) else list(key or widget.keys)
+        synced.update({k: v for k, v in widget.get_state(keys).items() if k in ("states", "details")})
+        original(key)
+
+    widget.send_state = send_state
+    widget.run(background=False, show_summary=False)
+    assert set(widget.states.values()) == {"ran"}
+    assert synced["states"] == widget.states and synced["details"] == {}
+
+
+def test_the_widget_is_an_anywidget_sharing_one_layout_engine_per_kernel():
+    """The view's code travels as `_esm` (no Graphviz in it); Graphviz travels once, in the shared engine."""
+    from nbpipe.notebook.frontend import LayoutEngine, layout_engine
+
+    first, second = DagWidget(TwoBranches()), DagWidget(Report())
+    state = first.get_state()
+    assert state["_model_module"] == "anywidget" and state["_view_module"] == "anywidget"
+    assert "export" in state["_esm"] and "createGraph" not in state["_esm"] and len(state["_esm"]) < 100_000
+    assert ".nbpipe-dag" in state["_css"]
+    assert first.layout_engine is second.layout_engine is layout_engine()
+    assert isinstance(first.layout_engine, LayoutEngine)
+    assert state["layout_engine"] == f"IPY_MODEL_{first.layout_engine.model_id}"
+    engine = first.layout_engine.get_state()
+    assert engine["_model_module"] == "@jupyter-widgets/base" and engine["_model_name"] == "WidgetModel"
+    assert len(engine["graphviz_source"]) > 500_000 and engine["graphviz_class"].isidentifier()
+    first.layout_engine.close()  # e.g. Widget.close_all(): the next widget gets a new engine
+    assert DagWidget(TwoBranches()).layout_engine is not first.layout_engine
+
+
+def test_without_a_built_front_end_the_widget_still_works_in_the_kernel(monkeypatch, tmp_path, caplog):
+    """A source tree where `npm run build` has not run: no layout engine, a warning, nothing raises."""
+    import nbpipe.notebook.frontend as frontend
+
+    monkeypatch.setattr(frontend, "STATIC", tmp_path)
+    monkeypatch.setattr(frontend, "_engine", None)
+    with pytest.raises(FileNotFoundError, match="npm run build"):
+        frontend.layout_engine()
+    with caplog.at_level("WARNING", logger="nbpipe"):
+        widget = DagWidget(TwoBranches())
+    assert widget.layout_engine is None and "not built" in caplog.text
+    assert widget.run(background=False, show_summary=False).exit_code == 0

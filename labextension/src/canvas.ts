@@ -17,7 +17,7 @@ import {
   tooltipText
 } from './graph.js';
 import { h, stateClass } from './dom.js';
-import { svgNodeIds } from './layout.js';
+import { svgNodeIds } from './svg-text.js';
 import { cutSvg } from './svg-chunks.js';
 
 /**

@@ -1,30 +1,46 @@
 /**
- * JupyterLab plugin registering the `nbpipe` widget module (DagModel, DagView)
- * with the Jupyter widget manager.
+ * The nbpipe DAG widget's front end, an anywidget module: bundled with
+ * esbuild into one ES module (nbpipe/notebook/static/dag_view.js) that the
+ * kernel sends as the widget's `_esm`, so every front end with anywidget
+ * (JupyterLab, Notebook 7, Voilà, VS Code, Colab, exported HTML) runs it with
+ * no extension of its own.
+ *
+ * Protocol (the Python side is DagWidget in nbpipe/notebook/widget.py):
+ * - traits `dot`, `nodes`, `edges`, `states`, `details` (fields of `nodes`
+ *   changed during the current run, laid over them), `summary_html`,
+ *   `running`, and `layout_engine`, a reference to the kernel's one shared
+ *   model carrying Graphviz (engine.ts); task states are the names in
+ *   states.generated.ts (from nbpipe/engine/shown_state.py);
+ * - the view sends `{action, task_id?}` with action one of `run`,
+ *   `invalidate`, `invalidate_downstream`, `run_all`, `stop`, and
+ *   `{action: "outputs" | "preview", task_id, index?}` (actions.ts);
+ * - the kernel sends `{event: "refused", task_id, reason}` and
+ *   `{event: "error", message}`, shown in the message line (messages.ts),
+ *   and answers about outputs and the last attempt's log (panel.ts);
+ * - during a run the kernel sends `{event: "states", states, details}`: only
+ *   what changed, laid over the model's `states` and `details` (live-states.ts).
+ *
+ * The view is assembled in view.ts from canvas.ts (the SVG), panzoom.ts,
+ * search.ts, collapse.ts, legend.ts, panel.ts and actions.ts.
  */
-import type { IPlugin } from '@lumino/coreutils';
-import { ExportMap, IJupyterWidgetRegistry } from '@jupyter-widgets/base';
+import type { AnyWidget, Render } from '@anywidget/types';
 
-import { MODULE_NAME, MODULE_VERSION } from './version.js';
+import { layoutServiceFor } from './engine.js';
+import { DagView, IViewMemory } from './view.js';
 
-// JupyterLab's JupyterFrontEndPlugin<void> is IPlugin<JupyterFrontEnd, void>;
-// the application object is not used here.
-const plugin: IPlugin<unknown, void> = {
-  id: 'nbpipe:widget',
-  description: 'The nbpipe DAG widget: live task pipelines in notebooks.',
-  requires: [IJupyterWidgetRegistry],
-  autoStart: true,
-  activate: (_app: unknown, registry: IJupyterWidgetRegistry): void => {
-    registry.registerWidget({
-      name: MODULE_NAME,
-      version: MODULE_VERSION,
-      // The view and Graphviz load only when a notebook shows a DAG widget.
-      exports: async (): Promise<ExportMap> => {
-        const { DagModel, DagView } = await import('./widget.js');
-        return { DagModel, DagView };
-      }
-    });
-  }
+/**
+ * What a view of this model left for the next one (selection, collapse).
+ * anywidget imports this module once per model, so module level is per model.
+ */
+const memory: IViewMemory = {};
+
+const render: Render = ({ model, el }) => {
+  const layout = layoutServiceFor(model.get('layout_engine'), model.widget_manager);
+  layout.catch(() => undefined); // reported by the view, in its message line
+  const view = new DagView({ model, el, layout, memory });
+  view.render();
+  return () => view.remove();
 };
 
-export default plugin;
+const widget: AnyWidget = { render };
+export default widget;

@@ -1,83 +1,132 @@
 /**
- * Layout off the main thread: one Web Worker per page runs Graphviz (see
- * layout-worker.ts), started from a Blob URL of inlined code, so no front end
- * (JupyterLab, Notebook 7, Voilà) needs a route for a worker file. Layouts
- * are cached by the digest of their DOT and shared by every widget on the
- * page; a request for a layout under way waits for that one.
+ * Layout off the main thread, with Graphviz sent once per kernel.
+ *
+ * The Graphviz bundle (@hpcc-js/wasm-graphviz, WASM inlined, ~0.8 MB) is not
+ * part of the widget's code: the kernel sends it once, as a trait of one
+ * shared layout-engine model that every DAG widget references (engine.ts).
+ * A `LayoutService` is made from that code, one per engine model, so one per
+ * page and kernel: it starts one Web Worker from a Blob URL of the code (no
+ * worker file, so no front end needs a route for one), caches layouts by the
+ * digest of their DOT for every widget on the page, and makes a request for
+ * a layout under way wait for that one.
  *
  * When a worker cannot be created (no Worker, a Content-Security-Policy
  * without blob:, a failed start) layout falls back to Graphviz on the main
- * thread (layout.ts); `layoutEngine()` tells which one served the last layout.
+ * thread, from the same code; `engine` tells which one served the last layout.
  */
 import { graphDigest } from './digest.js';
-import { layoutDot } from './layout.js';
 import { LayoutReply, serveLayouts } from './layout-worker.js';
+import { stripSvgProlog } from './svg-text.js';
 
 export type LayoutEngine = 'worker' | 'main-thread';
 
+/** The Graphviz bundle as the kernel sends it: its code without the final `export`, and its class's local name. */
+export interface IGraphvizCode {
+  source: string;
+  className: string;
+}
+
+/** The part of a loaded Graphviz instance used here. */
+export interface IGraphviz {
+  dot(dot: string, format: 'svg'): string;
+}
+
 /** Layouts kept: the full and collapsed graph of a few widgets, with an expanded family or two. */
 const CACHED_LAYOUTS = 8;
-const cache = new Map<string, Promise<string>>();
 
-let engine: LayoutEngine | null = null;
-let client: Promise<WorkerClient | null> | null = null;
+export class LayoutService {
+  /** Which engine served the last layout (null before the first). */
+  engine: LayoutEngine | null = null;
+  private readonly cache = new Map<string, Promise<string>>();
+  private client: Promise<WorkerClient | null> | null = null;
+  private mainThread: Promise<IGraphviz> | null = null;
 
-/** Which engine served the last layout (null before the first). */
-export function layoutEngine(): LayoutEngine | null {
-  return engine;
+  /**
+   * `code` gives the Graphviz bundle (asked for once, when the first layout
+   * is needed); `loadOnMainThread` loads Graphviz in this thread when no
+   * worker can run (by default from the same code, see importGraphviz).
+   */
+  constructor(
+    private readonly code: () => Promise<IGraphvizCode>,
+    private readonly loadOnMainThread: () => Promise<IGraphviz> = () => code().then(importGraphviz)
+  ) {}
+
+  /**
+   * SVG markup (prolog removed) of the `dot` layout of `dot`, from the cache,
+   * the worker, or — when no worker can run — the main thread. `shape`
+   * identifies the layout for the cache when the DOT carries more than its
+   * shape (the collapsed graph's labels carry counts the view repaints in place).
+   * Rejects with Graphviz's message when the DOT is invalid.
+   */
+  layoutSvg(dot: string, shape: string = dot): Promise<string> {
+    const key = graphDigest(shape);
+    const cache = this.cache;
+    const hit = cache.get(key);
+    if (hit !== undefined) {
+      cache.delete(key); // most recently used goes last
+      cache.set(key, hit);
+      return hit;
+    }
+    const p = this.computeLayout(dot);
+    cache.set(key, p);
+    p.catch(() => cache.get(key) === p && cache.delete(key));
+    while (cache.size > CACHED_LAYOUTS) {
+      cache.delete(cache.keys().next().value as string);
+    }
+    return p;
+  }
+
+  private async computeLayout(dot: string): Promise<string> {
+    const worker = await this.layoutWorker();
+    if (worker !== null) {
+      try {
+        const svg = await worker.layout(dot);
+        this.engine = 'worker';
+        return svg;
+      } catch (err) {
+        if (!(err instanceof WorkerFailed)) {
+          throw err; // Graphviz's own error: the main thread would say the same
+        }
+        this.client = Promise.resolve(null); // the worker died: the main thread from now on
+      }
+    }
+    if (this.mainThread === null) {
+      const p = this.loadOnMainThread();
+      this.mainThread = p;
+      p.catch(() => this.mainThread === p && (this.mainThread = null)); // retried on the next layout
+    }
+    const svg = stripSvgProlog((await this.mainThread).dot(dot, 'svg'));
+    this.engine = 'main-thread';
+    return svg;
+  }
+
+  /** The page's layout worker, started on first use; null when none can run. */
+  private layoutWorker(): Promise<WorkerClient | null> {
+    if (this.client === null) {
+      this.client = this.code()
+        .then(c => WorkerClient.start(c.source, c.className))
+        .catch(() => null);
+    }
+    return this.client;
+  }
 }
 
 /**
- * SVG markup (prolog removed) of the `dot` layout of `dot`, from the cache,
- * the worker, or — when no worker can run — the main thread. `shape`
- * identifies the layout for the cache when the DOT carries more than its
- * shape (the collapsed graph's labels carry counts the view repaints in place).
- * Rejects with Graphviz's message when the DOT is invalid.
+ * Graphviz loaded in this thread from the kernel's code, as an ES module from
+ * a Blob URL (the way anywidget itself loads a widget's code, so it works
+ * wherever the widget does).
  */
-export function layoutSvg(dot: string, shape: string = dot): Promise<string> {
-  const key = graphDigest(shape);
-  const hit = cache.get(key);
-  if (hit !== undefined) {
-    cache.delete(key); // most recently used goes last
-    cache.set(key, hit);
-    return hit;
+export async function importGraphviz(code: IGraphvizCode): Promise<IGraphviz> {
+  const module = `${code.source}\nexport { ${code.className} as Graphviz };\n`;
+  const url = URL.createObjectURL(new Blob([module], { type: 'text/javascript' }));
+  try {
+    const m = (await import(/* webpackIgnore: true */ /* @vite-ignore */ url)) as {
+      Graphviz: { load(): Promise<IGraphviz> };
+    };
+    return await m.Graphviz.load();
+  } finally {
+    URL.revokeObjectURL(url);
   }
-  const p = computeLayout(dot);
-  cache.set(key, p);
-  p.catch(() => cache.get(key) === p && cache.delete(key));
-  while (cache.size > CACHED_LAYOUTS) {
-    cache.delete(cache.keys().next().value as string);
-  }
-  return p;
-}
-
-async function computeLayout(dot: string): Promise<string> {
-  const worker = await layoutWorker();
-  if (worker !== null) {
-    try {
-      const svg = await worker.layout(dot);
-      engine = 'worker';
-      return svg;
-    } catch (err) {
-      if (!(err instanceof WorkerFailed)) {
-        throw err; // Graphviz's own error: the main thread would say the same
-      }
-      client = Promise.resolve(null); // the worker died: the main thread from now on
-    }
-  }
-  const svg = await layoutDot(dot);
-  engine = 'main-thread';
-  return svg;
-}
-
-/** The page's layout worker, started on first use; null when none can run. */
-function layoutWorker(): Promise<WorkerClient | null> {
-  if (client === null) {
-    client = import('./graphviz-source.js')
-      .then(m => WorkerClient.start(m.GRAPHVIZ_SOURCE, m.GRAPHVIZ_CLASS))
-      .catch(() => null);
-  }
-  return client;
 }
 
 /** The worker could not answer (it failed to start or crashed), as opposed to Graphviz refusing the DOT. */

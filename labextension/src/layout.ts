@@ -1,18 +1,21 @@
 /**
- * DOT -> SVG with Graphviz compiled to WebAssembly (@hpcc-js/wasm-graphviz).
- *
- * The WASM module is loaded once, on first use, and reused by every widget
- * on the page. No DOM or widget imports here: the module also runs in plain
- * node, which is how the unit tests and the layout benchmark use it.
+ * DOT -> SVG with Graphviz compiled to WebAssembly, loaded from the npm
+ * package @hpcc-js/wasm-graphviz: for plain node (the unit tests and the
+ * layout benchmark). The widget's bundle never imports this module — in a
+ * page, Graphviz arrives once per kernel from the shared layout-engine model
+ * (layout-client.ts), not inside every widget's code.
  */
 import type { Graphviz } from '@hpcc-js/wasm-graphviz';
+
+import { stripSvgProlog } from './svg-text.js';
+
+export { decodeXmlEntities, stripSvgProlog, svgNodeIds } from './svg-text.js';
 
 let loading: Promise<Graphviz> | null = null;
 
 /**
- * The shared Graphviz instance. The library (about 0.8 MB with its inlined
- * WASM) is imported lazily, so JupyterLab only fetches it once a DAG widget
- * is shown. A failed load is retried on the next call.
+ * The shared Graphviz instance, loaded on first use. A failed load is
+ * retried on the next call.
  */
 export function loadGraphviz(): Promise<Graphviz> {
   if (loading === null) {
@@ -59,44 +62,3 @@ export async function layoutDot(dot: string): Promise<string> {
  */
 const RECENT_LAYOUTS = 4;
 const recent = new Map<string, string>();
-
-/** Drop everything before the `<svg` element (prolog, doctype, comments). */
-export function stripSvgProlog(svg: string): string {
-  const at = svg.indexOf('<svg');
-  return at > 0 ? svg.slice(at) : svg;
-}
-
-const NODE_GROUP = /<g\s+id="([^"]*)"\s+class="node"/g;
-
-/**
- * The ids of the node groups (`<g class="node">`) of a Graphviz SVG, in
- * document order, with XML entities decoded.
- */
-export function svgNodeIds(svg: string): string[] {
-  const ids: string[] = [];
-  for (const m of svg.matchAll(NODE_GROUP)) {
-    ids.push(decodeXmlEntities(m[1]));
-  }
-  return ids;
-}
-
-export function decodeXmlEntities(text: string): string {
-  return text.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|amp|lt|gt|quot|apos);/g, (_, e: string) => {
-    switch (e) {
-      case 'amp':
-        return '&';
-      case 'lt':
-        return '<';
-      case 'gt':
-        return '>';
-      case 'quot':
-        return '"';
-      case 'apos':
-        return "'";
-      default:
-        return String.fromCodePoint(
-          e[1] === 'x' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10)
-        );
-    }
-  });
-}

@@ -6,7 +6,8 @@
  * kept the page's main thread busy at 10 000 tasks). A change of the traits
  * themselves (a refresh, the end of a run) replaces the copy as before.
  *
- * The copy is updated in place and announced with one `LIVE_DELTA` event:
+ * The copy is updated in place, once per model whichever view hears the
+ * message first; every view hears the same message and recolours itself:
  * copying 10 000 entries and Backbone's deep comparison of old and new cost
  * tens of milliseconds per batch, the delta itself almost nothing.
  */
@@ -18,14 +19,10 @@ export interface IStatesDelta {
   details?: { [taskId: string]: Partial<ITaskInfo> };
 }
 
-/** Fired on the model after a delta was laid over `states`/`details`, with the delta. */
-export const LIVE_DELTA = 'nbpipe:states-delta';
-
-/** The part of a widget model used here. */
+/** The part of a widget model used here (anywidget's model interface). */
 export interface IDeltaTarget {
   get(key: string): unknown;
-  set(values: { [key: string]: unknown }): unknown;
-  trigger(event: string, ...args: unknown[]): unknown;
+  set(key: string, value: unknown): unknown;
 }
 
 export function isStatesDelta(content: unknown): content is IStatesDelta {
@@ -33,11 +30,10 @@ export function isStatesDelta(content: unknown): content is IStatesDelta {
 }
 
 /**
- * Lay a delta over the model's `states` and `details` in place, then fire
- * LIVE_DELTA (views re-read both and recolour; nothing is laid out again).
+ * Lay a delta over the model's `states` and `details` in place (views then
+ * re-read both and recolour; nothing is laid out again).
  */
 export function applyStatesDelta(model: IDeltaTarget, delta: IStatesDelta): void {
-  const fresh: { [key: string]: unknown } = {};
   for (const key of ['states', 'details'] as const) {
     const changes = delta[key];
     if (!changes || Object.keys(changes).length === 0) {
@@ -47,13 +43,9 @@ export function applyStatesDelta(model: IDeltaTarget, delta: IStatesDelta): void
     if (current && typeof current === 'object') {
       Object.assign(current, changes);
     } else {
-      fresh[key] = { ...changes };
+      model.set(key, { ...changes });
     }
   }
-  if (Object.keys(fresh).length > 0) {
-    model.set(fresh);
-  }
-  model.trigger(LIVE_DELTA, delta);
 }
 
 /** Deltas already applied: every view of a model hears the same message object. */
@@ -61,8 +53,8 @@ const APPLIED = new WeakSet<object>();
 
 /**
  * Each view calls this with the model's custom messages: a delta is applied
- * to the model once, whichever view hears it first (the others then hear the
- * ordinary change events). Returns whether the message was a delta.
+ * to the model once, whichever view hears it first. Returns whether the
+ * message was a delta (then every view recolours from the model).
  */
 export function takeStatesDelta(model: IDeltaTarget, content: unknown): boolean {
   if (!isStatesDelta(content)) {

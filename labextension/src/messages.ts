@@ -92,13 +92,35 @@ function outputInfo(v: Dict): IOutputInfo {
   };
 }
 
-/** `{event: "outputs", task_id, outputs}` checked, or null when `content` is something else. */
-export function parseOutputsReply(content: unknown): { taskId: string; outputs: IOutputInfo[] } | null {
+/** The task's own log lines from its last attempt, as the kernel keeps them in the run history. */
+export interface ILastLog {
+  lines: string[];
+  /** Not every line was kept (the history caps a task's log). */
+  truncated: boolean;
+  /** How that attempt ended, e.g. "failed" ("" when the kernel did not say). */
+  status: string;
+}
+
+/**
+ * `{event: "outputs", task_id, outputs, log?}` checked, or null when `content`
+ * is something else. `log` is null when absent, null, or not of the shape
+ * `{lines: [str, ...], truncated: bool, status: str}`.
+ */
+export function parseOutputsReply(
+  content: unknown
+): { taskId: string; outputs: IOutputInfo[]; log: ILastLog | null } | null {
   if (!isDict(content) || content.event !== 'outputs' || typeof content.task_id !== 'string') {
     return null;
   }
   const outputs = Array.isArray(content.outputs) ? content.outputs.filter(isDict).map(outputInfo) : [];
-  return { taskId: content.task_id, outputs };
+  return { taskId: content.task_id, outputs, log: lastLog(content.log) };
+}
+
+function lastLog(v: unknown): ILastLog | null {
+  if (!isDict(v) || !isStringArray(v.lines)) {
+    return null;
+  }
+  return { lines: v.lines, truncated: v.truncated === true, status: typeof v.status === 'string' ? v.status : '' };
 }
 
 /** `{event: "preview", task_id, index, preview}` checked, or null when `content` is something else. */

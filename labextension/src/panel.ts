@@ -1,8 +1,9 @@
 /**
  * The detail panel: what is selected (a task or, collapsed, a family), its
  * fields, reasons, parameters, outputs (where, size, modified time, and a
- * preview made by the kernel on request) and last error, or the family's
- * members; and the action buttons under it.
+ * preview made by the kernel on request), the log lines of its last attempt
+ * (sent with the outputs) and last error, or the family's members; and the
+ * action buttons under it.
  *
  * Kernel text is only ever put in the page as text (`textContent`), tables
  * are built with DOM calls, and images only as `data:` URLs of PNG, JPEG or
@@ -26,7 +27,7 @@ import {
 import { ShownMode } from './canvas.js';
 import { DomListeners, h, stateClass, swatch } from './dom.js';
 import { OutputMessage, outputsMessage, previewMessage } from './actions.js';
-import { IOutputInfo, Preview, parseOutputsReply, parsePreviewReply } from './messages.js';
+import { ILastLog, IOutputInfo, Preview, parseOutputsReply, parsePreviewReply } from './messages.js';
 
 export type Selection = { kind: 'task'; id: string } | { kind: 'family'; id: string };
 
@@ -65,8 +66,8 @@ export class DetailPanel {
   private signature = '';
   /** The family on show: its members and their links, updated in place as states change. */
   private shownFamily: IShownFamily | null = null;
-  /** The task on show and its output rows (meta line and preview box per output). */
-  private shownOutputs: { taskId: string; rows: IOutputRow[] } | null = null;
+  /** The task on show, its output rows (meta line and preview box per output) and where its log goes. */
+  private shownOutputs: { taskId: string; rows: IOutputRow[]; log: HTMLDivElement } | null = null;
 
   constructor(
     listeners: DomListeners,
@@ -222,12 +223,11 @@ export class DetailPanel {
 
     const outputs = Array.isArray(info?.outputs) ? info!.outputs : [];
     c.append(h('div', 'nbpipe-section-title', 'Outputs'));
-    this.shownOutputs = null;
+    const rows: IOutputRow[] = [];
     if (outputs.length === 0) {
       c.append(h('div', 'nbpipe-empty', 'none'));
     } else {
       const ul = h('ul', 'nbpipe-outputs');
-      const rows: IOutputRow[] = [];
       outputs.forEach((o, index) => {
         const li = h('li', 'nbpipe-output');
         const line = h('div', 'nbpipe-output-line');
@@ -244,9 +244,13 @@ export class DetailPanel {
         rows.push({ meta, box, button });
       });
       c.append(ul);
-      this.shownOutputs = { taskId: id, rows };
-      this.send(outputsMessage(id));
     }
+    // The kernel's answer about the outputs carries the last attempt's log too: asked for every task.
+    const log = h('div', 'nbpipe-log');
+    log.hidden = true;
+    c.append(log);
+    this.shownOutputs = { taskId: id, rows, log };
+    this.send(outputsMessage(id));
 
     if (info?.error || info?.traceback) {
       c.append(h('div', 'nbpipe-section-title nbpipe-error-title', 'Last error'));
@@ -277,6 +281,8 @@ export class DetailPanel {
             row.meta.textContent = outputMeta(o);
           }
         });
+        shown.log.replaceChildren(...renderLog(listing.log));
+        shown.log.hidden = listing.log === null;
       }
       return true;
     }
@@ -400,6 +406,28 @@ export function formatBytes(n: number): string {
     u += 1;
   }
   return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[u]}`;
+}
+
+/**
+ * The elements that show the log of a task's last attempt (none for null): a
+ * heading that says how the attempt ended, and the lines as one monospace
+ * block that wraps at spaces and scrolls (style/base.css); kernel text as text only.
+ */
+export function renderLog(log: ILastLog | null): HTMLElement[] {
+  if (log === null) {
+    return [];
+  }
+  const title = log.status ? `Log of the last attempt (${log.status})` : 'Log of the last attempt';
+  const out: HTMLElement[] = [h('div', 'nbpipe-section-title nbpipe-log-title', title)];
+  if (log.lines.length === 0) {
+    out.push(h('div', 'nbpipe-empty', 'no lines'));
+  } else {
+    out.push(h('pre', 'nbpipe-log-lines', log.lines.join('\n')));
+  }
+  if (log.truncated) {
+    out.push(h('div', 'nbpipe-preview-note', 'not every line was kept'));
+  }
+  return out;
 }
 
 /** The elements that show a preview: built with DOM calls, kernel text as text only. */

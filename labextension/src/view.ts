@@ -1,13 +1,11 @@
 /**
- * DagView: the DOMWidgetView that builds the pieces of the DAG view once
- * (toolbar, message line, legend, graph, detail panel, summary) and wires
- * them to the model's traits and to each other.
+ * DagView: builds the pieces of the DAG view once (toolbar, message line,
+ * legend, graph, detail panel, summary) into the element anywidget gives it,
+ * and wires them to the model's traits and to each other.
  *
  * Layout runs only when the DOT (or, collapsed, the family structure)
  * changes; a change of `states` recolours the existing SVG in place.
  */
-import { DOMWidgetView } from '@jupyter-widgets/base';
-
 import {
   Edge,
   ITaskInfo,
@@ -18,53 +16,75 @@ import {
   familyOf,
   mergeDetails
 } from './graph.js';
-import { layoutEngine, layoutSvg } from './layout-client.js';
+import { LayoutService } from './layout-client.js';
 import { Action, ActionButtons, actionMessage } from './actions.js';
 import { GraphCanvas, ShownMode } from './canvas.js';
 import { IGraphData, planLayout, startsCollapsed, unchangedFamilies } from './collapse.js';
 import { DomListeners, checkbox, errorText, h } from './dom.js';
 import { Legend } from './legend.js';
-import { IStatesDelta, LIVE_DELTA, takeStatesDelta } from './live-states.js';
+import { IStatesDelta, isStatesDelta, takeStatesDelta } from './live-states.js';
 import { MessageLine } from './messages.js';
 import { DetailPanel, Selection, selectedNodeId } from './panel.js';
 import { PanZoom } from './panzoom.js';
 import { SearchBox } from './search.js';
+import { MODULE_VERSION } from './version.js';
+
+/**
+ * The part of anywidget's model interface the view uses (the `model` of
+ * `render({model, el})`): traits by name, their `change:<name>` events,
+ * `msg:custom` for the kernel's messages, and `send` for the view's.
+ */
+export interface IDagModel {
+  get(name: string): unknown;
+  set(name: string, value: unknown): void;
+  on(event: string, callback: (...args: any[]) => void): void;
+  off(event?: string | null, callback?: ((...args: any[]) => void) | null): void;
+  send(content: object): void;
+}
 
 /** What a replacement view takes over from the previous view of the same model (never synced). */
-interface IViewState {
+export interface IViewState {
   collapsed: boolean;
   selection: Selection | null;
   /** Collapsed view: the families shown task by task. */
   expanded: string[];
 }
 
-const VIEW_STATE = '_nbpipeViewState';
+/** Kept per model by the caller, so that a view replacing another carries on where it was. */
+export interface IViewMemory {
+  viewState?: IViewState;
+}
+
+export interface IDagViewOptions {
+  model: IDagModel;
+  el: HTMLElement;
+  /** The page's layout service (from the kernel's shared layout-engine model); rejected when it cannot be had. */
+  layout: Promise<LayoutService>;
+  memory: IViewMemory;
+}
 
 /** A new graph wider than the box is shown zoomed out to its width, but no smaller than this. */
 const FIRST_LOOK_MIN_ZOOM = 0.45;
 
-interface IKeepsViewState {
-  [VIEW_STATE]?: IViewState;
-}
-
-function keptViewState(model: unknown): IViewState | undefined {
-  return (model as IKeepsViewState)[VIEW_STATE];
-}
-
-export class DagView extends DOMWidgetView {
-  // All fields are assigned in render(); none has an initialiser, so the
-  // Backbone constructor (which runs initialize()) is never undone.
-  private listeners!: DomListeners;
+export class DagView {
+  readonly model: IDagModel;
+  readonly el: HTMLElement;
+  private readonly layout: Promise<LayoutService>;
+  private readonly memory: IViewMemory;
+  /** Model events this view listens to, for remove(). */
+  private readonly modelListeners: [string, (...args: any[]) => void][] = [];
+  private listeners = new DomListeners();
   /** Bumped by every layout (and remove()): a late layout result is dropped. */
-  private generation!: number;
+  private generation = 0;
   /** DOT source or collapsed key of the SVG on screen (or being laid out). */
-  private layoutKey!: string;
-  private selection!: Selection | null;
+  private layoutKey = '';
+  private selection: Selection | null = null;
   /** Collapsed view: the families shown task by task. */
-  private expanded!: Set<string>;
+  private expanded = new Set<string>();
   /** The last (nodes, details) pair read and the map merged from them. */
-  private mergedFrom!: [NodeMap, object, NodeMap] | null;
+  private mergedFrom: [NodeMap, object, NodeMap] | null = null;
 
+  // Built by render().
   private canvas!: GraphCanvas;
   private panZoom!: PanZoom;
   private search!: SearchBox;
@@ -76,36 +96,36 @@ export class DagView extends DOMWidgetView {
   private runningBadge!: HTMLSpanElement;
   private summary!: HTMLDivElement;
 
-  render(): void {
-    this.listeners = new DomListeners();
-    this.generation = 0;
-    this.layoutKey = '';
-    this.selection = null;
-    this.expanded = new Set();
-    this.mergedFrom = null;
+  constructor(options: IDagViewOptions) {
+    this.model = options.model;
+    this.el = options.el;
+    this.layout = options.layout;
+    this.memory = options.memory;
+  }
 
+  render(): void {
     this.el.classList.add('nbpipe-dag');
+    this.el.dataset.nbpipeVersion = MODULE_VERSION;
     this.buildDom();
 
-    this.listenTo(this.model, 'change:dot', this.onDotChanged);
-    this.listenTo(this.model, 'change:nodes', this.onStructureChanged);
-    this.listenTo(this.model, 'change:edges', this.onStructureChanged);
-    this.listenTo(this.model, 'change:states', this.onStatesChanged);
-    this.listenTo(this.model, 'change:details', this.onStatesChanged);
-    this.listenTo(this.model, LIVE_DELTA, (delta: IStatesDelta) => {
-      this.patchMerged(delta.details);
-      this.onStatesChanged();
-    });
-    this.listenTo(this.model, 'change:summary_html', this.renderSummary);
-    this.listenTo(this.model, 'change:running', this.onRunningChanged);
-    this.listenTo(this.model, 'msg:custom', (content: unknown) => {
-      if (!takeStatesDelta(this.model, content) && !this.panel.onKernelMessage(content)) {
+    this.listen('change:dot', () => this.onDotChanged());
+    this.listen('change:nodes', () => this.onStructureChanged());
+    this.listen('change:edges', () => this.onStructureChanged());
+    this.listen('change:states', () => this.onStatesChanged());
+    this.listen('change:details', () => this.onStatesChanged());
+    this.listen('change:summary_html', () => this.renderSummary());
+    this.listen('change:running', () => this.onRunningChanged());
+    this.listen('msg:custom', (content: unknown) => {
+      if (takeStatesDelta(this.model, content)) {
+        this.patchMerged(isStatesDelta(content) ? content.details : undefined);
+        this.onStatesChanged();
+      } else if (!this.panel.onKernelMessage(content)) {
         this.messages.onKernelMessage(content);
       }
     });
 
     const taskCount = Object.keys(this.nodes).length;
-    const kept = keptViewState(this.model);
+    const kept = this.memory.viewState;
     if (kept !== undefined) {
       // The kernel replaced this output (a run or an action updated the static forms): carry on where the
       // previous view of this model was.
@@ -124,13 +144,19 @@ export class DagView extends DOMWidgetView {
     void this.relayout();
   }
 
-  remove(): any {
-    // render() may never have run (a view removed before it was displayed).
-    this.generation = (this.generation ?? 0) + 1;
-    this.listeners?.release();
+  remove(): void {
+    this.generation += 1;
+    for (const [event, callback] of this.modelListeners.splice(0)) {
+      this.model.off(event, callback);
+    }
+    this.listeners.release();
     this.search?.dispose();
     this.canvas?.clear();
-    return super.remove();
+  }
+
+  private listen(event: string, callback: (...args: any[]) => void): void {
+    this.model.on(event, callback);
+    this.modelListeners.push([event, callback]);
   }
 
   // ---------------------------------------------------------------- model
@@ -273,7 +299,7 @@ export class DagView extends DOMWidgetView {
 
   /** Remember what the person chose, on the model, for a view that replaces this one. */
   private keepViewState(): void {
-    (this.model as unknown as IKeepsViewState)[VIEW_STATE] = {
+    this.memory.viewState = {
       collapsed: this.collapseToggle.checked,
       selection: this.selection,
       expanded: [...this.expanded]
@@ -322,8 +348,10 @@ export class DagView extends DOMWidgetView {
     }
     this.canvas.setStatus('Laying out…');
     let svg: string;
+    let layout: LayoutService;
     try {
-      svg = await layoutSvg(plan.dot, plan.key);
+      layout = await this.layout;
+      svg = await layout.layoutSvg(plan.dot, plan.key);
     } catch (err) {
       if (gen === this.generation) {
         this.canvas.setStatus('');
@@ -334,7 +362,7 @@ export class DagView extends DOMWidgetView {
     if (gen !== this.generation) {
       return; // a newer layout (or remove()) superseded this one
     }
-    this.canvas.box.dataset.layoutEngine = layoutEngine() ?? '';
+    this.canvas.box.dataset.layoutEngine = layout.engine ?? '';
     this.canvas.setStatus('');
     await this.installSvg(svg, plan.mode, plan.families);
   }

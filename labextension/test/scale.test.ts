@@ -11,8 +11,8 @@ import { Graphviz } from '@hpcc-js/wasm-graphviz';
 
 import { graphDigest } from '../src/digest.js';
 import { collapseByFamily, familyNodeId } from '../src/graph.js';
-import { layoutDot, svgNodeIds } from '../src/layout.js';
-import { layoutEngine, layoutSvg } from '../src/layout-client.js';
+import { layoutDot, loadGraphviz, svgNodeIds } from '../src/layout.js';
+import { LayoutService } from '../src/layout-client.js';
 import { ILayoutRequest, LayoutReply, serveLayouts } from '../src/layout-worker.js';
 import { cutSvg } from '../src/svg-chunks.js';
 import { GRAPHVIZ_CLASS, GRAPHVIZ_SOURCE } from '../src/graphviz-source.js';
@@ -65,15 +65,25 @@ test('the worker code refers to nothing outside itself: it runs after the inline
 });
 
 test('without Worker (node) layout falls back to the main thread, and is cached by digest', async () => {
+  let asked = 0;
+  // node has no Worker, and cannot import a Blob URL: Graphviz for the main thread comes from npm here.
+  const service = new LayoutService(
+    () => {
+      asked += 1;
+      return Promise.resolve({ source: GRAPHVIZ_SOURCE, className: GRAPHVIZ_CLASS });
+    },
+    loadGraphviz
+  );
   const dot = 'digraph { fallback [id="F"] }';
-  const a = layoutSvg(dot);
-  assert.equal(layoutSvg(dot), a, 'the same request while under way');
+  const a = service.layoutSvg(dot);
+  assert.equal(service.layoutSvg(dot), a, 'the same request while under way');
   assert.equal(await a, await layoutDot(dot));
-  assert.equal(layoutEngine(), 'main-thread');
+  assert.equal(service.engine, 'main-thread');
   // The collapsed graph is cached by its shape: new counts in the labels do not lay out again.
-  const first = await layoutSvg('digraph { s [label="1 ran"] }', 'shape-1');
-  assert.equal(await layoutSvg('digraph { s [label="2 ran"] }', 'shape-1'), first);
-  await assert.rejects(layoutSvg('digraph { a -> }'), /syntax|error/i);
+  const first = await service.layoutSvg('digraph { s [label="1 ran"] }', 'shape-1');
+  assert.equal(await service.layoutSvg('digraph { s [label="2 ran"] }', 'shape-1'), first);
+  await assert.rejects(service.layoutSvg('digraph { a -> }'), /syntax|error/i);
+  assert.equal(asked, 1, "the kernel's Graphviz code is read once, for the worker that could not start");
 });
 
 test('digests differ for different graphs and are stable', () => {

@@ -1,12 +1,12 @@
 /**
- * DagView against a DOM (happy-dom) and a stand-in for @jupyter-widgets/base:
+ * DagView against a DOM (happy-dom) and a stand-in for anywidget's model:
  * the protocol behaviour that matters before browser testing — in-place
  * recolouring, messages sent by the buttons, kernel messages shown, search,
  * collapse by family, and listeners released by remove().
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { register } from 'node:module';
+import { readFileSync } from 'node:fs';
 import { Window } from 'happy-dom';
 
 import {
@@ -18,22 +18,19 @@ import {
   stateColour
 } from '../src/graph.js';
 import { makePipeline } from './fixtures.js';
+import { FakeModel } from './support/fake-model.js';
 
-register('./support/resolve-hooks.js', import.meta.url);
 const happy = new Window({ url: 'http://localhost/' });
 Object.assign(globalThis, { window: happy, document: happy.document });
 
-const { DagModel, DagView } = await import('../src/widget.js');
-const base = (await import('@jupyter-widgets/base')) as unknown as {
-  WidgetModel: new (a?: object) => { sent: unknown[]; listenerCount(): number };
-};
+const { DagView } = await import('../src/view.js');
+const { LayoutService } = await import('../src/layout-client.js');
+const { layoutServiceFor } = await import('../src/engine.js');
+const { loadGraphviz } = await import('../src/layout.js');
+const { GRAPHVIZ_CLASS, GRAPHVIZ_SOURCE } = await import('../src/graphviz-source.js');
+const widget = (await import('../src/index.js')).default;
 
-type Model = InstanceType<typeof DagModel> & {
-  sent: unknown[];
-  set(values: object): void;
-  listenerCount(): number;
-  trigger(event: string, ...args: unknown[]): void;
-};
+type Model = FakeModel;
 
 const DOT = [
   'digraph pipeline {',
@@ -101,18 +98,38 @@ async function waitFor<T>(probe: () => T | null | undefined | false, what: strin
   }
 }
 
-function setUp(attrs: object = {}): { model: Model; view: InstanceType<typeof DagView>; el: HTMLElement } {
-  const model = new (DagModel as unknown as new (a: object) => Model)({
+/**
+ * One layout service for every view, as on a page: Graphviz code as the kernel sends it (for the worker,
+ * which node lacks), Graphviz from npm on the main thread (node cannot import a Blob URL).
+ */
+const LAYOUT = Promise.resolve(
+  new LayoutService(() => Promise.resolve({ source: GRAPHVIZ_SOURCE, className: GRAPHVIZ_CLASS }), loadGraphviz)
+);
+
+type View = InstanceType<typeof DagView>;
+
+function newView(model: Model, memory: object = {}): View {
+  const el = document.createElement('div');
+  const view = new DagView({ model, el, layout: LAYOUT, memory });
+  view.render();
+  document.body.append(el);
+  return view;
+}
+
+function setUp(attrs: object = {}): { model: Model; view: View; el: HTMLElement; memory: object } {
+  const model = new FakeModel({
     dot: DOT,
     nodes: NODES,
     edges: EDGES,
     states: {},
+    details: {},
+    summary_html: '',
+    running: false,
     ...attrs
   });
-  const view = new (DagView as unknown as new (o: object) => InstanceType<typeof DagView>)({ model });
-  view.render();
-  document.body.append(view.el);
-  return { model, view, el: view.el };
+  const memory = {};
+  const view = newView(model, memory);
+  return { model, view, el: view.el, memory };
 }
 
 function nodeGroup(el: HTMLElement, id: string): SVGGElement | undefined {
@@ -127,20 +144,49 @@ function buttons(el: HTMLElement, action: string): HTMLButtonElement[] {
   return Array.from(el.querySelectorAll<HTMLButtonElement>(`button[data-action="${action}"]`));
 }
 
-test('model defaults follow the protocol', () => {
-  const m = new (DagModel as unknown as new (a: object) => Model)({});
-  const d = (m as unknown as { attributes: { [k: string]: unknown } }).attributes;
-  assert.equal(d._model_name, 'DagModel');
-  assert.equal(d._view_name, 'DagView');
-  assert.equal(d._model_module, 'nbpipe');
-  assert.equal(d._view_module, 'nbpipe');
-  assert.equal(d._model_module_version, '^0.1.0');
-  assert.equal(d._view_module_version, '^0.1.0');
-  assert.deepEqual(
-    [d.dot, d.nodes, d.edges, d.states, d.summary_html, d.running],
-    ['', {}, [], {}, '', false]
-  );
-  assert.ok(base.WidgetModel, 'stand-in loaded');
+test('the module is an anywidget module: its default export renders into el and returns a cleanup', () => {
+  assert.equal(typeof widget, 'object');
+  const render = (widget as { render: (p: object) => unknown }).render;
+  const model = new FakeModel({ dot: '', nodes: {}, edges: [], states: {}, layout_engine: 'not a reference' });
+  const el = document.createElement('div');
+  const cleanup = render({ model, el }) as () => void;
+  assert.ok(el.classList.contains('nbpipe-dag'));
+  assert.equal(el.dataset.nbpipeVersion, '0.1.0', 'which build of the bundle the page runs');
+  assert.ok(el.querySelector('.nbpipe-toolbar'));
+  assert.ok(model.listenerCount() > 0);
+  cleanup();
+  assert.equal(model.listenerCount(), 0);
+});
+
+test('every widget finds the one layout service of the engine it refers to; bad references are reported', async () => {
+  const engine = new FakeModel({ graphviz_source: GRAPHVIZ_SOURCE, graphviz_class: GRAPHVIZ_CLASS });
+  const asked: string[] = [];
+  const manager = {
+    get_model: (id: string) => {
+      asked.push(id);
+      return Promise.resolve(id === 'e1' ? engine : undefined);
+    }
+  };
+  const a = await layoutServiceFor('IPY_MODEL_e1', manager);
+  const b = await layoutServiceFor('IPY_MODEL_e1', manager);
+  assert.equal(a, b, 'one service (one worker, one cache) per engine model');
+  assert.deepEqual(asked, ['e1', 'e1']);
+  assert.equal(await layoutServiceFor(engine, manager), a, 'an already unpacked reference');
+  await assert.rejects(layoutServiceFor('IPY_MODEL_nope', manager), /not a widget model/);
+  await assert.rejects(layoutServiceFor(null, manager), /names no layout engine/);
+  await assert.rejects(layoutServiceFor('IPY_MODEL_e1', undefined), /no widget manager/);
+});
+
+test('a widget whose layout engine cannot be found says so in its message line', async () => {
+  const model = new FakeModel({ dot: DOT, nodes: NODES, edges: EDGES, states: {} });
+  const el = document.createElement('div');
+  const layout = Promise.reject(new Error('the widget names no layout engine'));
+  layout.catch(() => undefined);
+  const view = new DagView({ model, el, layout, memory: {} });
+  view.render();
+  const message = await waitFor(() => el.querySelector<HTMLElement>('.nbpipe-message:not([hidden])'), 'message');
+  assert.match(message.textContent!, /Could not lay out the graph: the widget names no layout engine/);
+  view.remove();
 });
 
 test('renders the graph coloured by state, and recolours in place', async () => {
@@ -157,7 +203,7 @@ test('renders the graph coloured by state, and recolours in place', async () => 
     el.querySelector(`.nbpipe-legend-item.nbpipe-state-${s} .nbpipe-legend-count`)!.textContent!;
   assert.equal(legendCount('stale'), '1');
 
-  model.set({ states: { Report: 'running', 'Extract(day=2)': 'failed' } });
+  model.update({ states: { Report: 'running', 'Extract(day=2)': 'failed' } });
   assert.equal(el.querySelector('svg'), svg, 'same SVG element: no new layout');
   assert.equal(nodeGroup(el, 'Report'), report, 'same node element');
   assert.equal(fillOf(report), stateColour('running'));
@@ -166,7 +212,7 @@ test('renders the graph coloured by state, and recolours in place', async () => 
   assert.equal(legendCount('failed'), '1');
   assert.equal(legendCount('stale'), '0');
 
-  model.set({ dot: DOT.replace('rankdir=LR;', 'rankdir=TB;') });
+  model.update({ dot: DOT.replace('rankdir=LR;', 'rankdir=TB;') });
   await waitFor(() => el.querySelector('svg') !== svg && el.querySelector('svg'), 'new svg');
   assert.equal(fillOf(nodeGroup(el, 'Report')!), stateColour('running'), 'states survive a re-layout');
   view.remove();
@@ -212,10 +258,11 @@ test('clicking a node shows its details; buttons send the protocol messages', as
   buttons(el, 'invalidate_downstream')[0].click();
   buttons(el, 'run_all')[0].click();
   assert.ok(buttons(el, 'stop')[0].disabled, 'Stop only while running');
-  model.set({ running: true });
+  model.update({ running: true });
   assert.ok(buttons(el, 'run')[0].disabled, 'no Run while running');
   buttons(el, 'stop')[1].click();
   assert.deepEqual(model.sent, [
+    { action: 'outputs', task_id: 'Report' }, // where its outputs are, and its last attempt's log
     { action: 'run', task_id: 'Report' },
     { action: 'invalidate', task_id: 'Report' },
     { action: 'invalidate_downstream', task_id: 'Report' },
@@ -224,8 +271,8 @@ test('clicking a node shows its details; buttons send the protocol messages', as
   ]);
 
   // Listeners are bound once: after re-layouts and state updates, one click is one message.
-  model.set({ running: false, states: { Report: 'ran' } });
-  model.set({ dot: DOT + '\n' });
+  model.update({ running: false, states: { Report: 'ran' } });
+  model.update({ dot: DOT + '\n' });
   await waitFor(() => nodeGroup(el, 'Report')?.classList.contains('nbpipe-state-ran'), 'relayout');
   model.sent.length = 0;
   buttons(el, 'run_all')[0].click();
@@ -264,7 +311,7 @@ test('summary HTML is shown below the graph', () => {
   const summary = el.querySelector<HTMLElement>('.nbpipe-summary')!;
   assert.equal(summary.innerHTML, '<b>3 ran</b>');
   assert.ok(!summary.hidden);
-  model.set({ summary_html: '' });
+  model.update({ summary_html: '' });
   assert.ok(summary.hidden);
   view.remove();
 });
@@ -302,7 +349,7 @@ test('collapse by family: one node per family, counts recoloured in place', asyn
   assert.deepEqual(texts(), ['Extract', '2 tasks', '1 complete, 1 stale']);
   assert.equal(fillOf(extract), stateColour('stale'));
 
-  model.set({ states: { 'Extract(day=1)': 'running', 'Extract(day=2)': 'ran' } });
+  model.update({ states: { 'Extract(day=1)': 'running', 'Extract(day=2)': 'ran' } });
   assert.equal(el.querySelector('svg'), svg, 'no re-layout for a state change');
   assert.deepEqual(texts(), ['Extract', '2 tasks', '1 running, 1 ran']);
   assert.equal(fillOf(extract), stateColour('running'));
@@ -320,7 +367,7 @@ test('collapse by family: one node per family, counts recoloured in place', asyn
   ]);
 
   // A new family changes the collapsed shape: laid out again.
-  model.set({ nodes: { ...NODES, 'Load(x=1)': { family: 'Load' } } });
+  model.update({ nodes: { ...NODES, 'Load(x=1)': { family: 'Load' } } });
   await waitFor(() => nodeGroup(el, familyNodeId('Load')), 'new family');
   view.remove();
 });
@@ -363,7 +410,7 @@ test('the legend shows each state by its label, in legend order, with its meanin
 test('the detail panel names the state by its label and says what it means', async () => {
   const { model, view, el } = setUp();
   await waitFor(() => el.querySelector('svg'), 'svg');
-  model.set({ states: { Report: 'external_missing' } });
+  model.update({ states: { Report: 'external_missing' } });
   nodeGroup(el, 'Report')!.dispatchEvent(new happy.MouseEvent('click', { bubbles: true }) as unknown as Event);
   const cell = el.querySelector<HTMLElement>('.nbpipe-detail .nbpipe-state')!;
   assert.ok(cell.classList.contains('nbpipe-state-external_missing'));
@@ -374,7 +421,7 @@ test('the detail panel names the state by its label and says what it means', asy
     STATE_STYLES.external_missing.description
   );
   // The panel follows the live state.
-  model.set({ states: { Report: 'unschedulable' } });
+  model.update({ states: { Report: 'unschedulable' } });
   assert.equal(el.querySelector('.nbpipe-detail .nbpipe-state')!.textContent, 'could not be scheduled');
   view.remove();
 });
@@ -382,7 +429,7 @@ test('the detail panel names the state by its label and says what it means', asy
 test('a state the front end does not know is drawn with the fallback style', async () => {
   const { model, view, el } = setUp();
   await waitFor(() => el.querySelector('svg'), 'svg');
-  model.set({ states: { Report: 'from_the_future' } });
+  model.update({ states: { Report: 'from_the_future' } });
   const report = nodeGroup(el, 'Report')!;
   assert.equal(fillOf(report), UNKNOWN_STATE_STYLE.fill);
   assert.ok(report.classList.contains('nbpipe-state-from_the_future'));
@@ -432,7 +479,7 @@ test('live details (reasons, duration, error) refresh a node while the run goes 
   text.dispatchEvent(new happy.MouseEvent('click', { bubbles: true }) as unknown as Event);
   const detail = el.querySelector<HTMLElement>('.nbpipe-detail')!;
   assert.match(detail.textContent!, /output missing/);
-  model.set({
+  model.update({
     states: { Report: 'failed' },
     details: { Report: { reasons: ['ValueError: no rows'], duration: 2, error: 'ValueError: no rows' } }
   });
@@ -441,13 +488,13 @@ test('live details (reasons, duration, error) refresh a node while the run goes 
   assert.equal(detail.querySelector('pre.nbpipe-error')!.textContent, 'ValueError: no rows');
   assert.match(nodeGroup(el, 'Report')!.querySelector('title')!.textContent!, /ValueError: no rows/);
   // The refresh at the end of the run folds the details into `nodes` and empties `details`.
-  model.set({ details: {}, nodes: { ...NODES, Report: { ...NODES.Report, state: 'failed', reasons: ['final'] } } });
+  model.update({ details: {}, nodes: { ...NODES, Report: { ...NODES.Report, state: 'failed', reasons: ['final'] } } });
   assert.match(detail.textContent!, /final/);
   view.remove();
 });
 
 test('zoom buttons scale the SVG from its own size; Fit shows the whole graph; a new view keeps the selection', async () => {
-  const { model, view, el } = setUp();
+  const { model, view, el, memory } = setUp();
   const svg = await waitFor(() => el.querySelector('svg'), 'svg');
   const width = (): number => parseFloat(svg.getAttribute('width')!);
   const own = width();
@@ -463,9 +510,7 @@ test('zoom buttons scale the SVG from its own size; Fit shows the whole graph; a
     .querySelector('text')!
     .dispatchEvent(new happy.MouseEvent('click', { bubbles: true }) as unknown as Event);
   view.remove();
-  const again = new (DagView as unknown as new (o: object) => InstanceType<typeof DagView>)({ model });
-  again.render();
-  document.body.append(again.el);
+  const again = newView(model, memory);
   await waitFor(() => nodeGroup(again.el, 'Report')?.classList.contains('nbpipe-selected'), 'kept selection');
   assert.ok(!again.el.querySelector<HTMLElement>('.nbpipe-detail')!.hidden);
   again.remove();
@@ -474,13 +519,13 @@ test('zoom buttons scale the SVG from its own size; Fit shows the whole graph; a
 test('a run\'s state deltas from the kernel recolour in place, once per model however many views', async () => {
   const { model, view, el } = setUp();
   const svg = await waitFor(() => el.querySelector('svg'), 'svg');
-  const second = new (DagView as unknown as new (o: object) => InstanceType<typeof DagView>)({ model });
-  second.render();
-  let changes = 0;
-  model.on('nbpipe:states-delta', () => changes++);
+  const second = newView(model);
+  await waitFor(() => nodeGroup(second.el, 'Report'), 'second view drawn');
+  const states = model.get('states');
   model.trigger('msg:custom', { event: 'states', states: { Report: 'running' }, details: {} });
-  assert.equal(changes, 1, 'the delta is applied once');
+  assert.equal(model.get('states'), states, 'laid over the copy in place, not replaced');
   assert.deepEqual(model.get('states'), { Report: 'running' });
+  assert.equal(fillOf(nodeGroup(second.el, 'Report')!), stateColour('running'), 'every view recolours');
   assert.equal(el.querySelector('svg'), svg, 'no new layout');
   assert.equal(fillOf(nodeGroup(el, 'Report')!), stateColour('running'));
   model.trigger('msg:custom', {
@@ -563,4 +608,56 @@ test('outputs: selecting a task asks where its outputs are; Preview asks the ker
     preview: { kind: 'text', text: 'other', path: 'x' }
   });
   assert.doesNotMatch(detail.textContent!, /other/);
+});
+
+test("the log of a task's last attempt: under the outputs, headed by how it ended, monospace, wrapping at spaces", async () => {
+  const { model, view, el } = setUp();
+  await waitFor(() => el.querySelector('svg'), 'svg');
+  const detail = el.querySelector<HTMLElement>('.nbpipe-detail')!;
+  const logBox = (): HTMLElement => detail.querySelector<HTMLElement>('.nbpipe-log')!;
+  const select = (id: string): void => {
+    nodeGroup(el, id)!
+      .querySelector('text')!
+      .dispatchEvent(new happy.MouseEvent('click', { bubbles: true }) as unknown as Event);
+  };
+  const reply = (taskId: string, log?: unknown): void =>
+    model.trigger('msg:custom', { event: 'outputs', task_id: taskId, outputs: [], ...(log === undefined ? {} : { log }) });
+
+  // Asked for every task, also one without outputs (the reply carries the log).
+  select('Report');
+  assert.deepEqual(model.sent, [{ action: 'outputs', task_id: 'Report' }]);
+  assert.ok(logBox().hidden, 'nothing before the kernel answers');
+  reply('Report'); // no `log` key: an older kernel, or no history
+  assert.ok(logBox().hidden);
+  assert.equal(logBox().childElementCount, 0);
+  reply('Report', null);
+  assert.ok(logBox().hidden);
+
+  const evil = '<b>not markup</b>';
+  reply('Report', { lines: ['reading rows', `row 7: ${evil}`, 'ValueError: bad row'], truncated: true, status: 'failed' });
+  assert.ok(!logBox().hidden);
+  assert.equal(logBox().querySelector('.nbpipe-section-title')!.textContent, 'Log of the last attempt (failed)');
+  const pre = logBox().querySelector('pre.nbpipe-log-lines')!;
+  assert.equal(pre.textContent, `reading rows\nrow 7: ${evil}\nValueError: bad row`);
+  assert.equal(pre.querySelector('b'), null, 'kernel text never becomes markup');
+  assert.match(logBox().querySelector('.nbpipe-preview-note')!.textContent!, /not every line/);
+  // Under the outputs section, before the last error.
+  const sections = Array.from(detail.querySelectorAll('.nbpipe-section-title')).map(e => e.textContent);
+  assert.ok(sections.indexOf('Outputs') < sections.indexOf('Log of the last attempt (failed)'), sections.join(' | '));
+  // The block's style (style/base.css): monospace, wraps at spaces, scrolls when long.
+  const css = readFileSync(new URL('../../style/base.css', import.meta.url), 'utf8');
+  const rule = /\.nbpipe-dag \.nbpipe-log-lines \{([^}]*)\}/.exec(css)?.[1] ?? '';
+  for (const decl of ['white-space: pre-wrap', 'word-break: normal', 'overflow: auto', 'max-height:', 'monospace']) {
+    assert.ok(rule.includes(decl), `${decl} in ${rule}`);
+  }
+
+  // No lines, no status; a malformed log shows nothing; an answer about another task changes nothing.
+  reply('Report', { lines: [], truncated: false, status: '' });
+  assert.equal(logBox().querySelector('.nbpipe-section-title')!.textContent, 'Log of the last attempt');
+  assert.match(logBox().textContent!, /no lines/);
+  reply('Report', { lines: 'one line', truncated: false, status: 'done' });
+  assert.ok(logBox().hidden);
+  reply('Extract(day=1)', { lines: ['other'], truncated: false, status: 'done' });
+  assert.doesNotMatch(detail.textContent!, /other/);
+  view.remove();
 });

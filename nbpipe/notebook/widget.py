@@ -1,11 +1,18 @@
 """The DAG widget (Python side): the graph, live states, and actions from the browser.
 
-``DagWidget`` is an ipywidgets ``DOMWidget`` whose view lives in the
-``nbpipe`` JupyterLab extension (``labextension/``).  The kernel sends the
-DOT source, the nodes and the edges once, then only what changed in
-``states`` (and the ``details`` of tasks that ended) during a run: a custom
-message ``{"event": "states", "states": {...}, "details": {...}}`` that the
-page lays over its copy of the two traits.  The traits are kept current in
+``DagWidget`` is an ``anywidget.AnyWidget``: its view is one ES module
+(``static/dag_view.js``, bundled by esbuild from ``labextension/src``) that
+travels from the kernel as the ``_esm`` trait, so every front end with
+anywidget — JupyterLab, Notebook 7, Voilà, VS Code, Colab, an HTML page on
+``@jupyter-widgets/html-manager`` — shows it with no extension of its own.
+Graphviz is not in that module: every DAG widget refers (``layout_engine``,
+an ipywidgets widget reference) to the kernel's one
+:class:`~nbpipe.notebook.frontend.LayoutEngine`, which carries it.
+
+The kernel sends the DOT source, the nodes and the edges once, then only
+what changed in ``states`` (and the ``details`` of tasks that ended) during
+a run: a custom message ``{"event": "states", "states": {...}, "details":
+{...}}`` that the page lays over its copy of the two traits.  The traits are kept current in
 the kernel without being sent whole each time (10 000 states re-sent ten
 times a second kept the page's main thread busy), so a page that loads the
 widget later gets them as they are.  Changes are batched: at most
@@ -21,8 +28,10 @@ and, for task actions, a string ``task_id``; for ``preview`` also the
 background thread so the kernel stays responsive, and runs start under a
 lock, so two quick clicks never start two runs.  ``outputs`` is answered
 with ``{"event": "outputs", "task_id", "outputs": [{path, size, mtime,
-exists}, ...]}`` and ``preview`` with ``{"event": "preview", "task_id",
-"index", "preview": {...}}`` (made by :mod:`nbpipe.notebook.previews`).
+exists}, ...]}`` (the view also shows an optional ``log``: null, or
+``{"lines": [...], "truncated": bool, "status": str}`` of the task's last
+attempt, under the outputs) and ``preview`` with ``{"event": "preview",
+"task_id", "index", "preview": {...}}`` (made by :mod:`nbpipe.notebook.previews`).
 """
 
 from __future__ import annotations
@@ -32,12 +41,13 @@ import threading
 import time
 import uuid
 
+import anywidget
 import ipywidgets as widgets
-from traitlets import Bool, Dict, List, Unicode
+from traitlets import Bool, Dict, Instance, List, Unicode
 
-from nbpipe._version import __version__
 from nbpipe.engine.events import Kind, RunEvent
 from nbpipe.engine.shown_state import ShownState, shown_for_event
+from nbpipe.notebook import frontend
 from nbpipe.notebook.graph import (
     dot_source,
     event_details,
@@ -59,16 +69,17 @@ _ACTIONS = (*_TASK_ACTIONS, "run_all", "stop")
 _MESSAGE_KEYS = frozenset({"action", "task_id", "index"})
 
 
-class DagWidget(widgets.DOMWidget):
+class DagWidget(anywidget.AnyWidget):
     """A live view of a pipeline's graph (see the module docstring)."""
 
-    _model_name = Unicode("DagModel").tag(sync=True)
-    _view_name = Unicode("DagView").tag(sync=True)
-    _model_module = Unicode("nbpipe").tag(sync=True)
-    _view_module = Unicode("nbpipe").tag(sync=True)
-    _model_module_version = Unicode(f"^{__version__}", read_only=True).tag(sync=True)
-    _view_module_version = Unicode(f"^{__version__}", read_only=True).tag(sync=True)
+    _esm = frontend.built_file_text("dag_view.js", frontend.NOT_BUILT_ESM)
+    _css = frontend.built_file_text("dag_view.css")
 
+    layout_engine = Instance(
+        frontend.LayoutEngine,
+        allow_none=True,
+        help="the kernel's shared model carrying Graphviz (None only without a built front end)",
+    ).tag(sync=True, **widgets.widget_serialization)
     dot = Unicode("", help="Graphviz DOT source of the graph; each node's id is its task id").tag(sync=True)
     nodes = Dict(help="task id -> label, family, params, state, reasons, outputs, duration, error, traceback").tag(
         sync=True
@@ -93,6 +104,11 @@ class DagWidget(widgets.DOMWidget):
         dask_address: str | None = None,
         **kwargs,
     ):
+        if "layout_engine" not in kwargs:
+            try:
+                kwargs["layout_engine"] = frontend.layout_engine()
+            except FileNotFoundError:
+                logger.warning("the nbpipe DAG view is not built; notebooks show its text and static forms")
         super().__init__(**kwargs)
         self.roots = flatten(roots)
         self.workers = workers
@@ -114,6 +130,7 @@ class DagWidget(widgets.DOMWidget):
         self._send_lock = threading.Lock()  # one read-modify-write of the traits at a time
         self._run_lock = threading.Lock()  # held for the whole of a run: one run at a time
         self._timer: threading.Timer | None = None
+        self._delta_keys: set[str] = set()  # traits changed by deltas since they were last synced whole
         self._last_push = 0.0
         self._thread: threading.Thread | None = None
         self._stop: threading.Event | None = None
@@ -161,12 +178,19 @@ class DagWidget(widgets.DOMWidget):
             self._tasks = {st.task_id: st.task for st in statuses}
             self._deps = {st.task_id: list(st.deps) for st in statuses}
             self._store_states = store_states
+            # Live deltas changed `states`/`details` in the kernel without syncing them: an assignment that
+            # leaves them as they are sends nothing, so they are sent here. Otherwise a widget state kept
+            # from the kernel's messages (nbclient's, in an executed notebook) would end as the run began.
+            behind = [k for k in self._delta_keys if getattr(self, k) == (states if k == "states" else {})]
             with self.hold_sync():
                 self.nodes = nodes
                 self.edges = edges
                 self.dot = dot_source(nodes, edges)
                 self.states = states
                 self.details = {}
+            if behind and self.comm is not None:
+                self.send_state(behind)
+            self._delta_keys = set()
 
     # -- live updates -------------------------------------------------------------
 
@@ -230,6 +254,7 @@ class DagWidget(widgets.DOMWidget):
             finally:
                 self._unsynced = frozenset()
             self.send({"event": "states", "states": changes, "details": details})
+            self._delta_keys.update(k for k, v in (("states", changes), ("details", details)) if v)
             self.pushes += 1
 
     # -- actions ----------------------------------------------------------------------
@@ -377,7 +402,8 @@ class DagWidget(widgets.DOMWidget):
         try:
             outputs = self._outputs_of(task_id)
             if action == "outputs":
-                self.send({"event": "outputs", "task_id": task_id, "outputs": [describe_output(t) for t in outputs]})
+                described = [describe_output(t) for t in outputs]
+                self.send({"event": "outputs", "task_id": task_id, "outputs": described, "log": _last_log(task_id)})
             else:
                 assert index is not None
                 preview = preview_output(outputs[index])
@@ -444,7 +470,8 @@ class DagWidget(widgets.DOMWidget):
             publish_display_data(self._mimebundle(), transient={"display_id": self._display_id}, update=True)
 
     def _mimebundle(self) -> dict:
-        bundle = super()._repr_mimebundle_() or {}
+        shown = super()._repr_mimebundle_()  # anywidget's is (data, metadata)
+        bundle = dict((shown[0] if isinstance(shown, tuple) else shown) or {})
         bundle["text/plain"] = static_text(self.nodes, self.states)
         bundle["text/html"] = static_dag_html(
             self.nodes, self.edges, self.states, table=static_html(self.nodes, self.states)
@@ -453,3 +480,21 @@ class DagWidget(widgets.DOMWidget):
 
     def _repr_mimebundle_(self, **kwargs):
         return self._mimebundle()
+
+
+def _last_log(task_id: str) -> dict | None:
+    """The task's log lines from its last attempt, as the view shows them (None: none kept)."""
+    from nbpipe.configuration import option_value
+    from nbpipe.exceptions import StateStoreError
+    from nbpipe.options import CORE_STATE
+    from nbpipe.state.staleness import store_for_config
+
+    if not option_value(CORE_STATE):
+        return None
+    try:
+        log = store_for_config().last_log(task_id)
+    except StateStoreError:  # no history here (state off, or unreadable): no log to show
+        return None
+    if log is None:
+        return None
+    return {"lines": log["lines"], "truncated": log["dropped"] > 0, "status": log["status"]}

@@ -137,3 +137,12 @@ def test_history_log_prints_the_last_attempts_lines(tmp_path, capsys):
     assert "    (its last attempt logged nothing)\n" in capsys.readouterr().out
     assert main(["history", "--log"]) == retcodes.USAGE_ERROR
     assert "--log needs a task id or family" in capsys.readouterr().err
+
+
+def test_logging_configured_anew_between_runs_does_not_stop_the_capture(tmp_path):
+    first = Talks(n=4, lines=1, folder=str(tmp_path))
+    assert nbpipe.build([first], local_scheduler=True)
+    logging.basicConfig(level=logging.WARNING, force=True)  # removes every root handler, ours included
+    second = Talks(n=5, lines=1, folder=str(tmp_path))
+    assert nbpipe.build([second], local_scheduler=True)
+    assert _store().last_log(second.task_id)["lines"] == ["WARNING weather.fetch: task 5 says 0"]

@@ -1,7 +1,8 @@
 """The log lines a task emits while it runs, kept with its attempt.
 
-One handler on the root logger, installed once per process by the first
-:func:`begin`, routes each record to the buffer of the thread that emitted
+One handler on the root logger, installed by the first :func:`begin` (and
+again by a later one when ``logging.basicConfig(force=True)`` or
+``dictConfig`` has removed it), routes each record to the buffer of the thread that emitted
 it; a thread with no buffer (no task running in it) costs one attribute
 lookup.  So every executor captures the same way wherever ``run()`` runs:
 the driver, a worker thread, a worker process or a Dask worker thread.
@@ -26,7 +27,6 @@ MAX_LINE_CHARS = 2000
 
 _local = threading.local()
 _install_lock = threading.Lock()
-_installed = False
 
 
 class _Buffer:
@@ -61,12 +61,14 @@ class _TaskLogHandler(logging.Handler):
         pass
 
 
+_handler = _TaskLogHandler()
+
+
 def _install() -> None:
-    global _installed
     with _install_lock:
-        if not _installed:
-            logging.getLogger().addHandler(_TaskLogHandler())
-            _installed = True
+        root = logging.getLogger()
+        if _handler not in root.handlers:
+            root.addHandler(_handler)
 
 
 def begin() -> object:
@@ -75,7 +77,7 @@ def begin() -> object:
     Returns what :func:`end` needs to go back to collecting for an outer
     task (a task whose ``run()`` builds another pipeline in its thread).
     """
-    if not _installed:
+    if _handler not in logging.root.handlers:  # first use, or logging was configured anew since
         _install()
     outer = getattr(_local, "buffer", None)
     _local.buffer = _Buffer()

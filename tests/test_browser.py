@@ -9,7 +9,10 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import nbformat
@@ -45,6 +48,37 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextmanager
+def serving(command: list[str], folder: Path, log_path: Path, ready_url: str) -> Iterator[subprocess.Popen]:
+    """Run a web server (``command``, in ``folder``, state directory ``folder/.nbpipe``) until the block ends.
+
+    Waits until ``ready_url`` answers (any HTTP status is an answer); fails with the server's log if the
+    server ends or does not answer within 120 s.
+    """
+    env = dict(os.environ, NBPIPE_STATE_DIR=str(folder / ".nbpipe"))
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=folder)
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # wait for the server to answer (a readiness poll)
+            try:
+                urllib.request.urlopen(ready_url, timeout=2)
+                break
+            except urllib.error.HTTPError:
+                break  # it answers (a 404 is an answer)
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.2)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A Jupyter server on 127.0.0.1 serving a copy of example_notebooks/."""
@@ -57,46 +91,23 @@ def server(tmp_path_factory):
     parameters.source = "strict = True"
     nbformat.write(quickstart, root / "quickstart.ipynb")
     port = _free_port()
-    log = open(root / "server.log", "w")
-    env = dict(os.environ, NBPIPE_STATE_DIR=str(root / ".nbpipe"))
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyter",
-            "lab",
-            "--no-browser",
-            "--ip=127.0.0.1",
-            f"--port={port}",
-            f"--IdentityProvider.token={TOKEN}",
-            "--allow-root",
-            f"--ServerApp.root_dir={root}",
-            "--LabApp.news_url=",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        cwd=root,
-    )
+    command = [
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        f"--IdentityProvider.token={TOKEN}",
+        "--allow-root",
+        f"--ServerApp.root_dir={root}",
+        "--LabApp.news_url=",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:  # wait for the server to answer (a readiness poll)
-        try:
-            urllib.request.urlopen(f"{base}/api/status?token={TOKEN}", timeout=2)
-            break
-        except OSError:
-            assert proc.poll() is None and time.monotonic() < deadline, (root / "server.log").read_text()
-            time.sleep(0.2)
-    try:
+    with serving(command, root, root / "server.log", f"{base}/api/status?token={TOKEN}"):
         yield base, root
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture

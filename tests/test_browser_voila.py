@@ -8,15 +8,11 @@ helpers come from ``test_browser.py``; screenshots go to ``test-artifacts/``.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 
 import pytest
 import test_browser
-from test_browser import CHROMIUM, _free_port, _write_notebook, node, shot
+from test_browser import CHROMIUM, _free_port, _write_notebook, node, serving, shot
 
 from nbpipe.task import task_id_str
 
@@ -65,43 +61,18 @@ def voila(tmp_path):
     assert os.path.exists(CHROMIUM), "Debian's chromium is needed (.ci/run installs it)"
     _write_notebook(tmp_path / "dashboard.ipynb", "%load_ext nbpipe", VOILA_CELL, "%pipeline show Report")
     port = _free_port()
-    log = open(tmp_path / "voila.log", "w")
-    env = dict(os.environ, NBPIPE_STATE_DIR=str(tmp_path / ".nbpipe"))
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "voila",
-            "dashboard.ipynb",
-            "--no-browser",
-            f"--port={port}",
-            "--Voila.ip=127.0.0.1",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        cwd=tmp_path,
-    )
+    command = [
+        sys.executable,
+        "-m",
+        "voila",
+        "dashboard.ipynb",
+        "--no-browser",
+        f"--port={port}",
+        "--Voila.ip=127.0.0.1",
+    ]
     base = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 120
-    while True:  # wait for the server to answer (a readiness poll)
-        try:
-            urllib.request.urlopen(f"{base}voila/static/", timeout=2)
-            break
-        except urllib.error.HTTPError:
-            break  # it answers (a 404 for the folder itself is an answer)
-        except OSError:
-            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "voila.log").read_text()
-            time.sleep(0.2)
-    try:
+    with serving(command, tmp_path, tmp_path / "voila.log", f"{base}voila/static/"):
         yield base, tmp_path
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_the_dag_renders_in_voila_and_a_click_runs_a_task(voila, page):

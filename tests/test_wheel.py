@@ -28,16 +28,7 @@ BUILT = ("dag_view.js", "dag_view.css", "graphviz.json")
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("wheel")
-    proc = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", str(REPO), "-w", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    (built,) = out.glob("nbpipe-*.whl")
-    return built
+    return _build_wheel(REPO, tmp_path_factory.mktemp("wheel"), timeout=900)
 
 
 def test_the_wheel_holds_the_bundled_view_and_no_jupyterlab_extension(wheel):
@@ -102,15 +93,7 @@ def test_a_source_tree_without_the_build_is_built_with_npm_into_the_wheel(tmp_pa
         pytest.skip("npm is needed to build from source")
     src = tmp_path / "src"
     _fresh_checkout(src)
-    out = tmp_path / "wheel"
-    proc = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", str(src), "-w", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    (built,) = out.glob("nbpipe-*.whl")
+    built = _build_wheel(src, tmp_path / "wheel", timeout=1200)
     with zipfile.ZipFile(built) as zf:
         names = set(zf.namelist())
     assert {f"nbpipe/notebook/static/{name}" for name in BUILT} <= names
@@ -126,3 +109,16 @@ def _fresh_checkout(dest: Path) -> None:
         if (REPO / name).is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(REPO / name, dest / name)
+
+
+def _build_wheel(source: Path, out: Path, timeout: float) -> Path:
+    """``pip wheel`` of the project at ``source`` into ``out``; the wheel's path."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", str(source), "-w", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (built,) = out.glob("nbpipe-*.whl")
+    return built

@@ -209,10 +209,12 @@ def history(
     """
     from nbpipe.engine.run_context import state_dir
     from nbpipe.state.staleness import history as recorded
+    from nbpipe.state.staleness import store_for_config
 
-    rows = recorded(task, limit=limit)
+    store = store_for_config()
+    rows = recorded(task, limit=limit, store=store)
     if with_log:
-        _add_logs(rows)
+        _add_logs(rows, store)
     if as_json:
         print(json.dumps(rows, indent=2, default=str), file=out)
         return Outcome(0, rows)
@@ -246,11 +248,8 @@ def history(
     return Outcome(0, rows)
 
 
-def _add_logs(rows: list[dict]) -> None:
+def _add_logs(rows: list[dict], store) -> None:
     """Give the row of each task's last attempt listed its log (rows are newest first)."""
-    from nbpipe.state.staleness import store_for_config
-
-    store = store_for_config()
     seen: set[str] = set()
     for row in rows:
         if row["task_id"] not in seen:

@@ -56,7 +56,9 @@ def flatten(struct) -> list:
         # Fast path for the common flat list of tasks/targets.
         out = []
         for item in struct:
-            if isinstance(item, (list, tuple, dict)) or (
+            if type(type(item)) is Register:  # a task (the usual item): one check, not four
+                out.append(item)
+            elif isinstance(item, (list, tuple, dict)) or (
                 not (isinstance(item, str) or _is_task(item))
                 and hasattr(item, "__iter__")
                 and not hasattr(item, "exists")

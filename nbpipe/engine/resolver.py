@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 from nbpipe.engine.scheduling import State
 from nbpipe.task import Task, flatten, is_external
+from nbpipe.task_register import Register
 
 __all__ = ["Resolver", "Resolved", "find_cycle", "MAX_DEPTH"]
 
@@ -125,7 +126,7 @@ def inspect_task(task: Task, force: dict | None = None, walk_complete: bool = Fa
             [],
         )
     for dep in deps:
-        if not isinstance(dep, Task):
+        if type(type(dep)) is not Register and not isinstance(dep, Task):  # the first test is the cheap one
             hint = ""
             if hasattr(dep, "exists"):
                 hint = "; wrap the target in an ExternalTask whose output() returns it"
@@ -266,10 +267,11 @@ class Resolver:
     def _break_cycles(self, found: list[Resolved]) -> None:
         """Mark the tasks of every dependency cycle among ``found`` as failed scheduling."""
         known = self.known
+        pending = State.PENDING
         while True:
             cycle = find_cycle(
-                [r.task_id for r in found if r.state == State.PENDING],
-                lambda tid: [d for d in known[tid].deps if known[d].state == State.PENDING],
+                [r.task.task_id for r in found if r.state == pending],
+                lambda tid: [d for d in known[tid].deps if known[d].state == pending],
             )
             if cycle is None:
                 return

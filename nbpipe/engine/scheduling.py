@@ -181,11 +181,11 @@ class Scheduler:
             deps=list(dict.fromkeys(deps)),
             priority=priority,
             effective_priority=priority,
-            resources=dict(resources or {}),
+            resources=dict(resources) if resources else {},
             retry_count=retry_count if retry_count is not None else self.default_retry_count,
             retry_delay=self.default_retry_delay if retry_delay is None else retry_delay,
             disable_window=self.default_disable_window if disable_window is None else disable_window,
-            failures=sorted(past_failures),
+            failures=sorted(past_failures) if past_failures else [],
             reason=reason,
         )
         self._seq += 1

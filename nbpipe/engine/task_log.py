@@ -26,6 +26,8 @@ MAX_LINES = 200
 MAX_LINE_CHARS = 2000
 
 _local = threading.local()
+#: A thread's buffer while its task has logged nothing: most tasks never log, and need no deque.
+_NO_LINES_YET = object()
 _install_lock = threading.Lock()
 
 
@@ -48,6 +50,8 @@ class _TaskLogHandler(logging.Handler):
         buffer = getattr(_local, "buffer", None)
         if buffer is None or record.name == "nbpipe" or record.name.startswith("nbpipe."):
             return False
+        if buffer is _NO_LINES_YET:
+            buffer = _local.buffer = _Buffer()
         try:
             text = self.format(record)
         except Exception:  # noqa: BLE001 - a record that cannot be formatted is not worth a failed task
@@ -80,7 +84,7 @@ def begin() -> object:
     if _handler not in logging.root.handlers:  # first use, or logging was configured anew since
         _install()
     outer = getattr(_local, "buffer", None)
-    _local.buffer = _Buffer()
+    _local.buffer = _NO_LINES_YET
     return outer
 
 
@@ -88,6 +92,6 @@ def end(outer: object = None) -> tuple[tuple[str, ...], int]:
     """Stop collecting; the lines kept and how many earlier ones were dropped."""
     buffer = getattr(_local, "buffer", None)
     _local.buffer = outer
-    if buffer is None or not buffer.seen:
+    if buffer is None or buffer is _NO_LINES_YET or not buffer.seen:
         return (), 0
     return tuple(buffer.lines), buffer.seen - len(buffer.lines)

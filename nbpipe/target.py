@@ -18,8 +18,10 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
+from nbpipe import configuration
 from nbpipe import format as _format
 from nbpipe.exceptions import FileAlreadyExists, FileSystemException, MissingParentDirectory, NotADirectory  # noqa: F401 - their home in Luigi's API
+from nbpipe.options import CORE_FSYNC_OUTPUTS
 from nbpipe.targets.temp_files import TEMP_MARK, remove_dead_temp_files, remove_temp_files, temp_path_for
 
 __all__ = [
@@ -322,6 +324,20 @@ class FileSystemTarget(Target):
         return hash((type(self), self.path))
 
 
+_fsync_setting: tuple = (None, None, False)  # (configuration generation, configuration object, value)
+
+
+def _fsync_outputs() -> bool:
+    """``[core] fsync_outputs``, read again only when the configuration changed (one lookup per write)."""
+    global _fsync_setting
+    generation, instance, value = _fsync_setting
+    current = configuration.LuigiConfigParser._instance
+    if generation != configuration.generation or instance is not current:
+        value = bool(configuration.option_value(CORE_FSYNC_OUTPUTS))
+        _fsync_setting = (configuration.generation, current, value)
+    return value
+
+
 def format_for_mode(fmt: _format.Format, default_format: bool, mode: str) -> _format.Format:
     """The format a stream opened in ``mode`` uses: bytes for a ``b`` mode
     unless the target was given a format of its own."""
@@ -398,10 +414,7 @@ class LocalTarget(FileSystemTarget):
         rw = mode.replace("b", "").replace("t", "")
         fmt = self._format_for(mode)
         if rw == "w":  # AtomicLocalFile creates missing parent folders
-            from nbpipe.configuration import option_value
-            from nbpipe.options import CORE_FSYNC_OUTPUTS
-
-            sink = AtomicLocalFile(self.path, fsync=option_value(CORE_FSYNC_OUTPUTS))
+            sink = AtomicLocalFile(self.path, fsync=_fsync_outputs())
             return atomic_writer(fmt, sink)
         if rw == "r":
             raw = io.FileIO(self.path, "r")

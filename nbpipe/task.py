@@ -206,7 +206,7 @@ class Task(metaclass=Register):
         cached = cls.__dict__.get("_public_params_cache")
         if cached is not None and cached[0] is params:
             return cached[1]
-        spec = [
+        spec: list[tuple[str, Callable[[Any], str]]] = [
             (name, p.serialize) for name, p in params if p.significant and p.visibility == ParameterVisibility.PUBLIC
         ]
         cls._public_params_cache = (params, spec)

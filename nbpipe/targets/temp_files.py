@@ -46,6 +46,8 @@ def temp_prefix(name: str) -> str:
     by ``~`` and 8 hex digits of its sha1, so different long names keep
     different prefixes.
     """
+    if len(name) * 4 + _ADDED <= NAME_MAX:  # short enough in any encoding (UTF-8: 4 bytes a character at most)
+        return f".{name}{TEMP_MARK}"
     encoded = os.fsencode(name)
     if len(encoded) + _ADDED <= NAME_MAX:
         return f".{name}{TEMP_MARK}"
@@ -57,7 +59,7 @@ def temp_prefix(name: str) -> str:
 def temp_path_for(path: str) -> str:
     """A hidden sibling of ``path`` named after this process, for atomic writes."""
     head, tail = os.path.split(path)
-    name = f"{temp_prefix(tail)}{os.getpid()}-{HOST_TAG}-{random.randrange(16**8):08x}"
+    name = f"{temp_prefix(tail)}{os.getpid()}-{HOST_TAG}-{random.getrandbits(32):08x}"
     return os.path.join(head, name)
 
 
@@ -121,7 +123,8 @@ def remove_dead_temp_files(folder: str) -> list[str]:
     Called when a write starts in ``folder``: leftovers of a run that was
     killed mid-write go as soon as a later run writes beside them.
     """
-    key = os.path.abspath(folder or ".")
+    # An absolute folder is its own key (no getcwd per write); the key only decides when to sweep again.
+    key = folder if folder.startswith("/") else os.path.abspath(folder or ".")
     now = time.monotonic()
     with _swept_lock:
         if now - _swept.get(key, -SWEEP_EVERY) < SWEEP_EVERY:

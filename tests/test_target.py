@@ -225,3 +225,22 @@ def test_a_file_where_a_parent_folder_should_be_fails_with_the_path(tmp_path):
     with pytest.raises(OSError) as info:
         target.open("w")
     assert "blocker" in str(info.value)
+
+
+def test_fsync_outputs_follows_the_configuration_between_writes(tmp_path, monkeypatch):
+    # The setting is kept between writes (one lookup per configuration change): a change must still count.
+    synced = []
+    real_fsync = os.fsync
+
+    def counting_fsync(fd):
+        synced.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counting_fsync)
+    config = nbpipe.configuration.get_config()
+    for n, value in enumerate(["false", "true", "false"]):
+        config.set("core", "fsync_outputs", value)
+        before = len(synced)
+        with LocalTarget(str(tmp_path / f"f{n}.txt")).open("w") as f:
+            f.write("x")
+        assert (len(synced) > before) == (value == "true"), f"fsync_outputs={value}"

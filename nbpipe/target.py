@@ -67,40 +67,57 @@ class CommitOnCleanExit:
                 pass
 
 
-class AtomicLocalFile(CommitOnCleanExit, io.BufferedWriter):
-    """A binary file that appears at ``path`` only when closed cleanly."""
+def _create_temp_file(path: str) -> tuple[str, io.FileIO]:
+    """A new hidden temporary sibling of ``path`` (its name, and the file open for writing)."""
+    tmp_path = temp_path_for(path)
+    parent = os.path.dirname(path)
+    remove_dead_temp_files(parent)
+    try:
+        return tmp_path, io.FileIO(tmp_path, "w")
+    except FileNotFoundError:
+        if not parent:
+            raise
+        # Create missing parent folders only when needed: most writes go to a
+        # folder that exists, and asking first costs a failed mkdir per write.
+        os.makedirs(parent, exist_ok=True)
+        return tmp_path, io.FileIO(tmp_path, "w")
 
-    def __init__(self, path: str, fsync: bool = False):
-        self.path = path
-        self.tmp_path = temp_path_for(path)
-        self._fsync = fsync
-        self._finished = True  # nothing to abort until the temporary file exists
-        parent = os.path.dirname(path)
-        remove_dead_temp_files(parent)
+
+def _publish(tmp_path: str, path: str, fsync: bool) -> None:
+    """Move the closed temporary file into place (after flushing it to the disk, with ``fsync``)."""
+    if fsync:
+        fd = os.open(tmp_path, os.O_RDONLY)
         try:
-            raw = io.FileIO(self.tmp_path, "w")
-        except FileNotFoundError:
-            if not parent:
-                raise
-            # Create missing parent folders only when needed: most writes go to a
-            # folder that exists, and asking first costs a failed mkdir per write.
-            os.makedirs(parent, exist_ok=True)
-            raw = io.FileIO(self.tmp_path, "w")
-        super().__init__(raw)
-        self._finished = False
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    os.replace(tmp_path, path)
+
+
+def _discard(tmp_path: str) -> None:
+    try:
+        os.remove(tmp_path)
+    except FileNotFoundError:
+        pass
+
+
+class _PublishedOnClose(CommitOnCleanExit):
+    """A local file written under a temporary name: ``close()`` publishes it at ``path``, ``abort()`` discards it.
+
+    Mixed in before an ``io`` class, whose own ``close`` (next in the MRO) closes the file.
+    """
+
+    path: str
+    tmp_path: str
+    _fsync: bool
+    _finished: bool
 
     def close(self) -> None:
         if self._finished:
             return
         try:
-            super().close()  # flushes; raises if the disk is full
-            if self._fsync:
-                fd = os.open(self.tmp_path, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-            os.replace(self.tmp_path, self.path)
+            super().close()  # type: ignore[misc]  # the io class's: flushes; raises if the disk is full
+            _publish(self.tmp_path, self.path, self._fsync)
         except BaseException:
             self.abort()
             raise
@@ -112,16 +129,43 @@ class AtomicLocalFile(CommitOnCleanExit, io.BufferedWriter):
             return
         self._finished = True
         try:
-            io.BufferedWriter.close(self)
+            super().close()  # type: ignore[misc]
         except Exception:  # noqa: BLE001 - we are discarding anyway
             pass
-        try:
-            os.remove(self.tmp_path)
-        except FileNotFoundError:
-            pass
+        _discard(self.tmp_path)
 
     def move_to_final_destination(self) -> None:  # Luigi's hook name
         os.replace(self.tmp_path, self.path)
+
+
+class AtomicLocalFile(_PublishedOnClose, io.BufferedWriter):
+    """A binary file that appears at ``path`` only when closed cleanly."""
+
+    def __init__(self, path: str, fsync: bool = False):
+        self.path = path
+        self._fsync = fsync
+        self._finished = True  # nothing to abort until the temporary file exists
+        self.tmp_path, raw = _create_temp_file(path)
+        super().__init__(raw)
+        self._finished = False
+
+
+class AtomicTextFile(_PublishedOnClose, io.TextIOWrapper):
+    """A text file that appears at ``path`` only when closed cleanly: what ``open("w")`` gives for text.
+
+    The same contract as an :class:`AtomicLocalFile` under a text layer, in
+    one object instead of three (the file, the layer and a proxy): most
+    outputs are small text files, where those layers cost as much as the
+    write itself.
+    """
+
+    def __init__(self, path: str, encoding: str = "utf-8", newline: str | None = None, fsync: bool = False):
+        self.path = path
+        self._fsync = fsync
+        self._finished = True  # nothing to abort until the temporary file exists
+        self.tmp_path, raw = _create_temp_file(path)
+        super().__init__(io.BufferedWriter(raw), encoding=encoding, newline=newline)
+        self._finished = False
 
 
 class _StreamProxy:
@@ -413,7 +457,9 @@ class LocalTarget(FileSystemTarget):
     def open(self, mode: str = "r"):
         rw = mode.replace("b", "").replace("t", "")
         fmt = self._format_for(mode)
-        if rw == "w":  # AtomicLocalFile creates missing parent folders
+        if rw == "w":  # the atomic files create missing parent folders
+            if type(fmt) is _format.TextFormat:  # plain text, the usual case: one object does it all
+                return AtomicTextFile(self.path, fmt.encoding, fmt.newline, fsync=_fsync_outputs())
             sink = AtomicLocalFile(self.path, fsync=_fsync_outputs())
             return atomic_writer(fmt, sink)
         if rw == "r":

@@ -560,6 +560,78 @@ def test_task_resources_map_to_dask_worker_resources(tmp_path):
             gpu.wait(timeout=30)
 
 
+def test_tasks_waiting_for_a_resource_never_hold_back_tasks_any_worker_can_run(tmp_path):
+    # Newly ready tasks wait to be sent together while the workers have work queued; tasks queued for a
+    # resource only one worker has do not count, or the plain worker would idle. Here each GPU task
+    # waits for the plain tasks (which become ready only after Start), so holding them back deadlocks.
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None, silence_logs=40) as small:
+        gpu = subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_worker", small.scheduler_address]
+            + ["--nthreads", "1", "--resources", "gpu=1", "--no-dashboard"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            with distributed.Client(small, set_as_default=False) as client:
+                client.wait_for_workers(2, timeout=60)
+            plain_outputs = [tmp_path / f"plain_{n}.txt" for n in range(3)]
+
+            class Start(nbpipe.Task):
+                def output(self):
+                    return nbpipe.LocalTarget(str(tmp_path / "start.txt"))
+
+                def run(self):
+                    with self.output().open("w") as f:
+                        f.write("go")
+
+            class Plain(nbpipe.Task):
+                n = nbpipe.IntParameter()
+
+                def requires(self):
+                    return Start()
+
+                def output(self):
+                    return nbpipe.LocalTarget(str(plain_outputs[self.n]))
+
+                def run(self):
+                    with self.output().open("w") as f:
+                        f.write("done")
+
+            class OnGpu(nbpipe.Task):
+                n = nbpipe.IntParameter()
+                resources = {"gpu": 1}
+
+                def output(self):
+                    return nbpipe.LocalTarget(str(tmp_path / f"gpu_{self.n}.txt"))
+
+                def run(self):
+                    import os
+                    import time
+
+                    deadline = time.monotonic() + 60
+                    while not all(os.path.exists(p) for p in plain_outputs):
+                        if time.monotonic() > deadline:
+                            raise RuntimeError("the plain tasks never ran while this one waited")
+                        time.sleep(0.05)
+                    with self.output().open("w") as f:
+                        f.write("done")
+
+            config.set_option("resources", "gpu", 4)  # the driver lets all four go; Dask queues them for its one gpu
+            from nbpipe.driver.run import execute
+
+            result = execute(
+                [OnGpu(n=n) for n in range(4)] + [Plain(n=n) for n in range(3)],
+                workers=2,
+                executor="dask",
+                dask_address=small.scheduler_address,
+            )
+            assert result.exit_code == 0, result.summary_text
+            assert result.summary.to_dict()["counts"]["completed"] == 8
+        finally:
+            gpu.terminate()
+            gpu.wait(timeout=30)
+
+
 def test_a_local_cluster_is_started_on_demand_and_gone_afterwards(tmp_path):
     script = tmp_path / "ondemand.py"
     script.write_text(

@@ -71,6 +71,10 @@ _PROGRESS = object()  # marks a progress report in the completion queue
 _WORKER_LOST = object()  # marks a lost worker in the completion queue
 _STARTED = "nbpipe:started"  # the progress kind of dask_task's start report
 _OUTCOME = "nbpipe:outcome"  # the progress kind of dask_task's pushed result
+#: While each worker has this many of the run's tasks sent to it (running or queued), newly ready
+#: tasks are held back until _SEND_AT_ONCE of them can be sent together.
+_KEEP_QUEUED = 2
+_SEND_AT_ONCE = 4
 _INLINE_BYTES = 256  # definitions up to this size travel with each task instead of as a cluster key
 
 
@@ -82,6 +86,7 @@ class _Submitted:
     deadline: float | None
     timeout: float | None
     interrupted: bool = False  # an attempt died with its worker
+    constrained: bool = False  # needs a Dask resource: only some workers can run it
 
 
 def cluster_address(explicit: str | None = None) -> tuple[str | None, str]:
@@ -323,7 +328,7 @@ class DaskExecutor(Executor):
         self._unsent.append((key, args, dask_resources or None, task.priority))
         # The clock of a timeout starts when a worker starts the task (it
         # reports it), not while the task waits in Dask's queue.
-        self._submitted[key] = _Submitted(task, None, time.monotonic(), None, timeout)
+        self._submitted[key] = _Submitted(task, None, time.monotonic(), None, timeout, constrained=bool(dask_resources))
 
     def _send(self) -> None:
         """Send the tasks submitted since the last call: one graph update per kind of task, not one per task."""
@@ -351,7 +356,12 @@ class DaskExecutor(Executor):
                 future.add_done_callback(self._finished.put)
 
     def wait(self, timeout: float | None) -> list[Outcome]:
-        self._send()
+        # Sent and not finished, that any worker can run (a task needing a resource may wait for its worker).
+        queued = sum(1 for s in self._submitted.values() if s.future is not None and not s.constrained)
+        if len(self._unsent) >= _SEND_AT_ONCE or queued < _KEEP_QUEUED * self.workers:
+            # Each send costs the driver about as much as a few tasks' worth of results: while every
+            # worker still has tasks queued, new ones wait to go together (they could not start sooner).
+            self._send()
         if self._immediate:
             outcomes, self._immediate = self._immediate, []
             return outcomes

@@ -413,7 +413,11 @@ class DaskExecutor(Executor):
             self._worker_lost(*item[1:])
             return None
         if item.status == "finished":
-            return self._finish(item.key, *item.result()) if item.key in self._submitted else None
+            if item.key not in self._submitted:
+                return None  # its pushed result came first (the usual order)
+            result = item.result()
+            # None: the result was pushed as an event, which finishes the task when it arrives.
+            return None if result is None else self._finish(item.key, *result)
         submitted = self._submitted.pop(item.key, None)
         if submitted is None:
             return None  # cancelled after a timeout, already reported

@@ -120,8 +120,8 @@ def run_payload(
     definitions: tuple = (),
     config: tuple | None = None,
     result_key: str = "",
-) -> tuple[bytes, str]:
-    """Run the task in ``payload``; return ``(pickled Outcome, captured output)``.
+) -> tuple[bytes, str] | None:
+    """Run the task in ``payload``; return ``(pickled Outcome, captured output)``, or None once pushed.
 
     ``sys_path`` and ``cwd`` are the driver's.  Modules it imported by name
     (``--module``) are found here too when the worker shares its file
@@ -137,7 +137,7 @@ def run_payload(
     task that cannot be loaded here fails with the module and the reason.
 
     ``result_key`` (the Dask key) asks for the result to be pushed to the
-    driver as an event too, when it is small.
+    driver as an event instead, when it is small; the return value is then None.
     """
     global _definitions
     for entry in sys_path:
@@ -199,7 +199,9 @@ def run_payload(
     if result_key and send_progress is not None and len(result[0]) + len(result[1]) <= PUSHED_RESULT_BYTES:
         # Pushed with the scheduler's event stream, the result reaches the driver with no
         # request of its own: fetching each future's result cost a round trip per task.
+        # The Dask result is then None, which the worker keeps and measures for nothing.
         worker.log_event(PROGRESS_TOPIC, (context.run_id, task.task_id, OUTCOME, (result_key, *result)))
+        return None
     return result
 
 

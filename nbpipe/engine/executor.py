@@ -145,9 +145,11 @@ class Executor(ABC):
     def warn_unenforceable_timeout(self, task: Task) -> None:
         """Say once per class that this executor cannot stop a task on time."""
         cls = type(task)
-        warned = self.__dict__.setdefault("_timeout_warned", set())
-        if cls not in warned and self.timeout_for(task):
-            warned.add(cls)
+        checked = self.__dict__.setdefault("_timeout_checked", set())
+        if cls in checked:
+            return
+        checked.add(cls)
+        if self.timeout_for(task):
             import logging
 
             logging.getLogger("nbpipe").warning(

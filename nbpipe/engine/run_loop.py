@@ -32,6 +32,7 @@ from nbpipe.task import Task
 __all__ = ["RunLoop", "Stopped", "FewerCollections", "close_locks"]
 
 logger = logging.getLogger("nbpipe")
+_NO_LOG: dict[str, Any] = {}  # (never changed: passed on as keywords only)
 
 
 class RunLoop:
@@ -174,7 +175,7 @@ class RunLoop:
         if self.locks is not None:
             self.registry.finished(task.task_id)
             self.locks.release(task.task_id)
-        log: dict[str, Any] = {"log": outcome.log, "log_dropped": outcome.log_dropped} if outcome.log else {}
+        log: dict[str, Any] = {"log": outcome.log, "log_dropped": outcome.log_dropped} if outcome.log else _NO_LOG
         if outcome.status == DONE:
             sched.done(task.task_id, now, outcome.worker, **log)
             if self.fire:

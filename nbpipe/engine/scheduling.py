@@ -256,7 +256,8 @@ class Scheduler:
 
     def next_ready(self, now: float) -> str | None:
         """The next task to run (now RUNNING), or None if none can start now."""
-        self._release_due_retries(now)
+        if self.waiting:
+            self._release_due_retries(now)
         ready = self.ready
         nodes = self.nodes
         while ready:
@@ -264,17 +265,19 @@ class Scheduler:
             node = nodes[task_id]
             if node.state != State.PENDING or node.unmet or -neg_prio != node.effective_priority:
                 continue  # stale entry
-            short = self._missing_resource(node)
-            if short is not None:
-                self.blocked.setdefault(short, []).append(task_id)
-                continue
-            for name, amount in node.resources.items():
-                self.used[name] = self.used.get(name, 0) + amount
+            if node.resources:
+                short = self._missing_resource(node)
+                if short is not None:
+                    self.blocked.setdefault(short, []).append(task_id)
+                    continue
+                for name, amount in node.resources.items():
+                    self.used[name] = self.used.get(name, 0) + amount
             node.state = State.RUNNING
             node.attempts += 1
             self.running.add(task_id)
             self._emit(State.RUNNING, node, now, attempt=node.attempts)
-            self._check()
+            if self.validate:
+                self._check()
             return task_id
         return None
 
@@ -296,6 +299,8 @@ class Scheduler:
 
     def _release(self, node: Node) -> None:
         self.running.discard(node.task_id)
+        if not node.resources:
+            return
         for name, amount in node.resources.items():
             self.used[name] -= amount
             for task_id in self.blocked.pop(name, ()):
@@ -340,7 +345,8 @@ class Scheduler:
             parent.unmet -= 1
             if parent.unmet == 0:
                 self._push_ready(parent)
-        self._check()
+        if self.validate:
+            self._check()
 
     def failed(self, task_id: str, now: float, reason: str = "", final: bool = False, **data) -> str:
         """The task failed; returns its new state (RETRY_WAIT, FAILED or DISABLED).

@@ -58,9 +58,8 @@ def temp_prefix(name: str) -> str:
 
 def temp_path_for(path: str) -> str:
     """A hidden sibling of ``path`` named after this process, for atomic writes."""
-    head, tail = os.path.split(path)
-    name = f"{temp_prefix(tail)}{os.getpid()}-{HOST_TAG}-{random.getrandbits(32):08x}"
-    return os.path.join(head, name)
+    head, slash, tail = os.fspath(path).rpartition("/")  # os.path.split and join, without their generality
+    return f"{head}{slash}{temp_prefix(tail)}{os.getpid()}-{HOST_TAG}-{random.getrandbits(32):08x}"
 
 
 def _remove(full: str) -> bool:

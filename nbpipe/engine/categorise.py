@@ -366,7 +366,8 @@ def summarize(events: Iterable[RunEvent], summary_length: int | None = None) -> 
 
     # Task objects, and a deterministic order: by str, then first-seen.
     objects = {tid: (obj if obj is not None else _UnknownTask(tid)) for tid, obj in tasks.items()}
-    rank = {tid: i for i, tid in enumerate(sorted(objects, key=lambda t: str(objects[t])))}
+    names = {tid: str(obj) for tid, obj in objects.items()}
+    rank = {tid: i for i, tid in enumerate(sorted(names, key=names.__getitem__))}
     categories = {name: [objects[t] for t in sorted(sets[name], key=rank.__getitem__)] for name in CATEGORIES}
 
     other_workers: dict[str, list[str]] = {}

@@ -336,7 +336,8 @@ class Scheduler:
         node = self._expect_running(task_id)
         self._release(node)
         node.state = state
-        self._emit(state, node, now, attempt=node.attempts, **data)
+        data["attempt"] = node.attempts  # (data is this call's own dict: the event keeps it)
+        self._events.append(RunEvent(state, task_id, now, None, (), "", data))
         nodes = self.nodes
         for parent_id in node.dependents:
             parent = nodes[parent_id]

@@ -278,9 +278,10 @@ class HistoryRecorder:
             info = self._per_class[cls] = (cls.get_task_family(), code, spec)
         return info
 
-    def _params(self, task: Task) -> str:
+    def _params(self, task: Task, spec: list | None = None) -> str:
         """JSON of the significant, serialised parameters (what to_str_params gives), fast."""
-        spec = self._class_info(type(task))[2]
+        if spec is None:
+            spec = self._class_info(type(task))[2]
         if not spec:
             return "{}"
         kw = task.param_kwargs
@@ -295,7 +296,7 @@ class HistoryRecorder:
         task = event.task or self._tasks.get(tid)
         if task is None:
             return
-        family, code, _ = self._class_info(type(task))
+        family, code, spec = self._class_info(type(task))
         # A requirement that ran in this run has its own record: comparing
         # completion times later tells whether it re-ran since, so nothing is
         # stored for it.  Anything else (complete before, external) is
@@ -321,7 +322,7 @@ class HistoryRecorder:
                 self.run_id,
                 tid,
                 family,
-                self._params(task),
+                self._params(task, spec),
                 "done",
                 self._started.pop(tid, None),
                 event.time,

@@ -13,8 +13,9 @@ medians.  Files live on /dev/shm.
   a plain ``graphlib.TopologicalSorter`` loop doing the same stat-and-create
   per node and Luigi's re-check of each requirement (the floor: no engine
   at all) and by ``dask.get`` (Dask's synchronous scheduler) over the same
-  graph.  N = 3 000 and 10 000.  Each child imports its engine before the
-  clock starts; nbpipe's child also builds one trivial task first (so the
+  graph.  N = 3 000 and 10 000.  Each child imports its engine (and, for
+  the cases below, the executor's modules: Dask distributed takes about
+  0.2 s) before the clock starts; nbpipe's child also builds one trivial task first (so the
   modules a build imports on first use are loaded and the state database
   exists, as from a notebook's second run on: the first build in a fresh
   process pays about 25 ms more, once).
@@ -28,7 +29,8 @@ medians.  Files live on /dev/shm.
   cluster other drivers could share).
 * **dask** — ``bench_dask.py``'s per-task overhead pipeline (1 000
   small-file tasks in layers of 100), 2 workers, process and Dask, and
-  Dask's own floor: the same file writes as plain futures, 8 in flight.
+  Dask's own floor: the same file writes as plain futures, 8 in flight (a
+  client connected, used and closed, as a run does).
 
 ``--other`` runs the same children against another checkout (its folder
 holding ``nbpipe/``), e.g. ``git worktree add /tmp/before HEAD``.
@@ -155,8 +157,8 @@ elif mode == "dask_floor":
         with open(os.path.join(out, f"small_{i}.txt"), "w") as f:
             f.write(str(i))
 
+    start = time.perf_counter()  # connecting and closing are timed, as nbpipe's run does both
     client = distributed.Client(os.environ["NBPIPE_DASK_ADDRESS"])
-    start = time.perf_counter()
     pending = distributed.as_completed()
     submitted = 0
     for _ in range(n):
@@ -164,10 +166,14 @@ elif mode == "dask_floor":
             pending.add(client.submit(write, submitted, pure=False))
             submitted += 1
         next(pending).result()
-    seconds = time.perf_counter() - start
     client.close()
+    seconds = time.perf_counter() - start
 elif mode.startswith("small_"):
     import nbpipe
+    import nbpipe.executors.process  # the executor's modules, imported before the clock (see the docstring)
+    if mode == "small_dask":
+        import distributed
+        import nbpipe.executors.dask_executor
 
     class Small(nbpipe.Task):  # bench_dask.py's overhead pipeline: layers of 100 small files
         i = nbpipe.IntParameter()
@@ -188,6 +194,10 @@ elif mode.startswith("small_"):
     seconds = time.perf_counter() - start
 elif mode.startswith("global_"):
     import nbpipe
+    import nbpipe.executors.process
+    if mode == "global_dask":
+        import distributed
+        import nbpipe.executors.dask_executor
     BIG = os.urandom(int(float(os.environ.get("BENCH_BIG_MB", "20")) * 1024 * 1024))  # referenced by the class below: cloudpickle carries it by value
 
     class UsesBig(nbpipe.Task):
@@ -233,7 +243,13 @@ def cases(selected: set[str]) -> list[tuple[str, int]]:
 def one(mode: str, n: int, checkout: Path, address: str | None) -> float | None:
     scratch = tempfile.mkdtemp(prefix="nbpipe-hot-", dir=SCRATCH)
     try:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("NBPIPE_", "LUIGI_"))}
+        # (PYTHONDONTWRITEBYTECODE would leave the cache prefix below empty: every child would then
+        # compile every module it imports, inside the timed run for modules imported on first use.)
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("NBPIPE_", "LUIGI_")) and k != "PYTHONDONTWRITEBYTECODE"
+        }
         env.update(
             BENCH_OUT=os.path.join(scratch, "out"),
             BENCH_HERE=str(HERE),

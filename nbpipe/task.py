@@ -67,19 +67,21 @@ _quote = json.encoder.encode_basestring_ascii  # what json.dumps uses for a str 
 _md5 = hashlib.md5
 
 
-def _params_json(params: dict[str, str]) -> str:
-    """``json.dumps(params, separators=(",", ":"), sort_keys=True)``, about twice as fast for string values."""
+def _params_json(params: dict[str, str], names: list[str]) -> str:
+    """``json.dumps(params, separators=(",", ":"), sort_keys=True)`` (``names``: the sorted keys), about
+    twice as fast for string values."""
     try:
-        return "{" + ",".join([_quote(name) + ":" + _quote(params[name]) for name in sorted(params)]) + "}"
+        return "{" + ",".join([_quote(name) + ":" + _quote(params[name]) for name in names]) + "}"
     except TypeError:  # a serialize() that returned something other than a str
         return _json_dumps(params)
 
 
 def task_id_str(task_family: str, params: dict[str, str]) -> str:
     """Luigi's canonical task id for a family and its serialised parameters."""
-    param_hash = _md5(_params_json(params).encode("utf-8"), usedforsecurity=False).hexdigest()
+    names = sorted(params)
+    param_hash = _md5(_params_json(params, names).encode("utf-8"), usedforsecurity=False).hexdigest()
     if params:
-        summary = "_".join(params[p][:TASK_ID_TRUNCATE_PARAMS] for p in sorted(params)[:TASK_ID_INCLUDE_PARAMS])
+        summary = "_".join(params[p][:TASK_ID_TRUNCATE_PARAMS] for p in names[:TASK_ID_INCLUDE_PARAMS])
         summary = TASK_ID_INVALID_CHAR_REGEX.sub("_", summary)
     else:
         summary = ""

@@ -204,7 +204,7 @@ class Task(metaclass=Register):
         Kept with the parameter list it was made from, so a parameter set on the
         class later (which drops that list) is seen.
         """
-        params = cls.get_params()
+        params = cls.__dict__.get("_param_list_cache") or cls.get_params()
         cached = cls.__dict__.get("_public_params_cache")
         if cached is not None and cached[0] is params:
             return cached[1]

@@ -281,6 +281,34 @@ def test_every_transition_reaches_observers_in_order():
     ]
 
 
+def test_a_subscriber_of_some_kinds_gets_only_those_in_order_with_the_others():
+    from nbpipe.engine.events import EventBus, RunEvent
+
+    bus = EventBus()
+    seen = []
+    bus.subscribe(lambda e: seen.append(("all", e.kind)))
+    bus.subscribe(lambda e: seen.append(("done", e.kind)), kinds=[Kind.DONE])
+    bus.subscribe(lambda e: seen.append(("all again", e.kind)))
+    for kind in (Kind.PENDING, Kind.DONE, Kind.PENDING):
+        bus.emit(RunEvent(kind, "t", 0.0))
+    late = []
+    bus.subscribe(lambda e: late.append(e.kind), kinds=[Kind.PENDING])  # after events of that kind were sent
+    bus.emit(RunEvent(Kind.PENDING, "t", 0.0))
+    assert seen == [
+        ("all", Kind.PENDING),
+        ("all again", Kind.PENDING),
+        ("all", Kind.DONE),
+        ("done", Kind.DONE),
+        ("all again", Kind.DONE),
+        ("all", Kind.PENDING),
+        ("all again", Kind.PENDING),
+        ("all", Kind.PENDING),
+        ("all again", Kind.PENDING),
+    ]
+    assert late == [Kind.PENDING]
+    assert [e.kind for e in bus.events] == [Kind.PENDING, Kind.DONE, Kind.PENDING, Kind.PENDING]
+
+
 def test_bad_build_arguments_are_clear():
     with pytest.raises(TypeError, match="unknown option"):
         nbpipe.build([Write("x")], wokers=2)

@@ -183,7 +183,7 @@ def execute(
         recorder = HistoryRecorder(
             store, context.run_id, content_hash=cfg.option_value(options.CORE_CONTENT_HASH), marked=frozenset(marks)
         )
-        bus.subscribe(recorder)
+        recorder.subscribe_to(bus)
         try:
             store.start_run(
                 context.run_id,

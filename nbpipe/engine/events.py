@@ -9,7 +9,7 @@ each can be tested by feeding it a hand-made list.  Luigi's event names for
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, get_args
 
@@ -104,15 +104,22 @@ class EventBus:
     """
 
     def __init__(self) -> None:
-        self._subscribers: list[Callable[[RunEvent], None]] = []
+        self._subscribers: list[tuple[Callable[[RunEvent], None], frozenset[str] | None]] = []
+        self._for_kind: dict[str, list[Callable[[RunEvent], None]]] = {}  # made on first use of each kind
         self.events: list[RunEvent] = []
 
-    def subscribe(self, fn: Callable[[RunEvent], None]) -> None:
-        self._subscribers.append(fn)
+    def subscribe(self, fn: Callable[[RunEvent], None], kinds: Iterable[str] | None = None) -> None:
+        """``fn`` receives every event, or only those of ``kinds`` (an event is several per task: it saves calls)."""
+        self._subscribers.append((fn, None if kinds is None else frozenset(kinds)))
+        self._for_kind = {}
 
     def emit(self, event: RunEvent) -> None:
         self.events.append(event)
-        for fn in self._subscribers:
+        kind = event.kind
+        receivers = self._for_kind.get(kind)
+        if receivers is None:
+            receivers = self._for_kind[kind] = [fn for fn, kinds in self._subscribers if kinds is None or kind in kinds]
+        for fn in receivers:
             try:
                 fn(event)
             except Exception:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from stat import S_ISDIR
 from typing import Any
 
-from nbpipe.engine.events import Kind, RunEvent
+from nbpipe.engine.events import EventBus, Kind, RunEvent
 from nbpipe.exceptions import StateStoreError
 from nbpipe.state.store import StateStore
 from nbpipe.target import LocalTarget
@@ -216,6 +216,11 @@ class HistoryRecorder:
         handler = self._handlers.get(event.kind)
         if handler is not None:
             handler(event)
+
+    def subscribe_to(self, bus: EventBus) -> None:
+        """Receive ``bus``'s events of the kinds it records, each straight in its handler."""
+        for kind, handler in self._handlers.items():
+            bus.subscribe(handler, kinds=(kind,))
 
     def _on_running(self, event: RunEvent) -> None:
         self._started[event.task_id] = event.time

@@ -4,6 +4,7 @@ Drivers run as subprocesses whose task classes live in ``__main__``, as in a
 notebook, so they reach the Dask workers by value.
 """
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -498,72 +499,12 @@ def test_progress_events_and_the_summary_match_local_executors(cluster, tmp_path
     assert all(w.startswith("dask-tcp://127.0.0.1:") for w in workers)
 
 
-def test_task_resources_map_to_dask_worker_resources(tmp_path):
-    # One plain worker and one started with --resources gpu=1 by Dask's own CLI.
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None, silence_logs=40) as small:
-        gpu = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "distributed.cli.dask_worker",
-                small.scheduler_address,
-                "--nthreads",
-                "1",
-                "--resources",
-                "gpu=1",
-                "--no-dashboard",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            with distributed.Client(small, set_as_default=False) as client:
-                client.wait_for_workers(2, timeout=60)
-                gpu_worker = next(a for a, w in client.scheduler_info()["workers"].items() if w["resources"])
+@contextlib.contextmanager
+def a_cluster_with_a_gpu_worker():
+    """A LocalCluster of one plain worker, and one worker started with --resources gpu=1 by Dask's own CLI.
 
-            class OnGpu(nbpipe.Task):
-                n = nbpipe.IntParameter()
-                resources = {"gpu": 1}
-
-                def output(self):
-                    return nbpipe.LocalTarget(str(tmp_path / f"gpu_{self.n}.txt"))
-
-                def run(self):
-                    from distributed import get_worker
-
-                    with self.output().open("w") as f:
-                        f.write(get_worker().address)
-
-            class TooBig(nbpipe.Task):
-                resources = {"gpu": 2}
-
-                def complete(self):
-                    return False
-
-            config.set_option("resources", "gpu", 2)
-            from nbpipe.driver.run import execute
-
-            result = execute(
-                [OnGpu(n=n) for n in range(4)] + [TooBig()],
-                workers=2,
-                executor="dask",
-                dask_address=small.scheduler_address,
-            )
-            assert {(tmp_path / f"gpu_{n}.txt").read_text() for n in range(4)} == {gpu_worker}
-            failed = result.summary.to_dict()
-            assert result.exit_code == 30, result.summary_text
-            reason = next(e.reason for e in result.events if e.kind == Kind.FAILED)
-            assert reason.startswith("needs resource gpu=2 but the largest Dask worker offers gpu=1")
-            assert failed["counts"]["completed"] == 4
-        finally:
-            gpu.terminate()
-            gpu.wait(timeout=30)
-
-
-def test_tasks_waiting_for_a_resource_never_hold_back_tasks_any_worker_can_run(tmp_path):
-    # Newly ready tasks wait to be sent together while the workers have work queued; tasks queued for a
-    # resource only one worker has do not count, or the plain worker would idle. Here each GPU task
-    # waits for the plain tasks (which become ready only after Start), so holding them back deadlocks.
+    Yields the cluster's scheduler address and the gpu worker's address.
+    """
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None, silence_logs=40) as small:
         gpu = subprocess.Popen(
             [sys.executable, "-m", "distributed.cli.dask_worker", small.scheduler_address]
@@ -574,62 +515,110 @@ def test_tasks_waiting_for_a_resource_never_hold_back_tasks_any_worker_can_run(t
         try:
             with distributed.Client(small, set_as_default=False) as client:
                 client.wait_for_workers(2, timeout=60)
-            plain_outputs = [tmp_path / f"plain_{n}.txt" for n in range(3)]
-
-            class Start(nbpipe.Task):
-                def output(self):
-                    return nbpipe.LocalTarget(str(tmp_path / "start.txt"))
-
-                def run(self):
-                    with self.output().open("w") as f:
-                        f.write("go")
-
-            class Plain(nbpipe.Task):
-                n = nbpipe.IntParameter()
-
-                def requires(self):
-                    return Start()
-
-                def output(self):
-                    return nbpipe.LocalTarget(str(plain_outputs[self.n]))
-
-                def run(self):
-                    with self.output().open("w") as f:
-                        f.write("done")
-
-            class OnGpu(nbpipe.Task):
-                n = nbpipe.IntParameter()
-                resources = {"gpu": 1}
-
-                def output(self):
-                    return nbpipe.LocalTarget(str(tmp_path / f"gpu_{self.n}.txt"))
-
-                def run(self):
-                    import os
-                    import time
-
-                    deadline = time.monotonic() + 60
-                    while not all(os.path.exists(p) for p in plain_outputs):
-                        if time.monotonic() > deadline:
-                            raise RuntimeError("the plain tasks never ran while this one waited")
-                        time.sleep(0.05)
-                    with self.output().open("w") as f:
-                        f.write("done")
-
-            config.set_option("resources", "gpu", 4)  # the driver lets all four go; Dask queues them for its one gpu
-            from nbpipe.driver.run import execute
-
-            result = execute(
-                [OnGpu(n=n) for n in range(4)] + [Plain(n=n) for n in range(3)],
-                workers=2,
-                executor="dask",
-                dask_address=small.scheduler_address,
-            )
-            assert result.exit_code == 0, result.summary_text
-            assert result.summary.to_dict()["counts"]["completed"] == 8
+                gpu_worker = next(a for a, w in client.scheduler_info()["workers"].items() if w["resources"])
+            yield small.scheduler_address, gpu_worker
         finally:
             gpu.terminate()
             gpu.wait(timeout=30)
+
+
+def test_task_resources_map_to_dask_worker_resources(tmp_path):
+    with a_cluster_with_a_gpu_worker() as (address, gpu_worker):
+
+        class OnGpu(nbpipe.Task):
+            n = nbpipe.IntParameter()
+            resources = {"gpu": 1}
+
+            def output(self):
+                return nbpipe.LocalTarget(str(tmp_path / f"gpu_{self.n}.txt"))
+
+            def run(self):
+                from distributed import get_worker
+
+                with self.output().open("w") as f:
+                    f.write(get_worker().address)
+
+        class TooBig(nbpipe.Task):
+            resources = {"gpu": 2}
+
+            def complete(self):
+                return False
+
+        config.set_option("resources", "gpu", 2)
+        from nbpipe.driver.run import execute
+
+        result = execute(
+            [OnGpu(n=n) for n in range(4)] + [TooBig()],
+            workers=2,
+            executor="dask",
+            dask_address=address,
+        )
+        assert {(tmp_path / f"gpu_{n}.txt").read_text() for n in range(4)} == {gpu_worker}
+        failed = result.summary.to_dict()
+        assert result.exit_code == 30, result.summary_text
+        reason = next(e.reason for e in result.events if e.kind == Kind.FAILED)
+        assert reason.startswith("needs resource gpu=2 but the largest Dask worker offers gpu=1")
+        assert failed["counts"]["completed"] == 4
+
+
+def test_tasks_waiting_for_a_resource_never_hold_back_tasks_any_worker_can_run(tmp_path):
+    # Newly ready tasks wait to be sent together while the workers have work queued; tasks queued for a
+    # resource only one worker has do not count, or the plain worker would idle. Here each GPU task
+    # waits for the plain tasks (which become ready only after Start), so holding them back deadlocks.
+    with a_cluster_with_a_gpu_worker() as (address, _):
+        plain_outputs = [tmp_path / f"plain_{n}.txt" for n in range(3)]
+
+        class Start(nbpipe.Task):
+            def output(self):
+                return nbpipe.LocalTarget(str(tmp_path / "start.txt"))
+
+            def run(self):
+                with self.output().open("w") as f:
+                    f.write("go")
+
+        class Plain(nbpipe.Task):
+            n = nbpipe.IntParameter()
+
+            def requires(self):
+                return Start()
+
+            def output(self):
+                return nbpipe.LocalTarget(str(plain_outputs[self.n]))
+
+            def run(self):
+                with self.output().open("w") as f:
+                    f.write("done")
+
+        class OnGpu(nbpipe.Task):
+            n = nbpipe.IntParameter()
+            resources = {"gpu": 1}
+
+            def output(self):
+                return nbpipe.LocalTarget(str(tmp_path / f"gpu_{self.n}.txt"))
+
+            def run(self):
+                import os
+                import time
+
+                deadline = time.monotonic() + 60
+                while not all(os.path.exists(p) for p in plain_outputs):
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("the plain tasks never ran while this one waited")
+                    time.sleep(0.05)
+                with self.output().open("w") as f:
+                    f.write("done")
+
+        config.set_option("resources", "gpu", 4)  # the driver lets all four go; Dask queues them for its one gpu
+        from nbpipe.driver.run import execute
+
+        result = execute(
+            [OnGpu(n=n) for n in range(4)] + [Plain(n=n) for n in range(3)],
+            workers=2,
+            executor="dask",
+            dask_address=address,
+        )
+        assert result.exit_code == 0, result.summary_text
+        assert result.summary.to_dict()["counts"]["completed"] == 8
 
 
 def test_a_local_cluster_is_started_on_demand_and_gone_afterwards(tmp_path):

@@ -309,6 +309,25 @@ def test_a_subscriber_of_some_kinds_gets_only_those_in_order_with_the_others():
     assert [e.kind for e in bus.events] == [Kind.PENDING, Kind.DONE, Kind.PENDING, Kind.PENDING]
 
 
+def test_a_failing_subscriber_is_reported_once_and_the_others_still_get_every_event(caplog):
+    from nbpipe.engine.events import EventBus, RunEvent
+
+    bus = EventBus()
+    seen = []
+
+    def broken(event):
+        raise ValueError("display gone")
+
+    bus.subscribe(broken)
+    bus.subscribe(lambda e: seen.append(e.kind))
+    with caplog.at_level("ERROR", logger="nbpipe"):
+        for _ in range(3):
+            bus.emit(RunEvent(Kind.PENDING, "t", 0.0))
+    reports = [r for r in caplog.records if "event subscriber" in r.getMessage()]
+    assert len(reports) == 1 and "display gone" in reports[0].exc_text
+    assert seen == [Kind.PENDING] * 3
+
+
 def test_bad_build_arguments_are_clear():
     with pytest.raises(TypeError, match="unknown option"):
         nbpipe.build([Write("x")], wokers=2)

@@ -107,6 +107,7 @@ class EventBus:
         self._subscribers: list[tuple[Callable[[RunEvent], None], frozenset[str] | None]] = []
         self._for_kind: dict[str, list[Callable[[RunEvent], None]]] = {}  # made on first use of each kind
         self.events: list[RunEvent] = []
+        self._failed: set[int] = set()  # ids of the subscribers whose failure was reported
 
     def subscribe(self, fn: Callable[[RunEvent], None], kinds: Iterable[str] | None = None) -> None:
         """``fn`` receives every event, or only those of ``kinds`` (an event is several per task: it saves calls)."""
@@ -123,6 +124,10 @@ class EventBus:
             try:
                 fn(event)
             except Exception:
-                import logging
+                if id(fn) not in self._failed:  # one report, not one per event (thousands in a big run)
+                    self._failed.add(id(fn))
+                    import logging
 
-                logging.getLogger("nbpipe").exception("event subscriber %r failed on %s", fn, event.kind)
+                    logging.getLogger("nbpipe").exception(
+                        "event subscriber %r failed on %s (its later failures are not reported)", fn, event.kind
+                    )

@@ -119,6 +119,63 @@ def test_cycle_is_named_and_only_its_tasks_fail_scheduling():
     assert found["top"].state == State.PENDING and found["ok"].state == State.PENDING
 
 
+GRAPH: dict[int, list[int]] = {}  # the requirements of each RandomNode, set by the test below
+
+
+class RandomNode(nbpipe.Task):
+    n = nbpipe.IntParameter()
+
+    def requires(self):
+        return [RandomNode(d) for d in GRAPH[self.n]]
+
+
+def _on_a_cycle(graph: dict[int, list[int]]) -> set[int]:
+    """Nodes that can reach themselves (the plain definition, by brute force)."""
+    on = set()
+    for start in graph:
+        seen, todo = set(), list(graph[start])
+        while todo:
+            node = todo.pop()
+            if node == start:
+                on.add(start)
+                break
+            if node not in seen:
+                seen.add(node)
+                todo.extend(graph[node])
+    return on
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_every_cycle_is_found_wherever_the_walk_meets_it(seed):
+    # Random graphs with shared requirements (edges to tasks found at the same level or above, which is
+    # where the search for cycles starts), half with planted cycles, some of them self-loops.
+    import random
+
+    rng = random.Random(seed)
+    size = rng.randint(5, 60)
+    GRAPH.clear()
+    for n in range(size):
+        GRAPH[n] = sorted({rng.randrange(n + 1, size) for _ in range(rng.randint(0, 3))} if n < size - 1 else set())
+    if seed % 2:
+        for _ in range(rng.randint(1, 3)):
+            a, b = sorted(rng.sample(range(size), 2))
+            GRAPH[b].append(a if rng.random() < 0.8 else b)  # an edge back up, or a self-loop
+    with Resolver() as resolver:
+        found = {r.task.n: r for r in resolver.resolve([RandomNode(0)])}
+    reachable = set(found)
+    cyclic = _on_a_cycle({n: GRAPH[n] for n in reachable})
+    failed = {n for n, r in found.items() if r.state == State.SCHEDULING_FAILED}
+    assert failed <= cyclic  # only tasks on a cycle fail
+    # and no cycle is left among the tasks still pending
+    pending = {
+        n: [d for d in GRAPH[n] if found[d].state == State.PENDING]
+        for n, r in found.items()
+        if r.state == State.PENDING
+    }
+    assert not _on_a_cycle(pending)
+    assert bool(failed) == bool(cyclic)
+
+
 def test_find_cycle_returns_none_for_a_dag_and_the_loop_otherwise():
     graph = {1: [2, 3], 2: [3], 3: []}
     assert find_cycle(graph, graph.__getitem__) is None

@@ -188,6 +188,10 @@ class Resolver:
                 seen_roots.add(task.task_id)
                 frontier.append(task)
         parent: dict[str, Task] = {}  # the task through which each one was first reached
+        # Tasks with a requirement that is not one level deeper than themselves (known already: found at
+        # their level or above, or in an earlier walk).  Along any other edge the level grows, so every
+        # cycle has an edge from one of these: the search for cycles starts from them alone.
+        back_edge_sources: list[str] = []
         depth = -1  # the roots are at depth 0: a chain A -> B -> C is 2 deep
         started = next_report = time.monotonic()
         next_report += PROGRESS_EVERY
@@ -203,12 +207,17 @@ class Resolver:
                 known[resolved.task.task_id] = resolved
                 found.append(resolved)
             for resolved, deps in results:
+                back_edge = False
                 for dep in deps:
                     tid = dep.task_id
-                    if tid not in known and tid not in seen_next:
+                    if tid in known:
+                        back_edge = True
+                    elif tid not in seen_next:
                         seen_next.add(tid)
                         next_frontier.append(dep)
                         parent[tid] = resolved.task
+                if back_edge:
+                    back_edge_sources.append(resolved.task.task_id)
             frontier = next_frontier
             if time.monotonic() > next_report:
                 next_report = time.monotonic() + PROGRESS_EVERY
@@ -219,7 +228,7 @@ class Resolver:
                     depth,
                     len(frontier),
                 )
-        self._break_cycles(found)
+        self._break_cycles(back_edge_sources)
         return found
 
     def _too_deep(self, frontier: list[Task], parent: dict[str, Task], found: list[Resolved]) -> None:
@@ -264,17 +273,21 @@ class Resolver:
         force, walk = self.force, self.walk_complete
         return list(self._pool.map(lambda t: inspect_task(t, force, walk), tasks))
 
-    def _break_cycles(self, found: list[Resolved]) -> None:
-        """Mark the tasks of every dependency cycle among ``found`` as failed scheduling."""
+    def _break_cycles(self, starts: list[str]) -> None:
+        """Mark the tasks of every dependency cycle through ``starts`` as failed scheduling."""
         known = self.known
         pending = State.PENDING
         while True:
             cycle = find_cycle(
-                [r.task.task_id for r in found if r.state == pending],
+                [tid for tid in starts if known[tid].state == pending],
                 lambda tid: [d for d in known[tid].deps if known[d].state == pending],
             )
             if cycle is None:
                 return
+            # Named from its task found first (nearest the roots), wherever the search entered it.
+            order = {tid: i for i, tid in enumerate(known)}
+            first = min(range(len(cycle)), key=lambda i: order[cycle[i]])
+            cycle = cycle[first:] + cycle[:first]
             text = " -> ".join(str(known[tid].task) for tid in cycle + [cycle[0]])
             for tid in cycle:
                 resolved = known[tid]

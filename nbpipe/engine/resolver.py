@@ -286,7 +286,7 @@ class Resolver:
                 return
             # Named from its task found first (nearest the roots), wherever the search entered it.
             order = {tid: i for i, tid in enumerate(known)}
-            first = min(range(len(cycle)), key=lambda i: order[cycle[i]])
+            first = min(range(len(cycle)), key=[order[tid] for tid in cycle].__getitem__)
             cycle = cycle[first:] + cycle[:first]
             text = " -> ".join(str(known[tid].task) for tid in cycle + [cycle[0]])
             for tid in cycle:

@@ -307,16 +307,22 @@ class HistoryRecorder:
         # stored for it.  Anything else (complete before, external) is
         # fingerprinted now.
         done = self._done
-        parts = [
-            _quote(dep_id) + ": " + _quote(self.digests.digest(self._tasks[dep_id]))
-            for dep_id in self._deps.get(tid, ())
-            if dep_id not in done and dep_id in self._tasks
-        ]
+        deps = self._deps.get(tid)
+        parts = (
+            [
+                _quote(dep_id) + ": " + _quote(self.digests.digest(self._tasks[dep_id]))
+                for dep_id in deps
+                if dep_id not in done and dep_id in self._tasks
+            ]
+            if deps and not done.issuperset(deps)  # (usually every requirement ran in this run)
+            else None
+        )
         done.add(tid)
         digests = self.digests
         digests.memo.pop(tid, None)  # it just ran: what it offers is new
         try:
-            outputs = digests._fingerprint_outputs(task.output())
+            declared = task.output()
+            outputs = digests._fingerprint_outputs(declared) if declared else {}
         except Exception:  # noqa: BLE001 - a broken output() gives no fingerprint
             outputs = {}
         digests.outputs[tid] = outputs

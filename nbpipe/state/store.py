@@ -16,6 +16,7 @@ N's entry upgrades a version N-1 database, in one transaction.
 
 from __future__ import annotations
 
+import heapq
 import json
 import os
 import socket
@@ -95,7 +96,7 @@ def _recent_durations(rows: list[tuple]) -> dict[str, list[float]]:
     for row in rows:  # (run_id, task_id, family, params, status, started, ended, ...)
         if row[4] == "done" and row[5] is not None:
             out.setdefault(row[2], []).append((row[6], row[6] - row[5]))
-    return {family: [d for _, d in sorted(pairs)[-_DURATION_SAMPLE:]] for family, pairs in out.items()}
+    return {family: [d for _, d in sorted(heapq.nlargest(_DURATION_SAMPLE, pairs))] for family, pairs in out.items()}
 
 
 def _chunks(items: Sequence, size: int = 500):

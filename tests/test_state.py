@@ -98,6 +98,8 @@ def test_history_records_runs_and_attempts(tmp_path):
     attempts = nbpipe.history(m.Clean(1))
     assert [a["status"] for a in attempts] == ["done"]
     assert attempts[0]["params"] == {"station": "1"} and attempts[0]["duration"] >= 0
+    assert (attempts[0]["error"], attempts[0]["traceback"], attempts[0]["attempt"]) == (None, None, 1)
+    assert attempts[0]["worker"] == "inline" and attempts[0]["started"] <= attempts[0]["ended"]
     assert len(nbpipe.history("Clean")) == 2
     assert set(open_store(tmp_path / ".nbpipe").typical_durations(["Clean", "Download"])) == {"Clean", "Download"}
 

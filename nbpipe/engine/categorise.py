@@ -155,6 +155,15 @@ def _as_id(value: Any) -> str:
     return value if isinstance(value, str) else value.task_id
 
 
+def _dep_ids(raw: dict[str, list[Iterable[Any]]]) -> dict[str, list[str]]:
+    """Each task's requirements as ids, without repeats, in the order the events gave them."""
+    deps: dict[str, list[str]] = {}
+    for tid, batches in raw.items():
+        ids = [_as_id(d) for batch in batches for d in batch]
+        deps[tid] = list(dict.fromkeys(ids)) if len(batches) > 1 else ids
+    return deps
+
+
 class Summary:
     """What happened in a run, by Luigi's categories; see :func:`summarize`.
 
@@ -238,7 +247,6 @@ def summarize(events: Iterable[RunEvent], summary_length: int | None = None) -> 
         summary_length = option_value(EXECUTION_SUMMARY_SUMMARY_LENGTH)
 
     tasks: dict[str, Any] = {}  # id -> task object (None until one is seen), in first-seen order
-    deps: dict[str, list[str]] = {}
     roots: list[str] | None = None
     first_discovered: str | None = None
     complete: set[str] = set()
@@ -255,19 +263,17 @@ def summarize(events: Iterable[RunEvent], summary_length: int | None = None) -> 
     durations: dict[str, float] = {}
     interrupted = False
 
+    # The requirements as the events give them (ids or tasks); made into ids only if a
+    # task is left pending and must be explained, which a successful run never needs.
+    raw_deps: dict[str, list[Iterable[Any]]] = {}
+
     def add_deps(tid: str, new: Iterable[Any]) -> None:
-        if not new:
-            return
-        lst = deps.get(tid)
-        if lst is None:
-            deps[tid] = [_as_id(d) for d in new]
-        else:
-            seen = set(lst)
-            for d in new:
-                d = _as_id(d)
-                if d not in seen:
-                    seen.add(d)
-                    lst.append(d)
+        if new:
+            given = raw_deps.get(tid)
+            if given is None:
+                raw_deps[tid] = [new]
+            else:
+                given.append(new)
 
     # The kinds as locals, the per-task ones first: this loop sees about four events per task.
     k_discovered, k_pending, k_running, k_done = Kind.DISCOVERED, Kind.PENDING, Kind.RUNNING, Kind.DONE
@@ -362,7 +368,8 @@ def summarize(events: Iterable[RunEvent], summary_length: int | None = None) -> 
             if tid in other_by_task:
                 sets["run_by_other_worker"].add(tid)
 
-    _explain_pending(pending_order, deps, sets)
+    if pending_order:
+        _explain_pending(pending_order, _dep_ids(raw_deps), sets)
 
     # Task objects, and a deterministic order: by str, then first-seen.
     objects = {tid: (obj if obj is not None else _UnknownTask(tid)) for tid, obj in tasks.items()}

@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from nbpipe.engine.status_codes import StatusCode, one_line_summary
+from nbpipe.task_register import Register
 
 __all__ = ["TITLE", "wrap_summary", "strip_summary_title", "render_summary", "enable_command"]
 
@@ -161,8 +162,15 @@ def _describe_family(family: str, tasks: list) -> str:
 
 def _group_by_family(tasks: list) -> dict[str, list]:
     groups: dict[str, list] = {}
+    family_of: dict[type, str] = {}  # a task class has one family: asked once per class, not per task
     for task in tasks:
-        groups.setdefault(_family(task), []).append(task)
+        cls = type(task)
+        family = family_of.get(cls)
+        if family is None:
+            family = _family(task)
+            if type(cls) is Register:  # (a stand-in for an unknown task is its own family)
+                family_of[cls] = family
+        groups.setdefault(family, []).append(task)
     return groups
 
 

@@ -187,6 +187,7 @@ class HistoryRecorder:
         self.digests = OutputDigests(content_hash, self._deps, self._tasks)
         # Rows are plain tuples in the store's column order (see StateStore.record).
         self._attempts: list[tuple] = []
+        self._successes: list[tuple] = []  # successful attempts: StateStore.record's shorter rows
         self._cleared: list[str] = []
         self._logs: list[tuple] = []  # (task_id, run_id, ended, JSON lines, dropped) of attempts that logged
         self._started: dict[str, float] = {}
@@ -327,19 +328,16 @@ class HistoryRecorder:
             outputs = {}
         digests.outputs[tid] = outputs
         data = event.data
-        attempts = self._attempts
-        attempts.append(
-            (
+        successes = self._successes
+        successes.append(
+            (  # (see StateStore.record: status, error and traceback are implied)
                 self.run_id,
                 tid,
                 family,
                 self._params(task, spec),
-                "done",
                 self._started.pop(tid, None),
                 event.time,
                 data.get("worker"),
-                None,
-                None,
                 data.get("attempt", 1),
                 code,
                 "{" + ", ".join(parts) + "}" if parts else "{}",
@@ -350,7 +348,7 @@ class HistoryRecorder:
             self._cleared.append(tid)
         if "log" in data:
             self._keep_log(tid, event)
-        if len(attempts) % 64 == 0:
+        if len(successes) % 64 == 0:
             self._maybe_flush()
 
     def _on_other_outcome(self, event: RunEvent) -> None:
@@ -388,7 +386,10 @@ class HistoryRecorder:
         self._logs.append((tid, self.run_id, event.time, json.dumps(lines), int(event.data.get("log_dropped", 0))))
 
     def _maybe_flush(self) -> None:
-        if len(self._attempts) >= self.batch_size or time.monotonic() - self._last_flush > self.batch_seconds:
+        if (
+            len(self._attempts) + len(self._successes) >= self.batch_size
+            or time.monotonic() - self._last_flush > self.batch_seconds
+        ):
             self.flush()
 
     def flush(self, wait: bool = False) -> None:
@@ -398,20 +399,31 @@ class HistoryRecorder:
         rows stay pending and the next flush tries again; the run itself
         goes on as if nothing happened, after one warning.
         """
-        if self._attempts or self._cleared:
+        if self._attempts or self._successes or self._cleared:
             with self._mutex:  # the running-rows timer writes too
                 marked = self._running_rows
-                superseded = [(self.run_id, row[1]) for row in self._attempts if row[1] in marked]
+                superseded = (
+                    [
+                        (self.run_id, row[1])
+                        for rows in (self._attempts, self._successes)
+                        for row in rows
+                        if row[1] in marked
+                    ]
+                    if marked
+                    else []
+                )
                 try:
-                    self.store.record(self._attempts, self._cleared, self._new_code, superseded, self._logs)
+                    self.store.record(
+                        self._attempts, self._cleared, self._new_code, superseded, self._logs, successes=self._successes
+                    )
                 except StateStoreError as exc:
                     self.unwritable(exc)
-                    if len(self._attempts) > MAX_PENDING_ROWS:  # give up on the oldest rather than grow without end
-                        del self._attempts[: len(self._attempts) - MAX_PENDING_ROWS]
-                        del self._logs[: len(self._logs) - MAX_PENDING_ROWS]
+                    for rows in (self._attempts, self._successes, self._logs):
+                        if len(rows) > MAX_PENDING_ROWS:  # give up on the oldest rather than grow without end
+                            del rows[: len(rows) - MAX_PENDING_ROWS]
                 else:
                     marked.difference_update(tid for _, tid in superseded)
-                    self._attempts, self._cleared, self._new_code, self._logs = [], [], {}, []
+                    self._attempts, self._successes, self._cleared, self._new_code, self._logs = [], [], [], {}, []
                     self.failed_writes = None
         self._last_flush = time.monotonic()
 

@@ -8,10 +8,7 @@ instance for equal parameters (see :mod:`nbpipe.task_register`).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import re
 import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -27,6 +24,14 @@ from nbpipe.parameter import (
     UnconsumedParameterWarning,
     UnknownParameterException,
     _no_value,
+)
+from nbpipe.task_ids import (  # noqa: F401 - Luigi's names, in Luigi's module
+    TASK_ID_INCLUDE_PARAMS,
+    TASK_ID_INVALID_CHAR_REGEX,
+    TASK_ID_TRUNCATE_HASH,
+    TASK_ID_TRUNCATE_PARAMS,
+    _task_id,
+    task_id_str,
 )
 from nbpipe.task_register import SAME_AS_PYTHON_MODULE, Register, auto_namespace, namespace
 from nbpipe.task_structure import (
@@ -57,36 +62,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("nbpipe")
-
-TASK_ID_INCLUDE_PARAMS = 3
-TASK_ID_TRUNCATE_PARAMS = 16
-TASK_ID_TRUNCATE_HASH = 10
-TASK_ID_INVALID_CHAR_REGEX = re.compile(r"[^A-Za-z0-9_]")
-_json_dumps = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
-_quote = json.encoder.encode_basestring_ascii  # what json.dumps uses for a str (ensure_ascii)
-_md5 = hashlib.md5
-
-
-def _params_json(params: dict[str, str], names: list[str]) -> str:
-    """``json.dumps(params, separators=(",", ":"), sort_keys=True)`` (``names``: the sorted keys), about
-    twice as fast for string values."""
-    try:
-        return "{" + ",".join([_quote(name) + ":" + _quote(params[name]) for name in names]) + "}"
-    except TypeError:  # a serialize() that returned something other than a str
-        return _json_dumps(params)
-
-
-def task_id_str(task_family: str, params: dict[str, str]) -> str:
-    """Luigi's canonical task id for a family and its serialised parameters."""
-    names = sorted(params)
-    param_hash = _md5(_params_json(params, names).encode("utf-8"), usedforsecurity=False).hexdigest()
-    if params:
-        summary = "_".join(params[p][:TASK_ID_TRUNCATE_PARAMS] for p in names[:TASK_ID_INCLUDE_PARAMS])
-        summary = TASK_ID_INVALID_CHAR_REGEX.sub("_", summary)
-    else:
-        summary = ""
-    return f"{task_family}_{summary}_{param_hash[:TASK_ID_TRUNCATE_HASH]}"
-
 
 _NOT_USER_SPECIFIED = "__not_user_specified"
 
@@ -262,7 +237,8 @@ class Task(metaclass=Register):
             for (name, _), arg in zip(positional, args, strict=False):  # fewer args than positional parameters is fine
                 values[name] = arg
         if kwargs:
-            names = {n for n, _ in params}
+            plan = cls.__dict__.get("_init_plan_cache")
+            names = plan[4] if plan is not None and plan[0] is params else {n for n, _ in params}
             for name, arg in kwargs.items():
                 if name in values:
                     raise DuplicateParameterException(
@@ -345,22 +321,48 @@ class Task(metaclass=Register):
         self._init_from_values(self.get_param_values(params, args, kwargs))
 
     def _init_from_values(self, param_values: list[tuple[str, Any]]) -> None:
-        d = self.__dict__
-        for key, value in param_values:
-            d[key] = value
-        d["param_kwargs"] = dict(param_values)
-        params = self.get_params()
-        for (_, param), (key, value) in zip(params, param_values, strict=False):
-            param._warn_on_wrong_param_type(key, value)
         cls = type(self)
+        params = cls.__dict__.get("_param_list_cache") or cls.get_params()
+        plan = cls.__dict__.get("_init_plan_cache")
+        if plan is None or plan[0] is not params:
+            plan = cls._init_plan(params)
+        d = self.__dict__
+        kw = dict(param_values)
+        d.update(kw)
+        d["param_kwargs"] = kw
+        for name, param in plan[1]:
+            if name in kw:
+                param._warn_on_wrong_param_type(name, kw[name])
         if cls.to_str_params is Task.to_str_params:  # (what it gives, without its per-parameter checks)
-            kw = d["param_kwargs"]
-            str_params = {name: serialize(kw[name]) for name, serialize in cls._public_params()}
+            str_params = {name: serialize(kw[name]) for name, serialize in plan[2]}
+            names = plan[3]
         else:  # a subclass's own to_str_params decides, as in Luigi
             str_params = self.to_str_params(only_significant=True, only_public=True)
-        task_id = task_id_str(self.get_task_family(), str_params)
+            names = sorted(str_params)
+        task_id = _task_id(cls.get_task_family(), str_params, names)
         d["task_id"] = task_id
         d["_Task__hash"] = hash(task_id)
+
+    @classmethod
+    def _init_plan(cls, params: list[tuple[str, Parameter]]) -> tuple:
+        """What making an instance needs from the class, once per parameter list:
+
+        (that list; the parameters whose type check can warn; the public
+        significant (name, serialize) pairs; their names, sorted; the set of
+        all parameter names).  The base
+        type check warns only for a plain ``Parameter``, so the parameters of
+        its subclasses that keep it are not asked for every instance.
+        """
+        base_check = Parameter._warn_on_wrong_param_type
+        checked = [
+            (name, p)
+            for name, p in params
+            if type(p) is Parameter or getattr(p._warn_on_wrong_param_type, "__func__", None) is not base_check
+        ]
+        spec = cls._public_params()
+        plan = (params, checked, spec, sorted(name for name, _ in spec), frozenset(name for name, _ in params))
+        cls._init_plan_cache = plan
+        return plan
 
     @property
     def param_args(self) -> tuple:

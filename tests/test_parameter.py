@@ -718,6 +718,27 @@ def test_task_ids_agree_with_luigi():
     assert task_id_str("Fam", ours) == task_id_str("Fam", theirs)
 
 
+@pytest.mark.parametrize(
+    "values",
+    [
+        {},
+        {"a": "plain_value_09"},
+        {"a": "x" * 40, "b": "a-b c/d", "c": "é😀", "d": "never in the summary"},
+        {"z": "", "y": "_", "x": "__"},
+        {"only": "tab\tand\nnewline", "q": 'quote"s'},
+    ],
+    ids=["none", "simple", "punctuation-unicode-long", "empty-underscores", "control-quotes"],
+)
+def test_task_id_strings_agree_with_luigi(values):
+    """The summary part (first three values, cut, non-word characters replaced) and the hash, as Luigi makes them."""
+    _luigi()
+    from luigi.task import task_id_str as luigi_task_id_str
+
+    from nbpipe.task import task_id_str
+
+    assert task_id_str("Fam", values) == luigi_task_id_str("Fam", values)
+
+
 def test_schema_with_custom_validator():
     seen = []
 

@@ -16,7 +16,6 @@ N's entry upgrades a version N-1 database, in one transaction.
 
 from __future__ import annotations
 
-import heapq
 import json
 import os
 import socket
@@ -24,87 +23,24 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 from nbpipe.exceptions import StateStoreError
+from nbpipe.state.rows import (
+    DURATION_SAMPLE,
+    INSERT_SUCCESSES,
+    AttemptRow,
+    FingerprintRow,
+    attempt_tuple,
+    recent_durations,
+)
 from nbpipe.state.schema import MIGRATIONS, SCHEMA_VERSION
 from nbpipe.state.store_errors import explain
 
 __all__ = ["StateStore", "StateStoreError", "AttemptRow", "FingerprintRow", "SCHEMA_VERSION", "open_store"]
 
 DB_NAME = "state.db"
-
-
-@dataclass(slots=True)
-class AttemptRow:
-    run_id: str
-    task_id: str
-    family: str
-    params: str  # JSON of the serialised significant parameters
-    status: str  # done | failed | disabled | upstream_failed | run_by_other | interrupted
-    started: float | None
-    ended: float
-    worker: str = ""
-    error: str = ""
-    traceback: str = ""
-    attempt: int = 1
-
-
-@dataclass(slots=True)
-class FingerprintRow:
-    task_id: str
-    family: str
-    run_id: str
-    completed: float
-    code: str  # digest of the class's code (components in code_versions)
-    # upstream task id -> None when it ran in the same run (its own record
-    # says when), else the digest of what it offered then
-    inputs: dict
-    outputs: dict  # target name -> fingerprint
-
-
-def _attempt_tuple(a) -> tuple:
-    """14 column values: an attempt with (for a success) its fingerprint."""
-    if isinstance(a, tuple):
-        return a if len(a) == 14 else a + (None, None, None)
-    return (
-        a.run_id,
-        a.task_id,
-        a.family,
-        a.params,
-        a.status,
-        a.started,
-        a.ended,
-        a.worker,
-        a.error,
-        a.traceback,
-        a.attempt,
-        None,
-        None,
-        None,
-    )
-
-
-_DURATION_SAMPLE = 20
-
-_INSERT_SUCCESSES = (
-    "INSERT INTO attempts (run_id, task_id, family, params, status, started, ended, worker, error, "
-    "traceback, attempt, code, inputs, outputs) VALUES (?, ?, ?, ?, 'done', ?, ?, ?, NULL, NULL, ?, ?, ?, ?)"
-)
-
-
-def _recent_durations(rows: list[tuple], successes: Sequence[tuple] = ()) -> dict[str, list[float]]:
-    """family -> durations of the batch's successful attempts, oldest first (last 20)."""
-    out: dict[str, list[tuple[float, float]]] = {}
-    for row in rows:  # (run_id, task_id, family, params, status, started, ended, ...)
-        if row[4] == "done" and row[5] is not None:
-            out.setdefault(row[2], []).append((row[6], row[6] - row[5]))
-    for row in successes:  # (run_id, task_id, family, params, started, ended, ...)
-        if row[4] is not None:
-            out.setdefault(row[2], []).append((row[5], row[5] - row[4]))
-    return {family: [d for _, d in sorted(heapq.nlargest(_DURATION_SAMPLE, pairs))] for family, pairs in out.items()}
 
 
 def _chunks(items: Sequence, size: int = 500):
@@ -335,7 +271,7 @@ class StateStore:
         rows: list[tuple] = (
             cast("list[tuple]", list(attempts))  # the condition below: every item is a 14-tuple
             if all(type(a) is tuple and len(a) == 14 for a in attempts)
-            else [_attempt_tuple(a) for a in attempts]
+            else [attempt_tuple(a) for a in attempts]
         )
         if rows:
             statements.append(
@@ -346,7 +282,7 @@ class StateStore:
                 )
             )
         if successes:
-            statements.append((_INSERT_SUCCESSES, successes if isinstance(successes, list) else list(successes)))
+            statements.append((INSERT_SUCCESSES, successes if isinstance(successes, list) else list(successes)))
         if cleared_marks:
             statements.append(("DELETE FROM invalidations WHERE task_id = ?", [(t,) for t in cleared_marks]))
         if logs:
@@ -357,7 +293,7 @@ class StateStore:
                 )
             )
         if statements:
-            durations = _recent_durations(rows, successes)
+            durations = recent_durations(rows, successes)
 
             def update_durations(conn) -> None:
                 # Typical durations per family (for ETAs) are kept small and
@@ -367,7 +303,7 @@ class StateStore:
                     recent = (json.loads(old[0]) if old else []) + new
                     conn.execute(
                         "INSERT OR REPLACE INTO family_durations (family, recent) VALUES (?, ?)",
-                        (family, json.dumps(recent[-_DURATION_SAMPLE:])),
+                        (family, json.dumps(recent[-DURATION_SAMPLE:])),
                     )
 
             self._write("recording task results", statements, then=update_durations)

@@ -1,0 +1,84 @@
+"""The shapes of the ``attempts`` table's rows, as the store is given them.
+
+A row is a plain tuple in the table's column order (the hot path: one per
+task that ran); :class:`AttemptRow` is the readable form for other callers.
+Successful attempts travel as shorter tuples (see :data:`INSERT_SUCCESSES`).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = ["AttemptRow", "FingerprintRow", "INSERT_SUCCESSES", "DURATION_SAMPLE", "attempt_tuple", "recent_durations"]
+
+
+@dataclass(slots=True)
+class AttemptRow:
+    run_id: str
+    task_id: str
+    family: str
+    params: str  # JSON of the serialised significant parameters
+    status: str  # done | failed | disabled | upstream_failed | run_by_other | interrupted
+    started: float | None
+    ended: float
+    worker: str = ""
+    error: str = ""
+    traceback: str = ""
+    attempt: int = 1
+
+
+@dataclass(slots=True)
+class FingerprintRow:
+    task_id: str
+    family: str
+    run_id: str
+    completed: float
+    code: str  # digest of the class's code (components in code_versions)
+    # upstream task id -> None when it ran in the same run (its own record
+    # says when), else the digest of what it offered then
+    inputs: dict
+    outputs: dict  # target name -> fingerprint
+
+
+def attempt_tuple(a) -> tuple:
+    """14 column values: an attempt with (for a success) its fingerprint."""
+    if isinstance(a, tuple):
+        return a if len(a) == 14 else a + (None, None, None)
+    return (
+        a.run_id,
+        a.task_id,
+        a.family,
+        a.params,
+        a.status,
+        a.started,
+        a.ended,
+        a.worker,
+        a.error,
+        a.traceback,
+        a.attempt,
+        None,
+        None,
+        None,
+    )
+
+
+DURATION_SAMPLE = 20
+
+INSERT_SUCCESSES = (
+    "INSERT INTO attempts (run_id, task_id, family, params, status, started, ended, worker, error, "
+    "traceback, attempt, code, inputs, outputs) VALUES (?, ?, ?, ?, 'done', ?, ?, ?, NULL, NULL, ?, ?, ?, ?)"
+)
+
+
+def recent_durations(rows: list[tuple], successes: Sequence[tuple] = ()) -> dict[str, list[float]]:
+    """family -> durations of the batch's successful attempts, oldest first (last 20)."""
+    out: dict[str, list[tuple[float, float]]] = {}
+    for row in rows:  # (run_id, task_id, family, params, status, started, ended, ...)
+        if row[4] == "done" and row[5] is not None:
+            out.setdefault(row[2], []).append((row[6], row[6] - row[5]))
+    for row in successes:  # (run_id, task_id, family, params, started, ended, ...)
+        if row[4] is not None:
+            out.setdefault(row[2], []).append((row[5], row[5] - row[4]))
+    return {family: [d for _, d in sorted(heapq.nlargest(DURATION_SAMPLE, pairs))] for family, pairs in out.items()}

@@ -118,6 +118,27 @@ def test_retries_within_one_run_then_success():
     assert kinds.count(Kind.FAILED) == 2 and kinds.count(Kind.RETRY_WAIT) == 2 and kinds[-1] == Kind.DONE
 
 
+@pytest.mark.parametrize("executor", ["inline", "thread", "process"])
+def test_waiting_for_a_retry_sleeps_instead_of_spinning(executor):
+    """A retry due in 1 s: the run loop waits for it in a few calls, not a busy loop of millions
+    (Luigi's default retry_delay is 15 minutes: a spinning wait would hold a core all that time)."""
+    from nbpipe.executors import make_executor
+
+    config.set_option("scheduler", "retry_delay", 1)
+    inner = make_executor(executor, 1)
+    calls = []
+    original_wait = inner.wait
+
+    def counting_wait(timeout):
+        calls.append(timeout)
+        return original_wait(timeout)
+
+    inner.wait = counting_wait
+    result = execute([Flaky()], executor=inner)
+    assert result.status == StatusCode.SUCCESS_WITH_RETRY and open("attempts").read() == "xxx"
+    assert len(calls) < 50, f"{len(calls)} waits for two 1 s retry delays"
+
+
 class AlwaysFails(nbpipe.Task):
     retry_count = 2
 

@@ -283,12 +283,14 @@ class RunLoop:
             timeout = None if wake is None else max(0.0, wake - clock())
             if self.lock_waits:
                 timeout = self.lock_poll if timeout is None else min(timeout, self.lock_poll)
-                if not executor.running():
-                    time.sleep(timeout)  # only other runs can change anything now
-                    continue
             if stop is not None:
                 # Wake up regularly to notice a stop request.
                 timeout = 0.2 if timeout is None else min(timeout, 0.2)
+            if timeout is not None and not executor.running():
+                # Only time (a retry's delay) or other runs (a lock) can change anything now;
+                # an executor with nothing running returns at once, so wait here.
+                time.sleep(timeout)
+                continue
             outcomes = executor.wait(timeout)
             now = clock()
             for outcome in outcomes:

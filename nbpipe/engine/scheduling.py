@@ -45,8 +45,9 @@ resource that is not configured has capacity 1.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Final, Literal, get_args
 
 from nbpipe.engine.events import Kind, RunEvent
@@ -102,6 +103,10 @@ _DEAD = frozenset({State.FAILED, State.DISABLED, State.UPSTREAM_FAILED})
 _INITIAL = frozenset({State.PENDING, State.COMPLETE, State.MISSING, State.SCHEDULING_FAILED, State.DISABLED})
 
 
+#: The resources of a task that needs none (most): one shared, read-only mapping instead of a dict per task.
+_NO_RESOURCES: Mapping[str, int] = MappingProxyType({})
+
+
 @dataclass(slots=True, eq=False)
 class Node:
     task_id: str
@@ -112,11 +117,11 @@ class Node:
     unmet: int = 0
     priority: float = 0
     effective_priority: float = 0
-    resources: dict = field(default_factory=dict)
+    resources: Mapping[str, int] = field(default_factory=lambda: _NO_RESOURCES)
     retry_count: int | None = None
     retry_delay: float = 0.0
     disable_window: float = 3600.0
-    failures: list = field(default_factory=list)
+    failures: Sequence[float] = ()  # replaced, never changed in place: most nodes share the empty one
     attempts: int = 0
     retry_at: float = 0.0
     reason: str = ""
@@ -181,11 +186,11 @@ class Scheduler:
             deps=list(dict.fromkeys(deps)),
             priority=priority,
             effective_priority=priority,
-            resources=dict(resources) if resources else {},
+            resources=dict(resources) if resources else _NO_RESOURCES,
             retry_count=retry_count if retry_count is not None else self.default_retry_count,
             retry_delay=self.default_retry_delay if retry_delay is None else retry_delay,
             disable_window=self.default_disable_window if disable_window is None else disable_window,
-            failures=sorted(past_failures) if past_failures else [],
+            failures=sorted(past_failures) if past_failures else (),
             reason=reason,
         )
         self._seq += 1
@@ -362,9 +367,8 @@ class Scheduler:
         self._release(node)
         node.reason = reason
         self._emit(State.FAILED, node, now, reason=reason, attempt=node.attempts, **data)
-        node.failures.append(now)
         window_start = now - node.disable_window
-        node.failures = [t for t in node.failures if t >= window_start]
+        node.failures = [t for t in (*node.failures, now) if t >= window_start]
         limit = None if final else node.retry_count
         if limit is not None and len(node.failures) < limit:
             node.state = State.RETRY_WAIT

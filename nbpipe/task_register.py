@@ -96,13 +96,14 @@ class Register(abc.ABCMeta):
                             if type(value) not in types:
                                 break
                         else:
-                            raw = (cls, _RAW, args, tuple(kwargs.items()))
+                            # (one flat tuple: the cache keeps it, and pairs would be three objects more)
+                            raw = (cls, _RAW, args, *kwargs, *kwargs.values())
                 else:
                     for value in args:
                         if type(value) not in types:
                             break
                     else:
-                        raw = (cls, _RAW, args, ())
+                        raw = (cls, _RAW, args)
                 if raw is not None:
                     hit = cache.get(raw)
                     if hit is not None:
@@ -273,7 +274,7 @@ def auto_namespace(scope: str = "") -> None:
 
 # -- the raw-argument fast path of the instance cache ------------------------
 
-_RAW = object()  # marks raw-argument keys in the instance cache: (cls, _RAW, args, kwargs items)
+_RAW = object()  # marks raw-argument keys in the instance cache: (cls, _RAW, args, *kwargs names, *their values)
 # Exact types whose equality implies equality of what a pure ``normalize`` makes
 # of them: no two of them compare equal across types (unlike bool, int and float).
 _RAW_TYPES = frozenset({int, str, type(None), datetime.date, datetime.datetime})
@@ -324,7 +325,7 @@ def _raw_ok(cls: Any) -> tuple[list, bool]:
 def _forget_raw_keys() -> None:
     cache = Register._instance_cache
     if cache:
-        for key in [k for k in list(cache) if len(k) == 4 and k[1] is _RAW]:
+        for key in [k for k in list(cache) if len(k) > 2 and k[1] is _RAW]:
             del cache[key]
 
 

@@ -26,7 +26,7 @@ import logging
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from nbpipe.engine.scheduling import State
 from nbpipe.task import Task, flatten, is_external
@@ -55,7 +55,7 @@ class Resolved:
 
     task: Task
     state: str
-    deps: list = field(default_factory=list)  # task ids
+    deps: tuple[str, ...] = ()  # task ids (a tuple: the DISCOVERED event carries this very object)
     reason: str = ""
     traceback: str = ""
     #: What requires() or complete() raised, for Event.BROKEN_TASK handlers (Luigi passes the exception).
@@ -109,7 +109,7 @@ def inspect_task(task: Task, force: dict | None = None, walk_complete: bool = Fa
                 deps = [d for d in flatten(task.requires()) if isinstance(d, Task)]
             except Exception:  # noqa: BLE001 - complete anyway; nothing below is needed
                 deps = []
-            return Resolved(task, State.COMPLETE, [d.task_id for d in deps]), deps
+            return Resolved(task, State.COMPLETE, tuple([d.task_id for d in deps])), deps
     if is_external(task):
         return Resolved(task, State.MISSING, reason=f"{task} is an external task and its output is missing"), []
     try:
@@ -140,7 +140,7 @@ def inspect_task(task: Task, force: dict | None = None, walk_complete: bool = Fa
             )
     state = State.DISABLED if getattr(task, "disabled", False) is True else State.PENDING
     reason = f"{task} is disabled (disabled = True)" if state == State.DISABLED else forced_reason
-    return Resolved(task, state, [d.task_id for d in deps], reason), deps
+    return Resolved(task, state, tuple([d.task_id for d in deps]), reason), deps
 
 
 class Resolver:

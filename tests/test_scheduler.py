@@ -50,7 +50,7 @@ def test_chain_runs_in_dependency_order_and_reports_every_transition():
         ("running", "c", 5),
         ("done", "c", 6),
     ]
-    assert s.drain_events() == []
+    assert list(s.drain_events()) == []
 
 
 def test_priorities_are_inherited_by_dependencies_and_order_dispatch():

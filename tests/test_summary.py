@@ -1229,3 +1229,20 @@ def test_run_result():
     assert "_repr_pretty_" not in vars(RunResult)
     given = summarize(events, summary_length=1)
     assert RunResult(events, given).summary is given
+
+
+def test_events_without_their_task_are_summarised_by_task_id():
+    """Events from elsewhere (a remote worker's report) may carry only the id: the task still appears."""
+    known = Leaf(k=1)
+    events = [
+        RunEvent(Kind.DISCOVERED, known.task_id, 1.0, known, (), "", {}),
+        RunEvent(Kind.DISCOVERED, "Remote_7_abc", 1.0, None, (), "", {}),
+        RunEvent(Kind.RUNNING, known.task_id, 2.0, known),
+        RunEvent(Kind.DONE, known.task_id, 3.0, known),
+        RunEvent(Kind.RUNNING, "Remote_7_abc", 2.0, None),
+        RunEvent(Kind.FAILED, "Remote_7_abc", 3.0, None, (), "worker died"),
+    ]
+    summary = summarize(events)
+    assert summary.categories["completed"] == [known]
+    assert [str(t) for t in summary.categories["failed"]] == ["Remote_7_abc"]
+    assert "Remote_7_abc" in summary.summary_text and "worker died" in summary.failures["Remote_7_abc"]

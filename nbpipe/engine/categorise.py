@@ -372,7 +372,12 @@ def summarize(events: Iterable[RunEvent], summary_length: int | None = None) -> 
         _explain_pending(pending_order, _dep_ids(raw_deps), sets)
 
     # Task objects, and a deterministic order: by str, then first-seen.
-    objects = {tid: (obj if obj is not None else _UnknownTask(tid)) for tid, obj in tasks.items()}
+    objects = tasks
+    unknown = [tid for tid, obj in tasks.items() if obj is None]  # events that never carried their task
+    if unknown:
+        objects = dict(tasks)
+        for tid in unknown:
+            objects[tid] = _UnknownTask(tid)
     names = {tid: str(obj) for tid, obj in objects.items()}
     rank = {tid: i for i, tid in enumerate(sorted(names, key=names.__getitem__))}
     categories = {name: [objects[t] for t in sorted(sets[name], key=rank.__getitem__)] for name in CATEGORIES}

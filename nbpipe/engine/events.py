@@ -115,19 +115,31 @@ class EventBus:
         self._for_kind = {}
 
     def emit(self, event: RunEvent) -> None:
-        self.events.append(event)
-        kind = event.kind
-        receivers = self._for_kind.get(kind)
-        if receivers is None:
-            receivers = self._for_kind[kind] = [fn for fn, kinds in self._subscribers if kinds is None or kind in kinds]
-        for fn in receivers:
-            try:
-                fn(event)
-            except Exception:
-                if id(fn) not in self._failed:  # one report, not one per event (thousands in a big run)
-                    self._failed.add(id(fn))
-                    import logging
+        self.emit_all((event,))
 
-                    logging.getLogger("nbpipe").exception(
-                        "event subscriber %r failed on %s (its later failures are not reported)", fn, event.kind
-                    )
+    def emit_all(self, events: Iterable[RunEvent]) -> None:
+        """:meth:`emit` each of ``events`` in turn, in one call (a run emits several per task)."""
+        record = self.events.append
+        for event in events:
+            record(event)
+            receivers = self._for_kind.get(event.kind)
+            if receivers is None:
+                receivers = self._receivers(event.kind)
+            for fn in receivers:
+                try:
+                    fn(event)
+                except Exception:  # noqa: BLE001 - reported once, and the run goes on
+                    self._report(fn, event)
+
+    def _receivers(self, kind: str) -> list[Callable[[RunEvent], None]]:
+        receivers = self._for_kind[kind] = [fn for fn, kinds in self._subscribers if kinds is None or kind in kinds]
+        return receivers
+
+    def _report(self, fn: Callable[[RunEvent], None], event: RunEvent) -> None:
+        if id(fn) not in self._failed:  # one report, not one per event (thousands in a big run)
+            self._failed.add(id(fn))
+            import logging
+
+            logging.getLogger("nbpipe").exception(
+                "event subscriber %r failed on %s (its later failures are not reported)", fn, event.kind
+            )

@@ -76,26 +76,30 @@ class RunLoop:
     # -- graph ------------------------------------------------------------
 
     def add(self, found: list[Resolved], now: float) -> None:
-        emit = self.bus.emit
         tasks = self.tasks
         sched_add = self.scheduler.add
         past = self._past_failures(found, now)
+        discovered = []
         for r in found:
             task = r.task
-            tid = task.task_id
-            tasks[tid] = task
+            tasks[task.task_id] = task
             state = r.state
-            emit(
+            discovered.append(
                 RunEvent(
                     Kind.DISCOVERED,
-                    tid,
+                    task.task_id,
                     now,
                     task,
-                    tuple(r.deps),
+                    r.deps,
                     "",
                     {"complete": state == State.COMPLETE, "external": state == State.MISSING},
                 )
             )
+        self.bus.emit_all(discovered)  # (all before any line logged about them below)
+        for r in found:
+            task = r.task
+            tid = task.task_id
+            state = r.state
             history = past.get(tid)
             if state == State.PENDING and history is not None and history[0] is not None:
                 state = State.DISABLED
@@ -161,11 +165,12 @@ class RunLoop:
             task.trigger_event(Event.BROKEN_TASK, task, r.exception or RuntimeError(r.reason))
 
     def flush(self) -> None:
-        emit = self.bus.emit
-        tasks = self.tasks
-        for event in self.scheduler.drain_events():
-            event.task = tasks.get(event.task_id)
-            emit(event)
+        events = self.scheduler.drain_events()
+        if events:
+            tasks = self.tasks
+            for event in events:
+                event.task = tasks.get(event.task_id)
+            self.bus.emit_all(events)
 
     # -- outcomes ---------------------------------------------------------
 

@@ -140,7 +140,8 @@ def externalize(taskclass_or_taskobject):
 
 
 def is_external(task: Any) -> bool:
-    return task.run is None or task.run == NotImplemented
+    run = task.run  # (one bound method, not two: this is asked of every task that is not complete)
+    return run is None or run is NotImplemented
 
 
 class DynamicRequirements:

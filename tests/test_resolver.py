@@ -23,7 +23,7 @@ def test_hundred_thousand_chain_does_not_recurse():
     with Resolver() as resolver:
         found = resolver.resolve([Link(100_000)])
     assert len(found) == 100_001
-    assert found[0].deps == [Link(99_999).task_id]
+    assert found[0].deps == (Link(99_999).task_id,)
     assert all(r.state == State.PENDING for r in found)
     assert sys.getrecursionlimit() < 100_000
 

@@ -139,6 +139,25 @@ def test_waiting_for_a_retry_sleeps_instead_of_spinning(executor):
     assert len(calls) < 50, f"{len(calls)} waits for two 1 s retry delays"
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("executor", ["inline", "process"])
+def test_a_stop_request_ends_a_wait_for_a_retry(executor):
+    """Stop pressed while a task waits an hour to retry: the run ends, interrupted, instead of
+    sleeping through the delay (a run that ignored the stop would hit the test's timeout)."""
+    import threading
+
+    config.set_option("scheduler", "retry_delay", 3600)
+    stop = threading.Event()
+
+    def stop_when_waiting(event):
+        if event.kind == Kind.RETRY_WAIT:
+            stop.set()
+
+    result = execute([Flaky()], executor=executor, observers=[stop_when_waiting], stop=stop)
+    assert result.interrupted and open("attempts").read() == "x"
+    assert not os.path.exists("flaky.out")
+
+
 class AlwaysFails(nbpipe.Task):
     retry_count = 2
 

@@ -239,23 +239,26 @@ class Task(metaclass=Register):
         if kwargs:
             plan = cls.__dict__.get("_init_plan_cache")
             names = plan[4] if plan is not None and plan[0] is params else {n for n, _ in params}
-            for name, arg in kwargs.items():
-                if name in values:
-                    raise DuplicateParameterException(
-                        f"{cls.get_task_family()}: parameter {name!r} was given twice (positionally and by name)"
-                    )
-                if name not in names:
-                    family = cls.get_task_family()
-                    import difflib
+            if not values and names.issuperset(kwargs):
+                values = kwargs  # (by name only, every name known: nothing to check one by one)
+            else:
+                for name, arg in kwargs.items():
+                    if name in values:
+                        raise DuplicateParameterException(
+                            f"{cls.get_task_family()}: parameter {name!r} was given twice (positionally and by name)"
+                        )
+                    if name not in names:
+                        family = cls.get_task_family()
+                        import difflib
 
-                    close = difflib.get_close_matches(name, sorted(names), n=1)
-                    hint = (
-                        f"; did you mean {close[0]!r}?"
-                        if close
-                        else f"; its parameters are: {', '.join(sorted(names)) or 'none'}"
-                    )
-                    raise UnknownParameterException(f"{family}: unknown parameter {name!r}{hint}")
-                values[name] = arg
+                        close = difflib.get_close_matches(name, sorted(names), n=1)
+                        hint = (
+                            f"; did you mean {close[0]!r}?"
+                            if close
+                            else f"; its parameters are: {', '.join(sorted(names)) or 'none'}"
+                        )
+                        raise UnknownParameterException(f"{family}: unknown parameter {name!r}{hint}")
+                    values[name] = arg
         # Defaults (config lookups) are computed only when a parameter was left out.
         try:
             defaults = cls._defaults() if len(values) < len(params) else {}

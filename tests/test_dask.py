@@ -204,6 +204,51 @@ def test_a_failure_fails_its_task_and_a_retry_succeeds(driver, tmp_path):
     assert attempts == ["failed", "done"]
 
 
+RETRY_WAIT = """
+from nbpipe.driver.run import execute
+from nbpipe.executors import make_executor
+
+
+class FailsOnce(nbpipe.Task):
+    retry_count = 2
+    retry_delay = 2
+
+    def output(self):
+        return nbpipe.LocalTarget("out/once.txt")
+
+    def run(self):
+        log("attempt")
+        if len(open("log.txt").read().splitlines()) < 2:
+            raise RuntimeError("first attempt fails")
+        with self.output().open("w") as f:
+            f.write("ok")
+
+
+if __name__ == "__main__":
+    executor = make_executor("dask", 2, address=os.environ["NBPIPE_DASK_ADDRESS"])
+    waits = []
+    original_wait = executor.wait
+
+    def counting_wait(timeout):
+        waits.append(timeout)
+        return original_wait(timeout)
+
+    executor.wait = counting_wait
+    result = execute([FailsOnce()], executor=executor)
+    print("waits", len(waits), result.status.name)
+    sys.exit(result.exit_code)
+"""
+
+
+def test_a_retry_delay_on_dask_is_slept_through_not_spun(driver, tmp_path):
+    """Nothing runs on the cluster during a 2 s retry delay: the driver waits a few times, not millions."""
+    proc = driver(RETRY_WAIT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert _log_lines(tmp_path) == ["attempt", "attempt"]
+    waits = int(proc.stdout.split("waits ")[1].split()[0])
+    assert waits < 50, proc.stdout
+
+
 KILLED = """
 class Slow(nbpipe.Task):
     n = nbpipe.IntParameter()

@@ -1,6 +1,7 @@
 """State across runs: history, staleness, invalidation, disabling, store errors."""
 
 import importlib
+import multiprocessing
 import os
 import shutil
 import sqlite3
@@ -285,6 +286,29 @@ def test_locked_database_times_out_with_a_clear_error(tmp_path):
             store.start_run("r", 0.0, [], {})
     finally:
         blocker.execute("ROLLBACK")
+
+
+def _open_new_stores_together(folders, barrier):
+    for folder in folders:
+        barrier.wait()  # every process opens this folder's new database at the same moment
+        StateStore(folder, timeout=30).close()  # a StateStoreError ends the process with exit code 1
+
+
+def test_processes_opening_a_new_database_together_all_get_it(tmp_path):
+    # Two runs started at once on a fresh project both create state.db; switching
+    # a new database to WAL made the later one fail at once with "locked".
+    processes, rounds = 4, 30
+    spawn = multiprocessing.get_context("spawn")
+    barrier = spawn.Barrier(processes, timeout=60)
+    folders = [tmp_path / f"project{i}" for i in range(rounds)]
+    workers = [spawn.Process(target=_open_new_stores_together, args=(folders, barrier)) for _ in range(processes)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert [worker.exitcode for worker in workers] == [0] * processes, "a process could not open a new store"
+    for folder in folders:
+        assert sqlite3.connect(folder / "state.db").execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
 def test_state_can_be_turned_off(tmp_path):

@@ -36,7 +36,7 @@ from nbpipe.state.rows import (
     recent_durations,
 )
 from nbpipe.state.schema import MIGRATIONS, SCHEMA_VERSION
-from nbpipe.state.store_errors import explain
+from nbpipe.state.store_errors import SQLITE_BUSY, explain
 
 __all__ = ["StateStore", "StateStoreError", "AttemptRow", "FingerprintRow", "SCHEMA_VERSION", "open_store"]
 
@@ -58,6 +58,28 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _switch_to_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    """Put the database in WAL mode, waiting up to ``timeout`` s for other processes doing the same.
+
+    Two processes opening a new database at once both read it, then both ask
+    to write its header: each holds the read lock the other's write needs, so
+    SQLite answers SQLITE_BUSY at once instead of calling its busy handler (waiting
+    would deadlock).  The loser gives its read lock back with the error, so
+    trying again after a short pause succeeds once the winner has written.
+    """
+    deadline = time.monotonic() + timeout
+    pause = 0.001
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorcode", 0) & 0xFF != SQLITE_BUSY or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
+
+
 class StateStore:
     """One process's handle on ``<state_dir>/state.db``."""
 
@@ -75,7 +97,7 @@ class StateStore:
             ) from None
         with self._guard("open"):
             self._conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False)
-            self._conn.execute("PRAGMA journal_mode=WAL")
+            _switch_to_wal(self._conn, timeout)
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA foreign_keys=OFF")
             self._migrate()

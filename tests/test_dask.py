@@ -954,3 +954,41 @@ def test_a_driver_alone_on_a_shared_cluster_takes_no_task_locks(driver, tmp_path
     proc = driver(LONE)
     assert "LOCKS 0 0" in proc.stdout, proc.stdout + proc.stderr
     assert len(os.listdir(tmp_path / "out")) == 20
+
+
+def test_two_drivers_that_see_each_other_at_start_acknowledge_each_other(cluster):
+    # Both drivers publish themselves before either lists the others: each takes the
+    # other for an older driver and waits for its acknowledgement, which must come.
+    from nbpipe.executors.dask_locks import ACK_PREFIX, ClusterRunRegistry, DaskTaskLocks
+
+    both_published = threading.Barrier(2, timeout=60)
+
+    class HeldAtFirstLook(ClusterRunRegistry):
+        def _live_others(self, names=None):
+            if not getattr(self, "_looked", False):
+                self._looked = True
+                both_published.wait()
+            return super()._live_others(names)
+
+    made: dict = {}
+    clients = {name: distributed.Client(cluster.scheduler_address) for name in ("a", "b")}
+
+    def start(name):
+        client = clients[name]
+        made[name] = HeldAtFirstLook(client, name, DaskTaskLocks(client, name))
+
+    threads = [threading.Thread(target=start, args=(name,)) for name in ("a", "b")]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert sorted(made) == ["a", "b"]
+        assert made["a"].locking and made["b"].locking
+        published = set(clients["a"].list_datasets())
+        assert {ACK_PREFIX + "a-b", ACK_PREFIX + "b-a"} <= published
+    finally:
+        for registry in made.values():
+            registry.close()
+        for client in clients.values():
+            client.close()

@@ -173,8 +173,8 @@ class ClusterRunRegistry:
     2. A driver that starts while others are live locks every task from the
        start, and before it dispatches anything waits until each live one
        has published ``nbpipe-ack-<newcomer>-<it>``.
-    3. A driver's watcher thread lists the datasets every ``poll`` seconds;
-       on a newcomer it switches to locking, takes the locks of the tasks
+    3. A driver's watcher thread, started before that wait, lists the datasets
+       every ``poll`` seconds; on a driver it has not acknowledged it switches to locking, takes the locks of the tasks
        it is running, then publishes the acknowledgement.  Dispatching and
        switching share one mutex.
 
@@ -198,12 +198,14 @@ class ClusterRunRegistry:
         self._alive.acquire(blocking=False)
         self._publish(RUN_PREFIX + run_id)
         others = self._live_others()
-        self._acked.update(others)  # drivers older than us need no acknowledgement from us
         if others:
             self.locking = True
-            self._wait_for_acks(others, ack_timeout)
+        # Watching starts before the wait: two drivers that start together each see the
+        # other as older, and each must acknowledge the other for either wait to end.
         self._thread = threading.Thread(target=self._watch, name="nbpipe-cluster-runs", daemon=True)
         self._thread.start()
+        if others:
+            self._wait_for_acks(others, ack_timeout)
 
     # -- dispatch protocol (called by the run loop) ----------------------------------------------
 

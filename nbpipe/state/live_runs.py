@@ -6,16 +6,19 @@ it takes them only from the moment another run appears:
 
 1. Each run holds an exclusive ``flock`` on ``runs/<run id>.run`` for its
    whole life; the kernel drops it when the process dies, so a dead run is
-   never counted as live.
+   never counted as live.  The file is locked before it gets that name, so
+   no one can see it unlocked and take it for a dead run's.
 2. A run that starts while others are live locks every task from the start,
    and before it dispatches anything waits until each live run has
    *acknowledged* it (``acks/<new run>.<old run>``).
-3. A run's watcher thread polls the ``runs`` folder (a ``stat`` every
-   ``poll`` seconds).  On a newcomer it switches its run to locking mode,
-   takes the locks of the tasks it is already running, then writes the
-   acknowledgement.  Dispatching and switching share one mutex, so every
-   task is either locked or was running (and got locked) before the
-   newcomer starts.
+3. A run's watcher thread, started before that wait, lists the ``runs``
+   folder every ``poll`` seconds.  On a run it has not acknowledged yet it
+   switches its own run to locking mode, takes the locks of the tasks it is
+   already running, then writes the acknowledgement.  Dispatching and
+   switching share one mutex, so every task is either locked or was running
+   (and got locked) before the newcomer starts.  Two runs that start at the
+   same moment may each see the other as older; each acknowledges the
+   other, so neither waits for an answer that would never come.
 
 So two runs never run one task at once, and a lone run pays nothing per task.
 """
@@ -48,16 +51,23 @@ class RunRegistry:
         self._acked: set[str] = set()
         self._stop = threading.Event()
         self._path = os.path.join(self.runs_dir, f"{run_id}.run")
-        self._fd = os.open(self._path, os.O_CREAT | os.O_RDWR, 0o644)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        self._fd = self._create_locked(self._path)
         others = self._live_others()
-        self._acked.update(others)  # runs older than us need no acknowledgement from us
         if others:
             self.locking = True
-            self._wait_for_acks(others, ack_timeout)
-        self._seen_mtime = self._dir_mtime()
         self._thread = threading.Thread(target=self._watch, name="nbpipe-runs", daemon=True)
         self._thread.start()
+        if others:
+            self._wait_for_acks(others, ack_timeout)
+
+    @staticmethod
+    def _create_locked(path: str) -> int:
+        """Open ``path`` holding an exclusive flock; it appears under that name only once locked."""
+        starting = f"{path}.{os.getpid()}.{threading.get_ident()}.starting"
+        fd = os.open(starting, os.O_CREAT | os.O_RDWR, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.rename(starting, path)
+        return fd
 
     # -- dispatch protocol (called by the run loop) --------------------------------
 
@@ -74,12 +84,6 @@ class RunRegistry:
             self.unlocked_running.discard(task_id)
 
     # -- other runs ---------------------------------------------------------------------
-
-    def _dir_mtime(self) -> int:
-        try:
-            return os.stat(self.runs_dir).st_mtime_ns
-        except OSError:
-            return 0
 
     def _live_others(self) -> set[str]:
         live = set()
@@ -125,25 +129,31 @@ class RunRegistry:
             time.sleep(self.poll / 5)  # waiting for other processes' watcher threads
 
     def _watch(self) -> None:
-        while not self._stop.wait(self.poll):
-            mtime = self._dir_mtime()
-            if mtime == self._seen_mtime:
-                continue
-            self._seen_mtime = mtime
+        while True:
             try:
-                newcomers = self._live_others() - self._acked
-            except OSError:
-                continue
-            if not newcomers:
-                continue
-            self._switch_to_locking()
-            for run_id in newcomers:
-                try:
-                    with open(os.path.join(self.acks_dir, f"{run_id}.{self.run_id}"), "w"):
-                        pass
-                    self._acked.add(run_id)
-                except OSError as exc:
-                    logger.warning("cannot acknowledge run %s: %s", run_id, exc)
+                self._acknowledge_newcomers()
+            except OSError as exc:
+                logger.warning("cannot look for other runs in %s: %s", self.runs_dir, exc)
+            if self._stop.wait(self.poll):
+                return
+
+    def _acknowledge_newcomers(self) -> None:
+        # The names, not the folder's mtime: two files made within one clock
+        # tick leave the same mtime, and a run missed so would wait in vain.
+        mine = f"{self.run_id}.run"
+        if all(n == mine or not n.endswith(".run") or n[:-4] in self._acked for n in os.listdir(self.runs_dir)):
+            return
+        newcomers = self._live_others() - self._acked
+        if not newcomers:
+            return
+        self._switch_to_locking()
+        for run_id in newcomers:
+            try:
+                with open(os.path.join(self.acks_dir, f"{run_id}.{self.run_id}"), "w"):
+                    pass
+                self._acked.add(run_id)
+            except OSError as exc:
+                logger.warning("cannot acknowledge run %s: %s", run_id, exc)
 
     def _switch_to_locking(self) -> None:
         with self.mutex:

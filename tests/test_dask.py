@@ -144,6 +144,8 @@ def test_a_200_task_notebook_style_pipeline_runs_on_two_dask_workers(driver, tmp
     attempts = _store(tmp_path).attempts(limit=500)
     assert {a["status"] for a in attempts} == {"done"} and len(attempts) == 199
     assert {a["worker"].rsplit(":", 1)[0] for a in attempts} == {"dask-tcp://127.0.0.1"}
+    leaf = _store(tmp_path).last_log(next(a["task_id"] for a in attempts if a["task_id"].startswith("Leaf_7_")))
+    assert leaf is not None and leaf["lines"] == ["leaf 7 here"]  # and are kept in the task's log
     again = driver(LAYERED)
     assert again.returncode == 0 and "* 1 complete ones were encountered:\n    - 1 Root()" in again.stdout
     assert len(_log_lines(tmp_path)) == 199  # nothing ran twice

@@ -3,6 +3,7 @@
 import logging
 import os
 import sqlite3
+import sys
 
 import pytest
 
@@ -41,6 +42,38 @@ class Quiet(nbpipe.Task):
     def run(self):
         with self.output().open("w") as f:
             f.write("ok")
+
+
+class Prints(nbpipe.Task):
+    n = nbpipe.IntParameter()
+    folder = nbpipe.Parameter()
+
+    def output(self):
+        return nbpipe.LocalTarget(os.path.join(self.folder, f"prints_{self.n}.txt"))
+
+    def run(self):
+        print(f"task {self.n} prints")
+        print("part one, ", end="")
+        log.warning("task %d logs", self.n)
+        print("part two")
+        sys.stderr.write(f"task {self.n} to stderr\n")
+        for percent in (0, 50, 100):
+            sys.stderr.write(f"\rprogress {percent}%")
+        sys.stderr.write("\n")
+        print("no newline at the end", end="")
+        with self.output().open("w") as f:
+            f.write("ok")
+
+
+def _printed(n):
+    return [
+        f"task {n} prints",
+        f"WARNING weather.fetch: task {n} logs",
+        "part one, part two",
+        f"task {n} to stderr",
+        "progress 100%",
+        "no newline at the end",
+    ]
 
 
 def _store():
@@ -146,3 +179,46 @@ def test_logging_configured_anew_between_runs_does_not_stop_the_capture(tmp_path
     second = Talks(n=5, lines=1, folder=str(tmp_path))
     assert nbpipe.build([second], local_scheduler=True)
     assert _store().last_log(second.task_id)["lines"] == ["WARNING weather.fetch: task 5 says 0"]
+
+
+@pytest.mark.parametrize("executor", ["inline", "thread", "process"])
+def test_what_a_task_prints_is_kept_with_its_log_lines(tmp_path, executor):
+    tasks = [Prints(n=n, folder=str(tmp_path)) for n in range(3)]
+    assert nbpipe.build(tasks, workers=2, executor=executor, local_scheduler=True)
+    store = _store()
+    for n, task in enumerate(tasks):
+        assert store.last_log(task.task_id)["lines"] == _printed(n)
+
+
+def test_printed_lines_still_reach_the_screen(tmp_path, capsys):
+    assert nbpipe.build([Prints(n=5, folder=str(tmp_path))], executor="inline", local_scheduler=True)
+    out, err = capsys.readouterr()
+    assert "task 5 prints\npart one, part two\nno newline at the end" in out
+    assert "task 5 to stderr\n\rprogress 0%\rprogress 50%\rprogress 100%\n" in err
+
+
+def test_a_log_handler_writing_to_stdout_does_not_keep_each_record_twice(tmp_path):
+    nbpipe.build([Quiet(folder=str(tmp_path))], local_scheduler=True)  # stdout is wrapped from here on
+    handler = logging.StreamHandler(sys.stdout)  # as logging.basicConfig(stream=sys.stdout) makes
+    logging.getLogger().addHandler(handler)
+    try:
+        task = Talks(n=6, lines=2, folder=str(tmp_path))
+        assert nbpipe.build([task], local_scheduler=True)
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert _store().last_log(task.task_id)["lines"] == [
+        "WARNING weather.fetch: task 6 says 0",
+        "WARNING weather.fetch: task 6 says 1",
+    ]
+
+
+def test_a_stream_replaced_between_runs_is_wrapped_again(tmp_path, monkeypatch):
+    import io
+
+    nbpipe.build([Quiet(folder=str(tmp_path))], local_scheduler=True)
+    screen = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", screen)  # as contextlib.redirect_stdout or %%capture do
+    task = Prints(n=8, folder=str(tmp_path))
+    assert nbpipe.build([task], executor="inline", local_scheduler=True)
+    assert _store().last_log(task.task_id)["lines"] == _printed(8)
+    assert "task 8 prints" in screen.getvalue()

@@ -64,7 +64,7 @@ class Outcome:
     message: str = ""
     worker: str = ""
     kind: str = ""  # "error", "timeout", "worker_died", "unfulfilled", "interrupted"
-    log: tuple = ()  # the task's own log lines from this attempt (nbpipe.engine.task_log)
+    log: tuple = ()  # what the task logged or printed in this attempt (nbpipe.engine.task_log)
     log_dropped: int = 0  # earlier lines not kept
 
 

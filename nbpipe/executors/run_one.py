@@ -46,7 +46,7 @@ def run_task(
     task needed by 3 others is checked once, not 3 times: the check exists
     to catch a ``run()`` that wrote nothing, which the first check does).
 
-    The log lines the task emits meanwhile come back in ``Outcome.log``.
+    The lines the task logs or prints meanwhile come back in ``Outcome.log``.
     """
     outer = task_log.begin()
     try:

@@ -109,7 +109,9 @@ def _history_parser(prog: str, out: TextIO | None = None) -> ArgumentParser:
     parser.add_argument("task", nargs="*", metavar="TASK_ID | FAMILY", help="a task id or a task family")
     parser.add_argument("--limit", type=_limit, default=20, metavar="N", help="at most N rows (default 20)")
     parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.add_argument("--log", action="store_true", help="also the lines each task logged or printed in its last attempt")
+    parser.add_argument(
+        "--log", action="store_true", help="also the lines each task logged or printed in its last attempt"
+    )
     return parser
 
 

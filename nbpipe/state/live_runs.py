@@ -49,6 +49,7 @@ class RunRegistry:
         self.locking = False
         self.unlocked_running: set[str] = set()
         self._acked: set[str] = set()
+        self._watch_failed = False
         self._stop = threading.Event()
         self._path = os.path.join(self.runs_dir, f"{run_id}.run")
         self._fd = self._create_locked(self._path)
@@ -133,13 +134,16 @@ class RunRegistry:
             try:
                 self._acknowledge_newcomers()
             except OSError as exc:
-                logger.warning("cannot look for other runs in %s: %s", self.runs_dir, exc)
+                if not self._watch_failed:  # say it once, not every poll
+                    logger.warning("cannot look for other runs in %s: %s", self.runs_dir, exc)
+                self._watch_failed = True
             if self._stop.wait(self.poll):
                 return
 
     def _acknowledge_newcomers(self) -> None:
-        # The names, not the folder's mtime: two files made within one clock
-        # tick leave the same mtime, and a run missed so would wait in vain.
+        # The names, not the folder's mtime: a run registered between a listing
+        # and an mtime read after it leaves no change to see (nor do two files
+        # made in one tick of a coarse clock), and a run missed so waits in vain.
         mine = f"{self.run_id}.run"
         if all(n == mine or not n.endswith(".run") or n[:-4] in self._acked for n in os.listdir(self.runs_dir)):
             return

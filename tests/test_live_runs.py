@@ -92,6 +92,33 @@ def test_a_run_registered_just_after_another_listed_the_runs_is_acknowledged(tmp
     assert registries["a"].locking and registries["b"].locking
 
 
+def test_a_killed_run_s_file_and_acknowledgements_are_removed_by_the_next_run(tmp_path):
+    # A run killed outright (kill -9) leaves its run file, unlocked now, and
+    # the acknowledgements it gave and got; the next run to look removes them.
+    state = tmp_path / "state"
+    script = (
+        "import os, signal, sys\n"
+        "from nbpipe.state.live_runs import RunRegistry\n"
+        "class NoLocks:\n"
+        "    def try_acquire(self, task_id): return None\n"
+        "RunRegistry(sys.argv[1], 'killed', NoLocks())\n"
+        "open(os.path.join(sys.argv[1], 'acks', 'older.killed'), 'w').close()\n"
+        "open(os.path.join(sys.argv[1], 'acks', 'killed.older'), 'w').close()\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    killed = subprocess.run([sys.executable, "-c", script, str(state)])
+    assert killed.returncode == -9
+    assert sorted(os.listdir(state / "runs")) == ["killed.run"]
+    assert sorted(os.listdir(state / "acks")) == ["killed.older", "older.killed"]
+    registry = RunRegistry(str(state), "next", _NoLocks())
+    try:
+        assert not registry.locking  # a dead run is no one to lock against
+        assert os.listdir(state / "runs") == ["next.run"]
+        assert os.listdir(state / "acks") == []
+    finally:
+        registry.close()
+
+
 PROBE = """
 import fcntl, os, sys
 

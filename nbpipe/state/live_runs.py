@@ -107,9 +107,19 @@ class RunRegistry:
                     os.unlink(path)
                 except FileNotFoundError:
                     pass
+                self._remove_acks_of(name[:-4])  # it cannot remove them itself now
             finally:
                 os.close(fd)
         return live
+
+    def _remove_acks_of(self, run_id: str) -> None:
+        """Remove the acknowledgements ``run_id`` gave and was given."""
+        for name in os.listdir(self.acks_dir):
+            if name.startswith(f"{run_id}.") or name.endswith(f".{run_id}"):
+                try:
+                    os.unlink(os.path.join(self.acks_dir, name))
+                except FileNotFoundError:
+                    pass
 
     def _wait_for_acks(self, others: set[str], timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -175,12 +185,7 @@ class RunRegistry:
             return  # closed already
         self._stop.set()
         self._thread.join()
-        for name in os.listdir(self.acks_dir):
-            if name.startswith(f"{self.run_id}.") or name.endswith(f".{self.run_id}"):
-                try:
-                    os.unlink(os.path.join(self.acks_dir, name))
-                except FileNotFoundError:
-                    pass
+        self._remove_acks_of(self.run_id)
         try:
             os.unlink(self._path)
         except FileNotFoundError:

@@ -378,6 +378,15 @@ class RunPlan:
     dask_address: str | None = None
     global_values: dict | None = None  # with set_globals=False: the --Family-param values, to put in force
 
+    def how(self) -> dict[str, Any]:
+        """How to build the task, as the keyword arguments of ``execute`` and ``DagWidget``."""
+        return {
+            "workers": self.workers,
+            "executor": self.executor,
+            "rerun": self.rerun,
+            "dask_address": self.dask_address,
+        }
+
 
 def run_parser(prog: str | None = "nbpipe run", out: TextIO | None = None) -> ArgumentParser:
     """The parser of ``run`` (without TASK's options, which :func:`parse_task_command` adds)."""

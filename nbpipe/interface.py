@@ -254,13 +254,7 @@ def run(
     original = CmdlineParser._instance
     with command_line_values(plan.global_values or {}):
         try:
-            result = execute(
-                [plan.task],
-                workers=plan.workers,
-                executor=plan.executor,
-                rerun=plan.rerun,
-                dask_address=plan.dask_address,
-            )
+            result = execute([plan.task], **plan.how())
         finally:
             CmdlineParser._instance = original
     logger.info("%s", result.summary_text)

@@ -276,6 +276,18 @@ class Ouro(nbpipe.Task):
     assert "not_built  Greet(name=ada)" in out and "Traceback" not in err
 
 
+def test_show_keeps_every_run_option_for_the_view_s_run_buttons(shell):
+    shell.run_cell(PIPELINE_CELL)
+    shell.run_cell("w = %pipeline show Both --workers 3 --executor dask --dask-address tcp://127.0.0.1:9 --rerun-stale")
+    widget = shell.user_ns["w"]
+    assert (widget.workers, widget.executor, widget.dask_address, widget.rerun) == (
+        3,
+        "dask",
+        "tcp://127.0.0.1:9",
+        "stale",
+    )
+
+
 def test_widget_shows_run_anyway_tasks_as_done_after_they_ran(tmp_path):
     from nbpipe.contrib.simulate import RunAnywayTarget
     from nbpipe.notebook.widget import DagWidget

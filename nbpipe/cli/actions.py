@@ -49,14 +49,7 @@ def run(plan: RunPlan, out: TextIO, err: TextIO) -> Outcome:
 
     progress = ProgressDisplay(err, typical_durations=typical, workers=plan.workers)
     try:
-        result = execute_tasks(
-            [plan.task],
-            workers=plan.workers,
-            executor=plan.executor,
-            rerun=plan.rerun,
-            dask_address=plan.dask_address,
-            observers=[progress],
-        )
+        result = execute_tasks([plan.task], observers=[progress], **plan.how())
     except KeyboardInterrupt as exc:
         return _interrupted(exc, out, err)
     except (ValueError, StateStoreError, ExecutorUnavailable) as exc:

@@ -212,13 +212,7 @@ class PipelineMagics(Magics):
             from nbpipe.notebook.widget import DagWidget
 
             try:
-                widget = DagWidget(
-                    plan.task,
-                    workers=plan.workers,
-                    executor=plan.executor,
-                    rerun=plan.rerun,
-                    dask_address=plan.dask_address,
-                )
+                widget = DagWidget(plan.task, **plan.how())
             except StateStoreError as exc:
                 return self._error(str(exc), usage=False)
             widget.show()  # once: returning the widget below shows no second copy
@@ -231,13 +225,7 @@ class PipelineMagics(Magics):
             from nbpipe.driver.run import execute
 
             try:
-                result = execute(
-                    [plan.task],
-                    workers=plan.workers,
-                    executor=plan.executor,
-                    rerun=plan.rerun,
-                    dask_address=plan.dask_address,
-                )
+                result = execute([plan.task], **plan.how())
             except (StateStoreError, ValueError, ExecutorUnavailable) as exc:
                 return self._error(str(exc), usage=False)
             if plan.background and not in_headless_run():
@@ -259,8 +247,13 @@ class PipelineMagics(Magics):
         if plan is None:
             return None
         from nbpipe.notebook.widget import DagWidget
+        from nbpipe.state.store import StateStoreError
 
-        widget = DagWidget(plan.task, workers=plan.workers, executor=plan.executor)
+        try:
+            # Every option of the command: the view's Run buttons build as `%pipeline run` would.
+            widget = DagWidget(plan.task, **plan.how())
+        except StateStoreError as exc:
+            return self._error(str(exc), usage=False)
         widget.show()  # once: returning the widget shows no second copy
         return widget
 

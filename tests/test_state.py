@@ -311,6 +311,42 @@ def test_processes_opening_a_new_database_together_all_get_it(tmp_path):
         assert sqlite3.connect(folder / "state.db").execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
+class ReadsAnUndecodableName(nbpipe.Task):
+    folder = nbpipe.Parameter()
+
+    def output(self):
+        return nbpipe.LocalTarget(os.path.join(self.folder, "never.txt"))
+
+    def run(self):
+        name = os.fsdecode(b"caf\xe9.csv")  # a Latin-1 file name as os.listdir gives it: a lone surrogate
+        print(f"reading {name}")
+        raise FileNotFoundError(f"no such file: {name}")
+
+
+class WritesAFile(nbpipe.Task):
+    folder = nbpipe.Parameter()
+
+    def output(self):
+        return nbpipe.LocalTarget(os.path.join(self.folder, "fine.txt"))
+
+    def run(self):
+        with self.output().open("w") as f:
+            f.write("ok")
+
+
+def test_text_sqlite_cannot_hold_is_recorded_escaped_and_the_rest_of_the_batch_kept(tmp_path):
+    # An error quoting a file name that is not UTF-8 made the whole batch's write fail:
+    # the run's history lost every task of it, not only that one's message.
+    bad, fine = ReadsAnUndecodableName(str(tmp_path)), WritesAFile(str(tmp_path))
+    assert not nbpipe.build([bad, fine])
+    store = open_store(tmp_path / ".nbpipe")
+    last = store.last_attempts([bad.task_id, fine.task_id])
+    assert last[fine.task_id]["status"] == "done"
+    assert last[bad.task_id]["status"] == "failed"
+    assert last[bad.task_id]["error"] == "FileNotFoundError: no such file: caf\\udce9.csv"
+    assert store.last_log(bad.task_id)["lines"] == ["reading caf\udce9.csv"]
+
+
 def test_state_can_be_turned_off(tmp_path):
     config.set_option("core", "state", False)
     m = load(tmp_path)

@@ -11,7 +11,15 @@ import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["AttemptRow", "FingerprintRow", "INSERT_SUCCESSES", "DURATION_SAMPLE", "attempt_tuple", "recent_durations"]
+__all__ = [
+    "AttemptRow",
+    "FingerprintRow",
+    "INSERT_SUCCESSES",
+    "DURATION_SAMPLE",
+    "attempt_tuple",
+    "recent_durations",
+    "storable",
+]
 
 
 @dataclass(slots=True)
@@ -82,3 +90,14 @@ def recent_durations(rows: list[tuple], successes: Sequence[tuple] = ()) -> dict
         if row[4] is not None:
             out.setdefault(row[2], []).append((row[5], row[5] - row[4]))
     return {family: [d for _, d in sorted(heapq.nlargest(DURATION_SAMPLE, pairs))] for family, pairs in out.items()}
+
+
+def storable(values: Sequence) -> tuple:
+    """``values`` with each text's lone surrogates written as backslash escapes (``\\udcff``).
+
+    Text decoded with ``surrogateescape`` — a file name with bytes that are
+    not UTF-8, an error message quoting one — holds lone surrogates, which
+    UTF-8, and so SQLite, cannot hold.  The same text always becomes the same
+    escaped text, so a task id stored so is found again by the same id.
+    """
+    return tuple(v.encode("utf-8", "backslashreplace").decode("utf-8") if isinstance(v, str) else v for v in values)

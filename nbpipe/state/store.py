@@ -34,6 +34,7 @@ from nbpipe.state.rows import (
     FingerprintRow,
     attempt_tuple,
     recent_durations,
+    storable,
 )
 from nbpipe.state.schema import MIGRATIONS, SCHEMA_VERSION
 from nbpipe.state.store_errors import SQLITE_BUSY, explain
@@ -158,7 +159,20 @@ class StateStore:
         """Run (sql, rows) pairs in one transaction; rows is a list for executemany.
 
         ``then(conn)``, if given, runs inside the same transaction afterwards.
+        Text SQLite cannot hold is written escaped (:func:`storable`) rather
+        than losing the batch.
         """
+        statements = list(statements)
+        try:
+            self._write_once(doing, statements, then)
+        except UnicodeEncodeError:  # rare: escaping every value of every batch would cost each row
+            escaped = [
+                (sql, [storable(r) for r in rows] if isinstance(rows, list) else storable(rows))
+                for sql, rows in statements
+            ]
+            self._write_once(doing, escaped, then)
+
+    def _write_once(self, doing: str, statements: list[tuple[str, Any]], then) -> None:
         with self._guard(doing):
             conn = self._conn
             conn.execute("BEGIN IMMEDIATE")

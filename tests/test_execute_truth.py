@@ -202,8 +202,36 @@ def test_a_timeout_shows_no_kernel_shutdown_noise(tmp_path, run_cli):
     nb = notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(60)")
     proc = run_cli("execute", str(nb), "--timeout", "1")
     assert proc.returncode == 60
-    assert "longer than --timeout 1 s" in proc.stdout
+    assert "cell 0 (`import time`) ran longer than --timeout 1 s" in proc.stdout
     assert "ZMQError" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+DIES = """%%pipeline
+import os, signal
+import nbpipe
+
+class Dies(nbpipe.Task):
+    def output(self):
+        return nbpipe.LocalTarget("dies.txt")
+
+    def run(self):
+        with self.output().open("w") as f:
+            f.write("half")
+            {how}
+"""
+
+
+@pytest.mark.parametrize(
+    "how, said",
+    [("os._exit(3)", "(exit code 3)"), ("os.kill(os.getpid(), signal.SIGKILL)", "(killed by SIGKILL: out of memory?)")],
+)
+def test_a_kernel_that_dies_mid_run_is_named_with_its_cell_and_how_it_ended(tmp_path, run_cli, how, said):
+    nb = notebook(tmp_path / "dies.ipynb", "%load_ext nbpipe", DIES.format(how=how), "%pipeline run Dies", MARKER)
+    proc = run_cli("execute", str(nb))
+    assert proc.returncode == 60, proc.stdout + proc.stderr
+    assert f"the kernel died {said} while running cell 2 (`%pipeline run Dies`)" in proc.stdout
+    assert not (tmp_path / "dies.txt").exists()  # the half-written output was never committed
+    assert not (tmp_path / "first-cell-ran").exists()  # and no later cell ran
 
 
 def test_real_kernel_stderr_still_shows(tmp_path, run_cli):

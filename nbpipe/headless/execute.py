@@ -175,24 +175,37 @@ def _execute(
                     out.write(line + "\n")
                 out.flush()
 
+        running: list[int] = []  # the index of the cell the kernel is running
+
+        def before_cell(cell, cell_index):
+            running[:] = [cell_index]
+
         client = NotebookClient(
             nb,
             timeout=timeout,
             kernel_name=kernel_name,
             extra_arguments=extra,
             resources={"metadata": {"path": str(workdir)}},
+            on_cell_execute=before_cell,
             on_cell_executed=after_cell,
         )
         _check_kernel(client, kernel_name)
-        client.on_notebook_start = lambda notebook: _signals_interrupt_the_kernel(client, outcome)
+        kernel: list[Any] = []  # its process, kept to read how it ended
+
+        def on_start(notebook) -> None:
+            kernel.append(getattr(getattr(client.km, "provisioner", None), "process", None))
+            _signals_interrupt_the_kernel(client, outcome)
+
+        client.on_notebook_start = on_start
         with open(Path(scratch) / "kernel.stderr", "w+", encoding="utf-8", errors="replace") as kernel_err:
             try:
                 # The kernel's own stderr goes to a file, shown below without shutdown noise.
                 client.execute(env=kernel_environment(report), stderr=kernel_err)
             except CellTimeoutError as exc:
-                outcome.timed_out = f"a cell ran longer than --timeout {timeout:g} s" if timeout else str(exc)
-            except DeadKernelError as exc:
-                outcome.timed_out = f"the kernel died ({exc})"
+                where = _cell_named(nb, running)
+                outcome.timed_out = f"{where} ran longer than --timeout {timeout:g} s" if timeout else str(exc)
+            except DeadKernelError:
+                outcome.timed_out = f"the kernel died{_how_it_ended(kernel)} while running {_cell_named(nb, running)}"
             except CellExecutionError as exc:
                 index = _failed_cell(nb)
                 if exc.ename == "SystemExit" and exc.evalue.strip() in _CLEAN_EXITS:
@@ -245,6 +258,28 @@ def _signals_interrupt_the_kernel(client: Any, outcome: _Outcome) -> None:
             loop.add_signal_handler(sig, on_signal, sig)
     except (RuntimeError, NotImplementedError):
         pass  # not the main thread, or no signals here: nbclient's handling stays
+
+
+def _cell_named(nb, running: list[int]) -> str:
+    """``cell 3 (`%pipeline run Report`)``: the cell by its index (as in other messages) and first line."""
+    if not running:
+        return "a cell"
+    lines = str(nb.cells[running[0]].get("source", "")).strip().splitlines()
+    first = lines[0] if lines else ""
+    return f"cell {running[0]} (`{first[:60]}`)" if first else f"cell {running[0]}"
+
+
+def _how_it_ended(kernel: list[Any]) -> str:
+    """How the kernel process ended, when it can be known: a signal (the out-of-memory killer's SIGKILL) or a code."""
+    process = kernel[0] if kernel else None
+    code = process.poll() if process is not None else None
+    if code is None:
+        return ""
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else f"signal {-code}"
+        hint = ": out of memory?" if code == -signal.SIGKILL else ""  # what kills a kernel with SIGKILL, mostly
+        return f" (killed by {name}{hint})"
+    return f" (exit code {code})"
 
 
 def _failed_cell(nb) -> int | None:

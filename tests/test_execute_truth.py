@@ -200,9 +200,10 @@ def test_another_exit_code_is_a_cell_error(tmp_path, run_cli):
 
 def test_a_timeout_shows_no_kernel_shutdown_noise(tmp_path, run_cli):
     nb = notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(60)")
-    proc = run_cli("execute", str(nb), "--timeout", "1")
+    proc = run_cli("execute", str(nb), "--timeout", "1", "--junit", str(tmp_path / "j.xml"))
     assert proc.returncode == 60
     assert "cell 0 (`import time`) ran longer than --timeout 1 s" in proc.stdout
+    assert junit(tmp_path / "j.xml").get("errors") == "1"
     assert "ZMQError" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
 
 
@@ -227,9 +228,12 @@ class Dies(nbpipe.Task):
 )
 def test_a_kernel_that_dies_mid_run_is_named_with_its_cell_and_how_it_ended(tmp_path, run_cli, how, said):
     nb = notebook(tmp_path / "dies.ipynb", "%load_ext nbpipe", DIES.format(how=how), "%pipeline run Dies", MARKER)
-    proc = run_cli("execute", str(nb))
+    proc = run_cli("execute", str(nb), "--junit", str(tmp_path / "j.xml"))
     assert proc.returncode == 60, proc.stdout + proc.stderr
     assert f"the kernel died {said} while running cell 2 (`%pipeline run Dies`)" in proc.stdout
+    report = junit(tmp_path / "j.xml")
+    assert report.get("errors") == "1"  # a CI reading only the report must not see a pass
+    assert f"the kernel died {said}" in report.find("testcase/error").get("message")
     assert not (tmp_path / "dies.txt").exists()  # the half-written output was never committed
     assert not (tmp_path / "first-cell-ran").exists()  # and no later cell ran
 

@@ -222,7 +222,7 @@ def _execute(
     if junit:
         from nbpipe.headless.junit import write_junit
 
-        write_junit(Path(junit), path, outcome.runs, outcome.cell_error, elapsed)
+        write_junit(Path(junit), path, outcome.runs, outcome.cell_error, elapsed, outcome.timed_out)
     if outcome.cell_error is not None:
         for line in describe_cell_error(outcome.cell_error):
             out.write(line + "\n")

@@ -17,7 +17,10 @@ def _clean(text: str) -> str:
     return _NOT_XML.sub("", _ANSI.sub("", text or ""))
 
 
-def write_junit(target: Path, notebook: Path, runs: list[dict], cell_error: dict | None, elapsed: float) -> None:
+def write_junit(
+    target: Path, notebook: Path, runs: list[dict], cell_error: dict | None, elapsed: float, cut_short: str = ""
+) -> None:
+    """Write the report; ``cut_short`` says why the notebook stopped before its end (a timeout, a dead kernel)."""
     suite = ET.Element("testsuite", name=f"nbpipe {notebook.name}", time=f"{elapsed:.3f}")
     tests = failures = errors = skipped = 0
     for number, run in enumerate(runs, 1):
@@ -50,6 +53,12 @@ def write_junit(target: Path, notebook: Path, runs: list[dict], cell_error: dict
             case, "error", message=_clean(f"{cell_error['ename']}: {cell_error['evalue']}"), type=cell_error["ename"]
         )
         node.text = _clean(cell_error["traceback"])
+    if cut_short:
+        # Without a case of its own, a notebook whose kernel died would read as passed.
+        tests += 1
+        errors += 1
+        case = ET.SubElement(suite, "testcase", classname=f"{notebook.stem}.cells", name="notebook")
+        ET.SubElement(case, "error", message=_clean(cut_short), type="NotebookCutShort")
     suite.set("tests", str(tests))
     suite.set("failures", str(failures))
     suite.set("errors", str(errors))

@@ -276,7 +276,10 @@ def _how_it_ended(kernel: list[Any]) -> str:
     if code is None:
         return ""
     if code < 0:
-        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else f"signal {-code}"
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
         hint = ": out of memory?" if code == -signal.SIGKILL else ""  # what kills a kernel with SIGKILL, mostly
         return f" (killed by {name}{hint})"
     return f" (exit code {code})"

@@ -97,7 +97,7 @@ def storable(values: Sequence) -> tuple:
 
     Text decoded with ``surrogateescape`` — a file name with bytes that are
     not UTF-8, an error message quoting one — holds lone surrogates, which
-    UTF-8, and so SQLite, cannot hold.  The same text always becomes the same
-    escaped text, so a task id stored so is found again by the same id.
+    UTF-8, and so SQLite, cannot hold.  Task ids never hold one: their
+    readable part keeps only word characters, as Luigi's do.
     """
     return tuple(v.encode("utf-8", "backslashreplace").decode("utf-8") if isinstance(v, str) else v for v in values)

@@ -25,12 +25,13 @@ from nbpipe.parameter import (
     UnknownParameterException,
     _no_value,
 )
+from nbpipe.params.base import serializer_of
 from nbpipe.task_ids import (  # noqa: F401 - Luigi's names, in Luigi's module
     TASK_ID_INCLUDE_PARAMS,
     TASK_ID_INVALID_CHAR_REGEX,
     TASK_ID_TRUNCATE_HASH,
     TASK_ID_TRUNCATE_PARAMS,
-    _task_id,
+    _task_id_and_json,
     task_id_str,
 )
 from nbpipe.task_register import SAME_AS_PYTHON_MODULE, Register, auto_namespace, namespace
@@ -184,7 +185,9 @@ class Task(metaclass=Register):
         if cached is not None and cached[0] is params:
             return cached[1]
         spec: list[tuple[str, Callable[[Any], str]]] = [
-            (name, p.serialize) for name, p in params if p.significant and p.visibility == ParameterVisibility.PUBLIC
+            (name, serializer_of(p))
+            for name, p in params
+            if p.significant and p.visibility == ParameterVisibility.PUBLIC
         ]
         cls._public_params_cache = (params, spec)
         return spec
@@ -342,9 +345,11 @@ class Task(metaclass=Register):
         else:  # a subclass's own to_str_params decides, as in Luigi
             str_params = self.to_str_params(only_significant=True, only_public=True)
             names = sorted(str_params)
-        task_id = _task_id(cls.get_task_family(), str_params, names)
+        task_id, params_json = _task_id_and_json(cls.get_task_family(), str_params, names)
         d["task_id"] = task_id
         d["_Task__hash"] = hash(task_id)
+        # The run history stores this JSON for each task that runs; made here anyway, it is kept.
+        d["_Task__params_json"] = params_json
 
     @classmethod
     def _init_plan(cls, params: list[tuple[str, Parameter]]) -> tuple:

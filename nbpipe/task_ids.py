@@ -41,11 +41,17 @@ def task_id_str(task_family: str, params: dict[str, str]) -> str:
 
 def _task_id(task_family: str, params: dict[str, str], names: list[str]) -> str:
     """:func:`task_id_str`, given the parameter names sorted."""
-    param_hash = _md5(_params_json(params, names).encode("utf-8"), usedforsecurity=False).hexdigest()
+    return _task_id_and_json(task_family, params, names)[0]
+
+
+def _task_id_and_json(task_family: str, params: dict[str, str], names: list[str]) -> tuple[str, str]:
+    """(:func:`task_id_str`, the JSON of ``params`` it hashes), given the parameter names sorted."""
+    params_json = _params_json(params, names)
+    param_hash = _md5(params_json.encode("utf-8"), usedforsecurity=False).hexdigest()
     if names:
         summary = "_".join([params[p][:TASK_ID_TRUNCATE_PARAMS] for p in names[:TASK_ID_INCLUDE_PARAMS]])
         if not (summary.isascii() and summary.replace("_", "").isalnum()):  # (the usual case needs no regex)
             summary = TASK_ID_INVALID_CHAR_REGEX.sub("_", summary)
     else:
         summary = ""
-    return f"{task_family}_{summary}_{param_hash[:TASK_ID_TRUNCATE_HASH]}"
+    return f"{task_family}_{summary}_{param_hash[:TASK_ID_TRUNCATE_HASH]}", params_json

@@ -90,6 +90,80 @@ def _fresh_fingerprints():
     fingerprint.clear_cache()
 
 
+class _Upper(nbpipe.Parameter):
+    def serialize(self, x):
+        return str(x).upper()
+
+
+class _RecordedParams(nbpipe.Task):
+    ran: set = set()
+
+    def complete(self):
+        return self.task_id in self.ran
+
+    def run(self):
+        self.ran.add(self.task_id)
+
+
+class RecordedPlain(_RecordedParams):
+    n = nbpipe.IntParameter()
+    text = nbpipe.Parameter()
+    ratio = nbpipe.FloatParameter()
+    shout = _Upper()
+    note = nbpipe.Parameter(significant=False, default="not recorded")
+
+
+class RecordedHidden(_RecordedParams):
+    n = nbpipe.IntParameter()
+    token = nbpipe.Parameter(visibility=nbpipe.parameter.ParameterVisibility.HIDDEN)
+    secret = nbpipe.Parameter(visibility=nbpipe.parameter.ParameterVisibility.PRIVATE, default="s")
+
+
+class RecordedOwnStrParams(_RecordedParams):
+    n = nbpipe.IntParameter()
+
+    def to_str_params(self, only_significant=False, only_public=False):
+        return {"n": f"<{self.n}>"}
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: RecordedPlain(n=7, text='quote " back \\ slash, new\nline, é, 日本', ratio=0.1, shout="hey"),
+        lambda: RecordedHidden(n=1, token="t0k"),
+        lambda: RecordedOwnStrParams(n=3),
+    ],
+    ids=["plain", "hidden", "own-to_str_params"],
+)
+def test_the_history_holds_each_task_s_significant_parameters_as_its_parameters_write_them(make):
+    """The history keeps the parameters each significant, non-private parameter's serialize() writes
+    (hidden ones too), whatever the class does for its id; the id's own JSON is reused only where
+    it holds exactly those."""
+    task = make()
+    nbpipe.build([task], workers=1, executor="inline")
+    expected = {
+        name: param.serialize(getattr(task, name))
+        for name, param in task.get_params()
+        if param.significant and param.visibility != nbpipe.parameter.ParameterVisibility.PRIVATE
+    }
+    assert nbpipe.history(task)[0]["params"] == expected
+
+
+def test_the_typical_durations_of_a_batch_are_each_family_s_latest_twenty_oldest_first():
+    from nbpipe.state.rows import DURATION_SAMPLE, recent_durations
+
+    # successes: (run_id, task_id, family, params, started, ended, ...)
+    successes = [("r", f"A{i}", "A", "{}", 100.0 + i, 100.0 + i + i / 10) for i in range(50)]
+    successes += [("r", f"B{i}", "B", "{}", 200.0 + i, 201.0 + i) for i in range(3)]
+    successes.append(("r", "C0", "C", "{}", None, 300.0))  # no start time: no duration
+    # other rows: (run_id, task_id, family, params, status, started, ended, ...)
+    rows = [("r", "B9", "B", "{}", "done", 150.0, 152.5), ("r", "B8", "B", "{}", "failed", 150.0, 190.0)]
+    got = recent_durations(rows, successes)
+    assert set(got) == {"A", "B"}
+    assert got["A"] == pytest.approx([i / 10 for i in range(50 - DURATION_SAMPLE, 50)])
+    assert got["B"] == pytest.approx([2.5, 1.0, 1.0, 1.0])
+
+
 def test_history_records_runs_and_attempts(tmp_path):
     m = load(tmp_path)
     result = nbpipe.build([m.Report()], detailed_summary=True)

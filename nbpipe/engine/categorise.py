@@ -155,8 +155,13 @@ def _as_id(value: Any) -> str:
     return value if isinstance(value, str) else value.task_id
 
 
-def _dep_ids(raw: dict[str, list[Iterable[Any]]]) -> dict[str, list[str]]:
-    """Each task's requirements as ids, without repeats, in the order the events gave them."""
+def _dep_ids(events: Iterable[RunEvent]) -> dict[str, list[str]]:
+    """Each task's requirements as ids (DISCOVERED and SUSPENDED events give them, as ids or
+    tasks), without repeats, in the order the events gave them."""
+    raw: dict[str, list[Iterable[Any]]] = {}
+    for ev in events:
+        if ev.deps and ev.task_id and ev.kind in (Kind.DISCOVERED, Kind.SUSPENDED):
+            raw.setdefault(ev.task_id, []).append(ev.deps)
     deps: dict[str, list[str]] = {}
     for tid, batches in raw.items():
         ids = [_as_id(d) for batch in batches for d in batch]
@@ -263,22 +268,12 @@ def summarize(events: Iterable[RunEvent], summary_length: int | None = None) -> 
     durations: dict[str, float] = {}
     interrupted = False
 
-    # The requirements as the events give them (ids or tasks); made into ids only if a
-    # task is left pending and must be explained, which a successful run never needs.
-    raw_deps: dict[str, list[Iterable[Any]]] = {}
-
-    def add_deps(tid: str, new: Iterable[Any]) -> None:
-        if new:
-            given = raw_deps.get(tid)
-            if given is None:
-                raw_deps[tid] = [new]
-            else:
-                given.append(new)
-
+    if not isinstance(events, (list, tuple)):
+        events = list(events)  # (read twice when a task is left pending)
     # The kinds as locals, the per-task ones first: this loop sees about four events per task.
     k_discovered, k_pending, k_running, k_done = Kind.DISCOVERED, Kind.PENDING, Kind.RUNNING, Kind.DONE
     k_complete, k_missing, k_sched_failed, k_failed = Kind.COMPLETE, Kind.MISSING, Kind.SCHEDULING_FAILED, Kind.FAILED
-    k_disabled, k_suspended, k_by_other = Kind.DISABLED, Kind.SUSPENDED, Kind.RUN_BY_OTHER
+    k_disabled, k_by_other = Kind.DISABLED, Kind.RUN_BY_OTHER
     k_started, k_finished = Kind.RUN_STARTED, Kind.RUN_FINISHED
     tasks_get = tasks.get
     for ev in events:
@@ -299,8 +294,6 @@ def summarize(events: Iterable[RunEvent], summary_length: int | None = None) -> 
         if kind == k_discovered:
             if first_discovered is None:
                 first_discovered = tid
-            if ev.deps:
-                add_deps(tid, ev.deps)
             data = ev.data
             if data.get("complete"):
                 complete.add(tid)
@@ -328,8 +321,6 @@ def summarize(events: Iterable[RunEvent], summary_length: int | None = None) -> 
             ever_failed.add(tid)
             disabled.add(tid)
             last_disabled[tid] = ev
-        elif kind == k_suspended:
-            add_deps(tid, ev.deps)
         elif kind == k_by_other:
             worker = ev.data.get("worker")
             other_by_task[tid] = "unknown worker" if worker is None else str(worker)
@@ -369,7 +360,8 @@ def summarize(events: Iterable[RunEvent], summary_length: int | None = None) -> 
                 sets["run_by_other_worker"].add(tid)
 
     if pending_order:
-        _explain_pending(pending_order, _dep_ids(raw_deps), sets)
+        # The requirements are read only now: a run that leaves nothing pending never needs them.
+        _explain_pending(pending_order, _dep_ids(events), sets)
 
     # Task objects, and a deterministic order: by str, then first-seen.
     objects = tasks
@@ -379,13 +371,26 @@ def summarize(events: Iterable[RunEvent], summary_length: int | None = None) -> 
         for tid in unknown:
             objects[tid] = _UnknownTask(tid)
     names = {tid: str(obj) for tid, obj in objects.items()}
-    rank = {tid: i for i, tid in enumerate(sorted(names, key=names.__getitem__))}
-    categories = {name: [objects[t] for t in sorted(sets[name], key=rank.__getitem__)] for name in CATEGORIES}
+    ordered = sorted(names, key=names.__getitem__)
+    rank: dict[str, int] = {}
+    categories: dict[str, list] = {}
+    for name in CATEGORIES:
+        members = sets[name]
+        if len(members) == len(ordered):  # every task (as in a run that went well): no sorting again
+            categories[name] = [objects[t] for t in ordered]
+        elif len(members) < 2:
+            categories[name] = [objects[t] for t in members]
+        else:
+            if not rank:
+                rank = {tid: i for i, tid in enumerate(ordered)}
+            categories[name] = [objects[t] for t in sorted(members, key=rank.__getitem__)]
 
     other_workers: dict[str, list[str]] = {}
     for tid, worker in other_by_task.items():
         if tid in sets["run_by_other_worker"]:
             other_workers.setdefault(worker, []).append(tid)
+    if other_workers and not rank:
+        rank = {tid: i for i, tid in enumerate(ordered)}
     for ids in other_workers.values():
         ids.sort(key=rank.__getitem__)
 

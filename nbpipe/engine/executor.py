@@ -98,6 +98,7 @@ class Executor(ABC):
         self.check_unfulfilled_deps = check_unfulfilled_deps
         self.on_progress = on_progress
         self.default_timeout = default_timeout
+        self._timeout_checked: set[type] = set()  # the task classes warn_unenforceable_timeout has seen
 
     def start(self, context: RunContext) -> None:
         self.context = context
@@ -145,7 +146,7 @@ class Executor(ABC):
     def warn_unenforceable_timeout(self, task: Task) -> None:
         """Say once per class that this executor cannot stop a task on time."""
         cls = type(task)
-        checked = self.__dict__.setdefault("_timeout_checked", set())
+        checked = self._timeout_checked
         if cls in checked:
             return
         checked.add(cls)

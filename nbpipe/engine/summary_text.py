@@ -115,6 +115,20 @@ def _value_set(tasks: list, name: str) -> set | None:
         return None
 
 
+def _same_everywhere(tasks: list, name: str) -> bool:
+    """True when every task has the same hashable value for ``name`` (a set of them has one member)."""
+    first = getattr(tasks[0], name)
+    try:
+        hash(first)
+    except TypeError:  # unhashable values: no ranging, as for a set of them
+        return False
+    for task in tasks:
+        value = getattr(task, name)
+        if value is not first and value != first:
+            return False
+    return True
+
+
 def _describe_family(family: str, tasks: list) -> str:
     """One line for the tasks of one family (already sorted by str), as Luigi words it."""
     n = len(tasks)
@@ -138,12 +152,13 @@ def _describe_family(family: str, tasks: list) -> str:
         return f"{n} {family}({name}={shown})"
     varying = []
     for name, param in params:
-        values = _value_set(tasks, name)
-        if values is None or len(values) > 1:
-            varying.append((name, param, values))
-    if len(varying) == 1 and varying[0][2] is not None:
-        vname, vparam, values = varying[0]
-        assert values is not None  # checked just above
+        if not _same_everywhere(tasks, name):
+            varying.append((name, param))
+            if len(varying) > 1:  # no range to show: the other values need not be looked at
+                break
+    values = _value_set(tasks, varying[0][0]) if len(varying) == 1 else None
+    if values is not None:
+        vname, vparam = varying[0]
         lo, hi = _contiguous_range(values, vparam)
         if lo is not None and hi is not None and len(values) > 2:
             parts = []
@@ -163,14 +178,21 @@ def _describe_family(family: str, tasks: list) -> str:
 def _group_by_family(tasks: list) -> dict[str, list]:
     groups: dict[str, list] = {}
     family_of: dict[type, str] = {}  # a task class has one family: asked once per class, not per task
+    last_cls: type | None = None
+    group: list = []
     for task in tasks:
         cls = type(task)
+        if cls is last_cls:  # (tasks sorted by str come in runs of one class)
+            group.append(task)
+            continue
         family = family_of.get(cls)
         if family is None:
             family = _family(task)
             if type(cls) is Register:  # (a stand-in for an unknown task is its own family)
                 family_of[cls] = family
-        groups.setdefault(family, []).append(task)
+        last_cls = cls if type(cls) is Register else None
+        group = groups.setdefault(family, [])
+        group.append(task)
     return groups
 
 

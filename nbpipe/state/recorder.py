@@ -264,11 +264,13 @@ class HistoryRecorder:
     def _family(self, task: Task) -> str:
         return self._class_info(type(task))[0]
 
-    def _class_info(self, cls: type[Task]) -> tuple[str, str, list]:
-        """(family, code digest, parameter spec) of a task class, computed once per run."""
+    def _class_info(self, cls: type[Task]) -> tuple[str, str, list, bool]:
+        """(family, code digest, parameter spec, whether a task's id JSON is its parameters' JSON) of
+        a task class, computed once per run."""
         info = self._per_class.get(cls)
         if info is None:
             from nbpipe.parameter import ParameterVisibility
+            from nbpipe.params.base import serializer_of
 
             try:
                 components = _encode(self._code_fingerprint(cls))
@@ -277,11 +279,18 @@ class HistoryRecorder:
             code = hashlib.blake2b(components.encode(), digest_size=8).hexdigest()
             self._new_code[code] = components
             spec = [
-                (name, _quote(name) + ": ", param.serialize)
+                (name, _quote(name) + ":", serializer_of(param))
                 for name, param in sorted(cls.get_params())
                 if param.significant and param.visibility != ParameterVisibility.PRIVATE
             ]
-            info = self._per_class[cls] = (cls.get_task_family(), code, spec)
+            # The JSON a task made for its id holds the same values when no parameter is
+            # hidden and the class keeps Luigi's to_str_params (see Task._init_from_values).
+            same_as_id = cls.to_str_params is Task.to_str_params and all(
+                param.visibility == ParameterVisibility.PUBLIC
+                for name, param in cls.get_params()
+                if param.significant and param.visibility != ParameterVisibility.PRIVATE
+            )
+            info = self._per_class[cls] = (cls.get_task_family(), code, spec, same_as_id)
         return info
 
     def _params(self, task: Task, spec: list | None = None) -> str:
@@ -292,7 +301,7 @@ class HistoryRecorder:
             return "{}"
         kw = task.param_kwargs
         try:
-            return "{" + ", ".join([prefix + _quote(serialize(kw[name])) for name, prefix, serialize in spec]) + "}"
+            return "{" + ",".join([prefix + _quote(serialize(kw[name])) for name, prefix, serialize in spec]) + "}"
         except TypeError:  # a serialize() that does not return str
             return _json_or_empty(task.to_str_params(only_significant=True))
 
@@ -302,7 +311,7 @@ class HistoryRecorder:
         task = event.task or self._tasks.get(tid)
         if task is None:
             return
-        family, code, spec = self._class_info(type(task))
+        family, code, spec, same_as_id = self._class_info(type(task))
         # A requirement that ran in this run has its own record: comparing
         # completion times later tells whether it re-ran since, so nothing is
         # stored for it.  Anything else (complete before, external) is
@@ -334,7 +343,7 @@ class HistoryRecorder:
                 self.run_id,
                 tid,
                 family,
-                self._params(task, spec),
+                (same_as_id and task.__dict__.get("_Task__params_json")) or self._params(task, spec),
                 self._started.pop(tid, None),
                 event.time,
                 data.get("worker"),

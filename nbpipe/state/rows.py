@@ -7,7 +7,6 @@ Successful attempts travel as shorter tuples (see :data:`INSERT_SUCCESSES`).
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -81,15 +80,33 @@ INSERT_SUCCESSES = (
 
 
 def recent_durations(rows: list[tuple], successes: Sequence[tuple] = ()) -> dict[str, list[float]]:
-    """family -> durations of the batch's successful attempts, oldest first (last 20)."""
+    """family -> durations of the batch's latest successful attempts, oldest first (at most 20 each).
+
+    The rows of a batch are in the order the run recorded them, so the latest
+    are the last ones: a backward scan takes them, and a family whose sample
+    is full costs one set lookup per further row (a batch holds thousands of
+    rows, usually of a few families).
+    """
     out: dict[str, list[tuple[float, float]]] = {}
-    for row in rows:  # (run_id, task_id, family, params, status, started, ended, ...)
-        if row[4] == "done" and row[5] is not None:
-            out.setdefault(row[2], []).append((row[6], row[6] - row[5]))
-    for row in successes:  # (run_id, task_id, family, params, started, ended, ...)
-        if row[4] is not None:
-            out.setdefault(row[2], []).append((row[5], row[5] - row[4]))
-    return {family: [d for _, d in sorted(heapq.nlargest(DURATION_SAMPLE, pairs))] for family, pairs in out.items()}
+    full: set[str] = set()
+    for source, first in ((successes, 4), (rows, 5)):  # (where "started" is; "ended" follows it)
+        for row in reversed(source):
+            family = row[2]
+            if family in full:
+                continue
+            if first == 5 and row[4] != "done":
+                continue
+            started = row[first]
+            if started is None:
+                continue
+            ended = row[first + 1]
+            sample = out.get(family)
+            if sample is None:
+                sample = out[family] = []
+            sample.append((ended, ended - started))
+            if len(sample) == DURATION_SAMPLE:
+                full.add(family)
+    return {family: [d for _, d in sorted(pairs)] for family, pairs in out.items()}
 
 
 def storable(values: Sequence) -> tuple:

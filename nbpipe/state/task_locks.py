@@ -384,6 +384,11 @@ class TaskLocks:
     def release(self, task_id: str) -> None:
         """Release ``task_id``'s lock if this object holds it (idempotent)."""
         state = self._state
+        if task_id not in state.records:
+            # (The usual answer, as a run alone takes no locks: given without the mutex.  Only
+            # try_acquire adds a record, and a caller releases a task after the acquire that
+            # locked it, made by itself or under a mutex it has taken since: such a record is seen.)
+            return
         with state.mutex:
             record = state.records.pop(task_id, None)
             if record is not None:

@@ -31,7 +31,10 @@ from nbpipe.task_ids import (  # noqa: F401 - Luigi's names, in Luigi's module
     TASK_ID_INVALID_CHAR_REGEX,
     TASK_ID_TRUNCATE_HASH,
     TASK_ID_TRUNCATE_PARAMS,
+    _quote,
     _task_id_and_json,
+    json_template,
+    task_id_from_sorted,
     task_id_str,
 )
 from nbpipe.task_register import SAME_AS_PYTHON_MODULE, Register, auto_namespace, namespace
@@ -340,12 +343,12 @@ class Task(metaclass=Register):
             if name in kw:
                 param._warn_on_wrong_param_type(name, kw[name])
         if cls.to_str_params is Task.to_str_params:  # (what it gives, without its per-parameter checks)
-            str_params = {name: serialize(kw[name]) for name, serialize in plan[2]}
-            names = plan[3]
+            names, prefixes, serializers, template = plan[5]
+            values = [serialize(kw[name]) for name, serialize in zip(names, serializers, strict=True)]
+            task_id, params_json = task_id_from_sorted(cls.get_task_family(), names, prefixes, values, template)
         else:  # a subclass's own to_str_params decides, as in Luigi
             str_params = self.to_str_params(only_significant=True, only_public=True)
-            names = sorted(str_params)
-        task_id, params_json = _task_id_and_json(cls.get_task_family(), str_params, names)
+            task_id, params_json = _task_id_and_json(cls.get_task_family(), str_params, sorted(str_params))
         d["task_id"] = task_id
         d["_Task__hash"] = hash(task_id)
         # The run history stores this JSON for each task that runs; made here anyway, it is kept.
@@ -357,7 +360,8 @@ class Task(metaclass=Register):
 
         (that list; the parameters whose type check can warn; the public
         significant (name, serialize) pairs; their names, sorted; the set of
-        all parameter names).  The base
+        all parameter names; for the task id: the sorted names, as JSON keys,
+        their serializers and the JSON with a ``%s`` per value).  The base
         type check warns only for a plain ``Parameter``, so the parameters of
         its subclasses that keep it are not asked for every instance.
         """
@@ -368,7 +372,10 @@ class Task(metaclass=Register):
             if type(p) is Parameter or getattr(p._warn_on_wrong_param_type, "__func__", None) is not base_check
         ]
         spec = cls._public_params()
-        plan = (params, checked, spec, sorted(name for name, _ in spec), frozenset(name for name, _ in params))
+        by_name = sorted(spec, key=lambda pair: pair[0])
+        prefixes = [_quote(n) + ":" for n, _ in by_name]
+        for_id = ([n for n, _ in by_name], prefixes, [s for _, s in by_name], json_template(prefixes))
+        plan = (params, checked, spec, for_id[0], frozenset(name for name, _ in params), for_id)
         cls._init_plan_cache = plan
         return plan
 

@@ -46,10 +46,46 @@ def _task_id(task_family: str, params: dict[str, str], names: list[str]) -> str:
 
 def _task_id_and_json(task_family: str, params: dict[str, str], names: list[str]) -> tuple[str, str]:
     """(:func:`task_id_str`, the JSON of ``params`` it hashes), given the parameter names sorted."""
-    params_json = _params_json(params, names)
+    return _finish(task_family, _params_json(params, names), [params[p] for p in names[:TASK_ID_INCLUDE_PARAMS]])
+
+
+def task_id_from_sorted(
+    task_family: str, names: list[str], prefixes: list[str], values: list[str], template: str = ""
+) -> tuple[str, str]:
+    """:func:`_task_id_and_json` from the serialised ``values`` of the parameters ``names`` (sorted),
+    with ``prefixes`` those names as JSON keys (``'"name":'``): no dict to build for each instance.
+
+    ``template`` is the JSON with ``%s`` for each value between its quotes: values made only of
+    ASCII letters and digits (numbers, names) need no escaping, so they are put in as they are.
+    """
+    if template:
+        try:
+            joined = "".join(values)
+        except TypeError:  # a serialize() that returned something other than a str
+            joined = None
+        if joined is not None and joined.isascii() and (joined.isalnum() or not joined):
+            params_json = template % tuple(values)
+            param_hash = _md5(params_json.encode(), usedforsecurity=False).hexdigest()
+            summary = "_".join([value[:TASK_ID_TRUNCATE_PARAMS] for value in values[:TASK_ID_INCLUDE_PARAMS]])
+            return f"{task_family}_{summary}_{param_hash[:TASK_ID_TRUNCATE_HASH]}", params_json
+    try:
+        params_json = (
+            "{" + ",".join([prefix + _quote(value) for prefix, value in zip(prefixes, values, strict=True)]) + "}"
+        )
+    except TypeError:  # a serialize() that returned something other than a str
+        params_json = _json_dumps(dict(zip(names, values, strict=True)))
+    return _finish(task_family, params_json, values[:TASK_ID_INCLUDE_PARAMS])
+
+
+def json_template(prefixes: list[str]) -> str:
+    """The JSON :func:`task_id_from_sorted` makes, with ``%s`` for each value (``%`` doubled elsewhere)."""
+    return "{" + ",".join([prefix.replace("%", "%%") + '"%s"' for prefix in prefixes]) + "}"
+
+
+def _finish(task_family: str, params_json: str, first_values: list[str]) -> tuple[str, str]:
     param_hash = _md5(params_json.encode("utf-8"), usedforsecurity=False).hexdigest()
-    if names:
-        summary = "_".join([params[p][:TASK_ID_TRUNCATE_PARAMS] for p in names[:TASK_ID_INCLUDE_PARAMS]])
+    if first_values:
+        summary = "_".join([value[:TASK_ID_TRUNCATE_PARAMS] for value in first_values])
         if not (summary.isascii() and summary.replace("_", "").isalnum()):  # (the usual case needs no regex)
             summary = TASK_ID_INVALID_CHAR_REGEX.sub("_", summary)
     else:

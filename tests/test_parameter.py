@@ -2,6 +2,7 @@
 
 import datetime
 import enum
+import json
 import operator
 import pickle
 import sys
@@ -737,6 +738,31 @@ def test_task_id_strings_agree_with_luigi(values):
     from nbpipe.task import task_id_str
 
     assert task_id_str("Fam", values) == luigi_task_id_str("Fam", values)
+
+
+def test_task_ids_of_instances_agree_with_luigi_for_random_values():
+    """A task's id, made by the instance path (and its shortcut for plain letters and digits), is
+    Luigi's task_id_str of its serialised parameters, for values of every kind of character."""
+    _luigi()
+    import random
+
+    from luigi.task import task_id_str as luigi_task_id_str
+
+    import nbpipe
+
+    class RandomIdValues(nbpipe.Task):
+        b = nbpipe.Parameter()
+        a = nbpipe.Parameter()
+        d = nbpipe.Parameter()
+        c = nbpipe.Parameter()
+
+    rng = random.Random(12)
+    alphabets = ["0123456789", "abcXYZ019", "a-b_c.d e", 'q"\\/%s\t\n', "éß日本😀", "x" * 3]
+    for _ in range(600):
+        values = {name: "".join(rng.choices(rng.choice(alphabets), k=rng.choice([0, 1, 5, 17, 30]))) for name in "abcd"}
+        task = RandomIdValues(**values)
+        assert task.task_id == luigi_task_id_str(RandomIdValues.get_task_family(), values), values
+        assert json.loads(task._Task__params_json) == values
 
 
 def test_schema_with_custom_validator():

@@ -41,6 +41,25 @@ def test_diamond_builds_with_every_executor(executor, workers):
     assert again.summary.task_ids("completed") == []
 
 
+@pytest.mark.parametrize("executor,workers", [("inline", 1), ("thread", 2), ("process", 2)])
+def test_a_finished_run_s_graph_is_freed_when_build_returns_without_waiting_for_the_collector(executor, workers):
+    """The run's scheduler, resolver and events go as soon as build() returns: no reference cycle
+    keeps them until the cyclic collector comes by, which for a big graph is a full collection,
+    long after the run."""
+    import gc
+
+    from nbpipe.engine.run_loop import RunLoop
+
+    gc.collect()
+    gc.disable()
+    try:
+        assert nbpipe.build([Write("top", needs=["l", "r"])], workers=workers, executor=executor) is True
+        left = [o for o in gc.get_objects() if isinstance(o, RunLoop)]
+    finally:
+        gc.enable()
+    assert left == []
+
+
 def test_build_returns_luigi_bool_and_detailed_result():
     assert nbpipe.build([Write("a")]) is True
     result = nbpipe.build([Write("b")], detailed_summary=True)

@@ -109,6 +109,35 @@ def execute(
     is recorded on the exception as ``exc.result``.  Setting ``stop`` (from
     another thread) stops the run the same way, but returns the result.
     """
+    # Collect less often from the start of the run until its graph is freed: a run makes a
+    # few objects per task that all live until it ends, and rescanning them finds nothing.
+    # Leaving only after _execute returned (its graph freed, unless the caller keeps the
+    # result) spares the collection that restoring the thresholds would start over them.
+    with FewerCollections():
+        return _execute(
+            tasks,
+            workers,
+            executor,
+            observers=observers,
+            check_threads=check_threads,
+            rerun=rerun,
+            stop=stop,
+            dask_address=dask_address,
+        )
+
+
+def _execute(
+    tasks,
+    workers: int = 1,
+    executor: str | Executor | None = None,
+    *,
+    observers: Iterable[Callable[[RunEvent], None]] = (),
+    check_threads: int | None = None,
+    rerun: str = "missing",
+    stop: threading.Event | None = None,
+    dask_address: str | None = None,
+) -> RunResult:
+    """The body of :func:`execute`."""
     cfg = get_config()
     roots = flatten(tasks)
     for root in roots:
@@ -122,8 +151,13 @@ def execute(
     for observer in observers:
         bus.subscribe(observer)
 
+    # The run's tasks, filled in below.  Not the run itself: the executor keeps this callback, the
+    # run keeps the executor, and that cycle would keep the whole graph alive after the run until
+    # the cyclic collector came by (a full collection, for a graph that big).
+    run_tasks: dict[str, Task] = {}
+
     def on_progress(task_id: str, kind: str, value: Any) -> None:
-        bus.emit(RunEvent(Kind.PROGRESS, task_id, time.time(), run.tasks.get(task_id), (), "", {kind: value}))
+        bus.emit(RunEvent(Kind.PROGRESS, task_id, time.time(), run_tasks.get(task_id), (), "", {kind: value}))
 
     if not isinstance(executor, Executor):
         executor = make_executor(
@@ -177,6 +211,7 @@ def execute(
     recorder = None
     run = RunLoop(roots, executor, bus, check_threads, force, walk_complete, store, locks, registry)
     run.stop = stop
+    run_tasks = run.tasks
     if store is not None:
         from nbpipe.state.recorder import HistoryRecorder
 
@@ -227,8 +262,7 @@ def execute(
                 else:
                     run.locks = PairedLocks(run.locks, cluster_locks[0])
                     run.registry = PairedPolicy(run.registry, cluster_locks[1])
-            with FewerCollections():
-                run.run()
+            run.run()
         except (KeyboardInterrupt, Stopped) as exc:
             interrupted = exc
             executor.shutdown(kill=True)
@@ -249,8 +283,7 @@ def execute(
             close_locks(run)
         runtime.set_current(previous_context)
     bus.emit(RunEvent(Kind.RUN_FINISHED, "", time.time(), None, (), "", {"interrupted": interrupted is not None}))
-    with FewerCollections():  # the summary walks every event: a full collection here rescans the whole graph
-        result = RunResult(bus.events)
+    result = RunResult(bus.events)
     if store is not None:
         _close_in_history(store, recorder, context.run_id, "interrupted" if interrupted else result.status.name)
     result.run_id = context.run_id

@@ -25,18 +25,16 @@ from nbpipe.parameter import (
     UnknownParameterException,
     _no_value,
 )
-from nbpipe.params.base import serializer_of
 from nbpipe.task_ids import (  # noqa: F401 - Luigi's names, in Luigi's module
     TASK_ID_INCLUDE_PARAMS,
     TASK_ID_INVALID_CHAR_REGEX,
     TASK_ID_TRUNCATE_HASH,
     TASK_ID_TRUNCATE_PARAMS,
-    _quote,
     _task_id_and_json,
-    json_template,
     task_id_from_sorted,
     task_id_str,
 )
+from nbpipe.task_plans import init_plan, public_params, repr_plan
 from nbpipe.task_register import SAME_AS_PYTHON_MODULE, Register, auto_namespace, namespace
 from nbpipe.task_structure import (
     DynamicRequirements,
@@ -178,22 +176,8 @@ class Task(metaclass=Register):
 
     @classmethod
     def _public_params(cls) -> list[tuple[str, Callable[[Any], str]]]:
-        """(name, serialize) of the significant public parameters: what a task's id and its str show.
-
-        Kept with the parameter list it was made from, so a parameter set on the
-        class later (which drops that list) is seen.
-        """
-        params = cls.__dict__.get("_param_list_cache") or cls.get_params()
-        cached = cls.__dict__.get("_public_params_cache")
-        if cached is not None and cached[0] is params:
-            return cached[1]
-        spec: list[tuple[str, Callable[[Any], str]]] = [
-            (name, serializer_of(p))
-            for name, p in params
-            if p.significant and p.visibility == ParameterVisibility.PUBLIC
-        ]
-        cls._public_params_cache = (params, spec)
-        return spec
+        """(name, serialize) of the significant public parameters: what a task's id and its str show."""
+        return public_params(cls)
 
     @classmethod
     def batch_param_names(cls) -> list[str]:
@@ -331,8 +315,9 @@ class Task(metaclass=Register):
 
     def _init_from_values(self, param_values: list[tuple[str, Any]]) -> None:
         cls = type(self)
-        params = cls.__dict__.get("_param_list_cache") or cls.get_params()
-        plan = cls.__dict__.get("_init_plan_cache")
+        own = cls.__dict__  # (a new proxy object at each access: taken once)
+        params = own.get("_param_list_cache") or cls.get_params()
+        plan = own.get("_init_plan_cache")
         if plan is None or plan[0] is not params:
             plan = cls._init_plan(params)
         d = self.__dict__
@@ -356,28 +341,7 @@ class Task(metaclass=Register):
 
     @classmethod
     def _init_plan(cls, params: list[tuple[str, Parameter]]) -> tuple:
-        """What making an instance needs from the class, once per parameter list:
-
-        (that list; the parameters whose type check can warn; the public
-        significant (name, serialize) pairs; their names, sorted; the set of
-        all parameter names; for the task id: the sorted names, as JSON keys,
-        their serializers and the JSON with a ``%s`` per value).  The base
-        type check warns only for a plain ``Parameter``, so the parameters of
-        its subclasses that keep it are not asked for every instance.
-        """
-        base_check = Parameter._warn_on_wrong_param_type
-        checked = [
-            (name, p)
-            for name, p in params
-            if type(p) is Parameter or getattr(p._warn_on_wrong_param_type, "__func__", None) is not base_check
-        ]
-        spec = cls._public_params()
-        by_name = sorted(spec, key=lambda pair: pair[0])
-        prefixes = [_quote(n) + ":" for n, _ in by_name]
-        for_id = ([n for n, _ in by_name], prefixes, [s for _, s in by_name], json_template(prefixes))
-        plan = (params, checked, spec, for_id[0], frozenset(name for name, _ in params), for_id)
-        cls._init_plan_cache = plan
-        return plan
+        return init_plan(cls, params)
 
     @property
     def param_args(self) -> tuple:
@@ -452,9 +416,16 @@ class Task(metaclass=Register):
         return self.__class__ is other.__class__ and self.task_id == other.task_id
 
     def __repr__(self) -> str:
+        cls = type(self)
+        own = cls.__dict__  # (a new proxy object at each access: taken once)
+        plan = own.get("_repr_plan_cache")
+        if plan is None or plan[0] is not own.get("_param_list_cache"):
+            plan = repr_plan(cls)
+        if plan[1] is not None:
+            return cls.get_task_family() + plan[1] % plan[2](self.param_kwargs)
         kw = self.param_kwargs
-        parts = [f"{name}={serialize(kw[name])}" for name, serialize in self._public_params()]
-        return f"{self.get_task_family()}({', '.join(parts)})"
+        parts = [f"{name}={serialize(kw[name])}" for name, serialize in plan[3]]
+        return f"{cls.get_task_family()}({', '.join(parts)})"
 
     def __getstate__(self):
         return self.__dict__

@@ -82,8 +82,9 @@ class Register(abc.ABCMeta):
                 or epoch[0] is not cache
             ):
                 _new_raw_epoch(cache)
-            ok = cls.__dict__.get("_raw_ok_cache")
-            if ok is None or ok[0] is not cls.__dict__.get("_param_list_cache"):
+            own = cls.__dict__  # (a new proxy object at each access: taken once)
+            ok = own.get("_raw_ok_cache")
+            if ok is None or ok[0] is not own.get("_param_list_cache"):
                 ok = _raw_ok(cls)
             if ok[1]:
                 types = _RAW_TYPES

@@ -39,6 +39,54 @@ def test_task_id_and_repr_match_luigi():
     assert ours.to_str_params(only_significant=True) == theirs.to_str_params(only_significant=True)
 
 
+class StrNone(nbpipe.Task):
+    pass
+
+
+class StrOne(nbpipe.Task):
+    text = nbpipe.Parameter()
+
+
+class StrMany(nbpipe.Task):
+    n = nbpipe.IntParameter()
+    ratio = nbpipe.FloatParameter()
+    flag = nbpipe.BoolParameter()
+    maybe = nbpipe.OptionalParameter(default=None)
+    items = nbpipe.ListParameter()
+    day = nbpipe.DateParameter()
+    quiet = nbpipe.IntParameter(default=0, significant=False)
+    token = nbpipe.Parameter(default="t", visibility=nbpipe.parameter.ParameterVisibility.HIDDEN)
+
+
+@pytest.mark.parametrize(
+    "task",
+    [
+        StrNone(),
+        StrOne(text="100% (sure), %s %d"),
+        StrOne(text=""),
+        StrMany(n=-3, ratio=0.1, flag=True, items=[1, "a"], day=datetime.date(2024, 2, 29)),
+        StrMany(n=3, ratio=1e-20, flag=False, maybe="x%", items=[], day=datetime.date(1999, 1, 1)),
+    ],
+    ids=str,
+)
+def test_a_task_s_str_is_its_family_and_each_public_significant_value_as_serialize_writes_it(task):
+    shown = [
+        f"{name}={param.serialize(getattr(task, name))}"
+        for name, param in task.get_params()
+        if param.significant and param.visibility == nbpipe.parameter.ParameterVisibility.PUBLIC
+    ]
+    assert str(task) == repr(task) == f"{task.get_task_family()}({', '.join(shown)})"
+
+
+def test_a_parameter_set_on_the_class_later_shows_in_str():
+    class Later(nbpipe.Task):
+        a = nbpipe.IntParameter()
+
+    assert str(Later(a=1)) == "Later(a=1)"
+    Later.b = nbpipe.Parameter(default="x")  # as util.inherits does
+    assert str(Later(a=2)) == "Later(a=2, b=x)"
+
+
 def test_instance_cache_and_equality():
     a = Report(datetime.date(2024, 1, 1))
     assert Report(date=datetime.date(2024, 1, 1), region="eu") is a

@@ -212,8 +212,9 @@ class Scheduler:
                 if dep is None:
                     raise SchedulerError(f"{node.task_id} requires {dep_id}, which was never added")
                 dep.dependents.append(node.task_id)
-        for node in staged:
-            self._emit(node.state, node, now, reason=node.reason)
+        events = self._events
+        for node in staged:  # (the event _emit makes, without a call and a keyword dict per task)
+            events.append(RunEvent(node.state, node.task_id, now, None, (), node.reason, {}))
         # Priorities: push each staged node's priority down to its dependencies.
         for node in staged:
             inherited = node.priority
@@ -334,19 +335,24 @@ class Scheduler:
         ``data`` goes into the DONE event (e.g. the task's ``log`` lines).
         """
         if worker:
-            self._met(task_id, now, State.DONE, worker=worker, **data)
-        else:
-            self._met(task_id, now, State.DONE, **data)
+            data["worker"] = worker
+        self._met(task_id, now, State.DONE, data)
 
     def completed_elsewhere(self, task_id: str, now: float, by: str = "") -> None:
         """Another run made the task complete while this one waited for it (COMPLETE)."""
-        self._met(task_id, now, State.COMPLETE, by=by)
+        self._met(task_id, now, State.COMPLETE, {"by": by})
 
-    def _met(self, task_id: str, now: float, state: str, **data) -> None:
-        node = self._expect_running(task_id)
-        self._release(node)
+    def _met(self, task_id: str, now: float, state: str, data: dict) -> None:
+        """``data``: the event's own dict (made by the caller for it: the event keeps it)."""
+        node = self.nodes.get(task_id)
+        if node is None or node.state != State.RUNNING:
+            node = self._expect_running(task_id)  # (raises, naming what is wrong)
+        if node.resources:
+            self._release(node)
+        else:
+            self.running.discard(task_id)
         node.state = state
-        data["attempt"] = node.attempts  # (data is this call's own dict: the event keeps it)
+        data["attempt"] = node.attempts
         self._events.append(RunEvent(state, task_id, now, None, (), "", data))
         nodes = self.nodes
         for parent_id in node.dependents:

@@ -1,7 +1,7 @@
 """Where notebook users feel the engine's cost, against its floor, side by side in one run.
 
     python benchmarks/bench_hotpath.py [--other /tmp/before] [--repeat 3] [--out benchmarks/results_hotpath.md]
-        [--cases marker,file,global]
+        [--cases marker,luigi,file,global,dask]
 
 Each figure is one fresh child process timing one run; cases and checkouts
 alternate, so the machine's noise falls on all alike; the report gives
@@ -13,7 +13,8 @@ medians.  Files live on /dev/shm.
   a plain ``graphlib.TopologicalSorter`` loop doing the same stat-and-create
   per node and Luigi's re-check of each requirement (the floor: no engine
   at all) and by ``dask.get`` (Dask's synchronous scheduler) over the same
-  graph.  N = 3 000 and 10 000.  Each child imports its engine (and, for
+  graph.  N = 3 000 and 10 000; with the **luigi** case also N = 1 000, where
+  Luigi itself (local scheduler, 1 worker) runs the same graph.  Each child imports its engine (and, for
   the cases below, the executor's modules: Dask distributed takes about
   0.2 s) before the clock starts; nbpipe's child also builds one trivial task first (so the
   modules a build imports on first use are loaded and the state database
@@ -148,6 +149,35 @@ elif mode in ("nbpipe", "nbpipe_file"):
     start = time.perf_counter()
     result = nbpipe.build([Top()], workers=1, executor="inline")
     seconds = time.perf_counter() - start
+elif mode == "luigi":
+    # The same graph written for Luigi, run as its users run it (local scheduler, 1 worker).
+    import logging
+    import luigi
+
+    class MarkerLayered(luigi.Task):
+        layer = luigi.IntParameter()
+        idx = luigi.IntParameter()
+
+        def requires(self):
+            if self.layer == 0:
+                return []
+            cls = type(self)
+            return [cls(layer=self.layer - 1, idx=j) for j in edges(self.layer)[self.idx]]
+
+        def complete(self):
+            return os.path.exists(os.path.join(out, self.task_id))
+
+        def run(self):
+            open(os.path.join(out, self.task_id), "w").close()
+
+    class Top(luigi.WrapperTask):
+        def requires(self):
+            return [MarkerLayered(layer=layers - 1, idx=i) for i in range(WIDTH)]
+
+    logging.getLogger("luigi-interface").setLevel(logging.WARNING)
+    start = time.perf_counter()
+    luigi.build([Top()], workers=1, local_scheduler=True, log_level="WARNING")
+    seconds = time.perf_counter() - start
 elif mode == "dask_floor":
     # Dask's own round trip: the same small-file writes as plain futures, 8 in flight
     # (what nbpipe keeps in flight on 2 single-threaded workers), no engine.
@@ -221,6 +251,7 @@ print(json.dumps({"seconds": seconds, "done": done}))
 """
 
 MARKER_SIZES = (3_000, 10_000)
+LUIGI_SIZE = 1_000  # Luigi takes about 7 ms a task here: 7 s a run
 FILE_SIZE = 10_000
 GLOBAL_TASKS = 1_000
 SMALL_TASKS = 1_000
@@ -231,6 +262,8 @@ def cases(selected: set[str]) -> list[tuple[str, int]]:
     if "marker" in selected:
         for n in MARKER_SIZES:
             out += [("floor", n), ("dask_get", n), ("nbpipe", n)]
+    if "luigi" in selected:
+        out += [("floor", LUIGI_SIZE), ("dask_get", LUIGI_SIZE), ("nbpipe", LUIGI_SIZE), ("luigi", LUIGI_SIZE)]
     if "file" in selected:
         out += [("floor", FILE_SIZE), ("nbpipe_file", FILE_SIZE)]
     if "global" in selected:
@@ -286,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--other", help="another checkout to measure beside this one (e.g. /tmp/before)")
     parser.add_argument("--label-other", default="before")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--cases", default="marker,file,global,dask")
+    parser.add_argument("--cases", default="marker,luigi,file,global,dask")
     parser.add_argument("--out", default=str(HERE / "results_hotpath.md"))
     args = parser.parse_args(argv)
     sides = {"this": REPO}
@@ -345,15 +378,18 @@ def render(times: dict, sides: dict, args, elapsed: float) -> str:
         "",
         "## Layered marker-file graph, 1 worker (µs per task)",
         "",
-        "| N | graphlib floor | dask.get | " + " | ".join(f"nbpipe ({s})" for s in sides) + " | ratio to floor |",
-        "|---:|---:|---:|" + "---:|" * len(sides) + "---|",
+        "| N | graphlib floor | dask.get | Luigi | "
+        + " | ".join(f"nbpipe ({s})" for s in sides)
+        + " | ratio to floor |",
+        "|---:|---:|---:|---:|" + "---:|" * len(sides) + "---|",
     ]
-    for n in MARKER_SIZES:
+    for n in sorted({n for (_, mode, n) in times if mode == "floor" and n != FILE_SIZE} | set(MARKER_SIZES)):
         floor = us("this", "floor", n)
         values = [us(s, "nbpipe", n) for s in sides]
         ratios = ", ".join(f"{s} {v / floor:.2f}×" for s, v in zip(sides, values, strict=True) if v and floor)
         lines.append(
-            f"| {n:,} | {cell(floor)} | {cell(us('this', 'dask_get', n))} | {' | '.join(map(cell, values))} | {ratios} |"
+            f"| {n:,} | {cell(floor)} | {cell(us('this', 'dask_get', n))} | {cell(us('this', 'luigi', n))} | "
+            f"{' | '.join(map(cell, values))} | {ratios} |"
         )
     lines += [
         "",

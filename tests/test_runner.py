@@ -60,6 +60,51 @@ def test_a_finished_run_s_graph_is_freed_when_build_returns_without_waiting_for_
     assert left == []
 
 
+class _SeesCollectorSetting(nbpipe.Task):
+    seen: list = []
+    fail = nbpipe.Parameter(default="")
+    nested = nbpipe.BoolParameter(default=False)
+
+    def complete(self):
+        return False
+
+    def run(self):
+        import gc
+
+        self.seen.append(gc.get_threshold())
+        if self.nested:
+            nbpipe.build([_SeesCollectorSetting(fail="", nested=False)], workers=1, executor="inline")
+            self.seen.append(gc.get_threshold())
+        if self.fail == "error":
+            raise ValueError("boom")
+        if self.fail == "interrupt":
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("fail", ["", "error", "interrupt", "nested"])
+def test_the_collector_collects_less_during_a_run_and_as_before_after_it(fail):
+    """A run raises the young generation's threshold while it holds its graph (a nested run
+    keeps it raised) and puts back the caller's setting however it ends."""
+    import gc
+
+    before = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
+    _SeesCollectorSetting.seen = []
+    try:
+        task = _SeesCollectorSetting(fail="" if fail == "nested" else fail, nested=fail == "nested")
+        if fail == "interrupt":
+            with pytest.raises(KeyboardInterrupt):
+                nbpipe.build([task], workers=1, executor="inline")
+        else:
+            assert nbpipe.build([task], workers=1, executor="inline") is (fail != "error")
+        after = gc.get_threshold()
+    finally:
+        gc.set_threshold(*before)
+    assert after == (700, 10, 10)
+    assert _SeesCollectorSetting.seen and all(seen[0] >= 50_000 for seen in _SeesCollectorSetting.seen)
+    assert len(_SeesCollectorSetting.seen) == (3 if fail == "nested" else 1)
+
+
 def test_build_returns_luigi_bool_and_detailed_result():
     assert nbpipe.build([Write("a")]) is True
     result = nbpipe.build([Write("b")], detailed_summary=True)
@@ -410,11 +455,12 @@ class Reports(nbpipe.Task):
         logging.getLogger("my.pipeline").warning("careful: %s", "low disk")
 
 
-@pytest.mark.parametrize("executor,workers", [("inline", 1), ("process", 2)])
+@pytest.mark.parametrize("executor,workers", [("inline", 1), ("thread", 2), ("process", 2)])
 def test_progress_reports_become_events(executor, workers):
     result = execute([Reports()], workers=workers, executor=executor)
-    progress = [e.data for e in result.events if e.kind == Kind.PROGRESS]
-    assert progress == [{"status_message": "halfway"}, {"progress_percentage": 50}]
+    progress = [e for e in result.events if e.kind == Kind.PROGRESS]
+    assert [e.data for e in progress] == [{"status_message": "halfway"}, {"progress_percentage": 50}]
+    assert [e.task for e in progress] == [Reports(), Reports()]  # (the widget finds the node by it)
 
 
 def test_worker_logging_reaches_the_driver_tagged_with_the_task(capfd):

@@ -754,6 +754,42 @@ def test_long_values_are_cut():
     assert body(summarize(ev.events)).splitlines()[2] == "    - 1 sumtest.Big(...)"
 
 
+class _Picky:
+    """A parameter value whose == refuses other values (as some array-like values do)."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __hash__(self):
+        return self.n
+
+    def __eq__(self, other):
+        if other is not self:
+            raise ValueError("the truth value of this comparison is ambiguous")
+        return True
+
+    def __str__(self):
+        return f"picky{self.n}"
+
+
+class Pair(Task):
+    task_namespace = "sumtest"
+    a = Parameter()
+    b = Parameter()
+
+
+def test_values_whose_comparison_raises_still_give_a_line():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (not strings: the parameter type warning)
+        tasks = [Pair(a="x", b=_Picky(i)) for i in range(4)]
+    ev = Events(tasks[0]).discover(tasks[0], tasks[1:])
+    for task in tasks:
+        ev.succeed(task)
+    assert body(summarize(ev.events)).splitlines()[2] == "    - 4 sumtest.Pair(a=x, b=picky0) ..."
+
+
 def test_summary_length_from_config(isolated_config):
     events = graph_events(All(), lambda t: "done")
     isolated_config.set_option("execution_summary", "summary_length", 2)

@@ -120,12 +120,12 @@ def _same_everywhere(tasks: list, name: str) -> bool:
     first = getattr(tasks[0], name)
     try:
         hash(first)
-    except TypeError:  # unhashable values: no ranging, as for a set of them
+        for task in tasks:
+            value = getattr(task, name)
+            if value is not first and value != first:
+                return False
+    except Exception:  # noqa: BLE001 - unhashable values (no ranging, as for a set of them), an odd __eq__
         return False
-    for task in tasks:
-        value = getattr(task, name)
-        if value is not first and value != first:
-            return False
     return True
 
 

@@ -87,24 +87,15 @@ class Register(abc.ABCMeta):
             if ok is None or ok[0] is not own.get("_param_list_cache"):
                 ok = _raw_ok(cls)
             if ok[1]:
-                types = _RAW_TYPES
+                # (the types checked in C, not a Python loop: this runs for every task made)
                 if kwargs:
-                    for value in kwargs.values():
-                        if type(value) not in types:
-                            break
-                    else:
-                        for value in args:
-                            if type(value) not in types:
-                                break
-                        else:
-                            # (one flat tuple: the cache keeps it, and pairs would be three objects more)
-                            raw = (cls, _RAW, args, *kwargs, *kwargs.values())
-                else:
-                    for value in args:
-                        if type(value) not in types:
-                            break
-                    else:
-                        raw = (cls, _RAW, args)
+                    if _RAW_TYPES.issuperset(map(type, kwargs.values())) and (
+                        not args or _RAW_TYPES.issuperset(map(type, args))
+                    ):
+                        # (one flat tuple: the cache keeps it, and pairs would be three objects more)
+                        raw = (cls, _RAW, args, *kwargs, *kwargs.values())
+                elif _RAW_TYPES.issuperset(map(type, args)):
+                    raw = (cls, _RAW, args)
                 if raw is not None:
                     hit = cache.get(raw)
                     if hit is not None:

@@ -286,7 +286,7 @@ class Scheduler:
             node.state = State.RUNNING
             node.attempts += 1
             self.running.add(task_id)
-            self._emit(State.RUNNING, node, now, attempt=node.attempts)
+            self._events.append(RunEvent(State.RUNNING, task_id, now, None, (), "", {"attempt": node.attempts}))
             if self.validate:
                 self._check()
             return task_id

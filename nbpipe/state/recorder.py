@@ -311,7 +311,8 @@ class HistoryRecorder:
         task = event.task or self._tasks.get(tid)
         if task is None:
             return
-        family, code, spec, same_as_id = self._class_info(type(task))
+        info = self._per_class.get(type(task))
+        family, code, spec, same_as_id = info if info is not None else self._class_info(type(task))
         # A requirement that ran in this run has its own record: comparing
         # completion times later tells whether it re-ran since, so nothing is
         # stored for it.  Anything else (complete before, external) is

@@ -97,7 +97,6 @@ class Task(metaclass=Register):
     # Set on each instance when it is made (Register.__call__ and __init__).
     task_id: str
     param_kwargs: dict[str, Any]
-    _Task__hash: int
     # Set on each class by the Register metaclass.
     _namespace_at_class_time: str
 
@@ -335,7 +334,6 @@ class Task(metaclass=Register):
             str_params = self.to_str_params(only_significant=True, only_public=True)
             task_id, params_json = _task_id_and_json(cls.get_task_family(), str_params, sorted(str_params))
         d["task_id"] = task_id
-        d["_Task__hash"] = hash(task_id)
         # The run history stores this JSON for each task that runs; made here anyway, it is kept.
         d["_Task__params_json"] = params_json
 
@@ -410,7 +408,9 @@ class Task(metaclass=Register):
         return cls(**new_kwargs)
 
     def __hash__(self) -> int:
-        return self._Task__hash
+        # Not kept on the instance: a str keeps its own hash once computed, and string hashes are
+        # salted per process, so a task sent to a worker must hash like an equal task made there.
+        return hash(self.task_id)
 
     def __eq__(self, other) -> bool:
         return self.__class__ is other.__class__ and self.task_id == other.task_id
@@ -432,10 +432,6 @@ class Task(metaclass=Register):
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        # String hashes are salted per process: a task sent to a worker must
-        # hash like an equal task made there, or sets and dicts miss it.
-        if "task_id" in state:
-            self._Task__hash = hash(state["task_id"])
 
     # -- the user contract ----------------------------------------------------
 

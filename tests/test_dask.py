@@ -994,3 +994,22 @@ def test_two_drivers_that_see_each_other_at_start_acknowledge_each_other(cluster
             registry.close()
         for client in clients.values():
             client.close()
+
+
+def test_a_worker_s_printed_lines_the_driver_s_stream_cannot_encode_are_shown_escaped(monkeypatch):
+    """A chunk of a Dask worker's output the driver's stdout cannot encode (an ASCII terminal, a
+    file name's stray bytes) is shown with those characters escaped, not dropped whole."""
+    import io
+
+    from nbpipe.executors.dask_executor import _write_tagged
+
+    class Printer(nbpipe.Task):
+        def run(self):
+            pass
+
+    raw = io.BytesIO()
+    stream = io.TextIOWrapper(raw, encoding="ascii")
+    monkeypatch.setattr(sys, "stdout", stream)
+    _write_tagged(Printer(), "caf\u00e9 ok\nstray \udcff byte\n")
+    stream.flush()
+    assert raw.getvalue().decode("ascii").splitlines() == ["[Printer()] caf\\xe9 ok", "[Printer()] stray \\udcff byte"]

@@ -577,10 +577,17 @@ def _write_tagged(task: Task, output: str) -> None:
     from nbpipe.executors.worker import _tag_for
 
     tag = _tag_for(task)
-    lines = output.splitlines()
+    text = "".join(f"{tag}{line}\n" for line in output.splitlines())
+    stream = sys.stdout
     try:
-        sys.stdout.write("".join(f"{tag}{line}\n" for line in lines))
-        sys.stdout.flush()
+        try:
+            stream.write(text)
+        except UnicodeEncodeError:
+            # Text the driver's stream cannot encode (an ASCII terminal, a file name's stray
+            # bytes): escaped, not the whole chunk lost.
+            encoding = getattr(stream, "encoding", None) or "utf-8"
+            stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
+        stream.flush()
     except Exception:  # noqa: BLE001 - a closed driver stream must not stop the run
         pass
 

@@ -258,6 +258,38 @@ def test_a_full_state_disk_is_reported_as_full_never_as_damage(tmp_path):
     assert "damaged" in str(damaged)
 
 
+def test_a_locked_state_database_s_message_says_how_long_it_was_waited_for(tmp_path):
+    """ "Stayed locked for more than 30 s" only after a wait that long; SQLite's immediate "busy"
+    (where waiting would deadlock) is not described as a wait."""
+    from nbpipe.state.store_errors import explain
+
+    busy = sqlite3.OperationalError("database is locked")
+    busy.sqlite_errorcode = 5  # type: ignore[attr-defined]
+    at_once = str(explain(busy, "recording attempts", tmp_path / "state.db", tmp_path, 30, waited=0.004))
+    assert "gave up after 0.00 s instead of waiting" in at_once and "more than" not in at_once
+    assert "recording attempts" in at_once and str(tmp_path / "state.db") in at_once
+    waited = str(explain(busy, "recording attempts", tmp_path / "state.db", tmp_path, 30, waited=30.02))
+    assert "stayed locked by another process for more than 30 s while recording attempts" in waited
+
+
+def test_a_state_database_held_by_another_writer_is_reported_after_the_timeout(tmp_path):
+    """A real lock: another connection holds a write transaction past the store's timeout."""
+    from nbpipe.exceptions import StateStoreError
+    from nbpipe.state.store import StateStore
+
+    store = StateStore(tmp_path, timeout=0.3)
+    other = sqlite3.connect(str(tmp_path / "state.db"), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        with pytest.raises(StateStoreError, match=r"stayed locked by another process for more than 0.3 s while"):
+            store.enable(["T_1"], time.time())
+        assert time.monotonic() - started >= 0.3
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
 # -- SIGTERM ------------------------------------------------------------------------------------------------
 
 GATED = textwrap.dedent("""

@@ -111,17 +111,18 @@ class StateStore:
         class _Guard:
             def __enter__(self):
                 store._lock.acquire()
+                self.started = time.monotonic()
 
             def __exit__(self, exc_type, exc, tb):
                 store._lock.release()
                 if exc_type is None or not issubclass(exc_type, sqlite3.Error):
                     return False
-                raise store._explain(exc, doing) from None
+                raise store._explain(exc, doing, time.monotonic() - self.started) from None
 
         return _Guard()
 
-    def _explain(self, exc: sqlite3.Error, doing: str) -> StateStoreError:
-        return explain(exc, doing, self.path, self.state_dir, self.timeout)
+    def _explain(self, exc: sqlite3.Error, doing: str, waited: float | None = None) -> StateStoreError:
+        return explain(exc, doing, self.path, self.state_dir, self.timeout, waited)
 
     # -- schema ---------------------------------------------------------------
 

@@ -30,11 +30,21 @@ def _no_space(folder: Path) -> bool:
     return stats.f_bavail * stats.f_frsize < 64 * 1024
 
 
-def explain(exc: sqlite3.Error, doing: str, path: Path, state_dir: Path, timeout: float) -> StateStoreError:
-    """The error to raise for ``exc``, met while ``doing`` on the database at ``path``."""
+def explain(
+    exc: sqlite3.Error, doing: str, path: Path, state_dir: Path, timeout: float, waited: float | None = None
+) -> StateStoreError:
+    """The error to raise for ``exc``, met while ``doing`` on the database at ``path`` after ``waited`` s."""
     text = str(exc)
     code = getattr(exc, "sqlite_errorcode", 0) & 0xFF  # the primary result code
     if code in (SQLITE_BUSY, SQLITE_LOCKED) or "locked" in text or "busy" in text:
+        if waited is not None and waited < 0.9 * timeout:
+            # SQLite answers "busy" at once where waiting would deadlock (two connections each
+            # holding what the other needs): no wait happened, so none is claimed.
+            return StateStoreError(
+                f"state database {path} was locked by another process while {doing}, and SQLite gave up "
+                f"after {waited:.2f} s instead of waiting (waiting would have deadlocked with that "
+                "process); run again, or wait for the other nbpipe run to finish"
+            )
         return StateStoreError(
             f"state database {path} stayed locked by another process for more than "
             f"{timeout:g} s while {doing}; wait for the other nbpipe run to finish, or raise "

@@ -105,6 +105,38 @@ def test_the_collector_collects_less_during_a_run_and_as_before_after_it(fail):
     assert len(_SeesCollectorSetting.seen) == (3 if fail == "nested" else 1)
 
 
+def test_runs_in_many_threads_leave_the_collector_as_they_found_it():
+    """Runs in several threads (a notebook's background runs) raise and restore the collector's
+    setting together: the last one out restores the caller's, whatever the interleaving."""
+    import gc
+    import sys
+    import threading
+
+    from nbpipe.engine.run_loop import FewerCollections
+
+    before, interval = gc.get_threshold(), sys.getswitchinterval()
+    gc.set_threshold(700, 10, 10)
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible, inside enter and exit too
+    try:
+
+        def enter_and_leave():
+            for _ in range(10_000):
+                with FewerCollections():
+                    pass
+
+        threads = [threading.Thread(target=enter_and_leave) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        after = gc.get_threshold()
+    finally:
+        sys.setswitchinterval(interval)
+        gc.set_threshold(*before)
+    assert after == (700, 10, 10)
+    assert FewerCollections._depth == 0
+
+
 def test_build_returns_luigi_bool_and_detailed_result():
     assert nbpipe.build([Write("a")]) is True
     result = nbpipe.build([Write("b")], detailed_summary=True)

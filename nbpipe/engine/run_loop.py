@@ -390,7 +390,7 @@ class RunLoop:
 
 
 class FewerCollections:
-    """Collect cyclic garbage less often while a run builds its large graph.
+    """Collect cyclic garbage less often while a run holds its large graph.
 
     A run allocates a few objects per task and frees almost none until it
     ends, which makes CPython's generational collector rescan a growing heap:
@@ -401,22 +401,25 @@ class FewerCollections:
 
     _depth = 0
     _saved: tuple | None = None
+    _mutex = threading.Lock()  # runs in several threads (a notebook's background runs) count together
 
     def __enter__(self):
         import gc
 
-        if FewerCollections._depth == 0:
-            FewerCollections._saved = gc.get_threshold()
-            first, *rest = FewerCollections._saved
-            gc.set_threshold(max(first, 50_000), max(rest[0], 50), max(rest[1], 100))
-        FewerCollections._depth += 1
+        with FewerCollections._mutex:
+            if FewerCollections._depth == 0:
+                FewerCollections._saved = gc.get_threshold()
+                first, *rest = FewerCollections._saved
+                gc.set_threshold(max(first, 50_000), max(rest[0], 50), max(rest[1], 100))
+            FewerCollections._depth += 1
 
     def __exit__(self, *exc):
         import gc
 
-        FewerCollections._depth -= 1
-        if FewerCollections._depth == 0 and FewerCollections._saved is not None:
-            gc.set_threshold(*FewerCollections._saved)
+        with FewerCollections._mutex:
+            FewerCollections._depth -= 1
+            if FewerCollections._depth == 0 and FewerCollections._saved is not None:
+                gc.set_threshold(*FewerCollections._saved)
 
 
 def close_locks(run: RunLoop) -> None:

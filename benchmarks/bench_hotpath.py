@@ -70,6 +70,38 @@ def work(path):
         open(path, "w").close()
 
 layers = n // WIDTH
+
+
+def marker_graph(lib):
+    # The layered marker graph's task class, written once against Luigi's API: lib is nbpipe or luigi.
+
+    class MarkerLayered(lib.Task):
+        layer = lib.IntParameter()
+        idx = lib.IntParameter()
+
+        def requires(self):
+            if self.layer == 0:
+                return []
+            cls = type(self)
+            return [cls(layer=self.layer - 1, idx=j) for j in edges(self.layer)[self.idx]]
+
+        def complete(self):
+            return os.path.exists(os.path.join(out, self.task_id))
+
+        def run(self):
+            open(os.path.join(out, self.task_id), "w").close()
+
+    return MarkerLayered
+
+
+def top_of(lib, node):
+    class Top(lib.WrapperTask):
+        def requires(self):
+            return [node(layer=layers - 1, idx=i) for i in range(WIDTH)]
+
+    return Top
+
+
 if mode == "floor":
     import graphlib
     start = time.perf_counter()
@@ -105,21 +137,7 @@ elif mode == "dask_get":
 elif mode in ("nbpipe", "nbpipe_file"):
     import nbpipe
 
-    class MarkerLayered(nbpipe.Task):
-        layer = nbpipe.IntParameter()
-        idx = nbpipe.IntParameter()
-
-        def requires(self):
-            if self.layer == 0:
-                return []
-            cls = type(self)
-            return [cls(layer=self.layer - 1, idx=j) for j in edges(self.layer)[self.idx]]
-
-        def complete(self):
-            return os.path.exists(os.path.join(out, self.task_id))
-
-        def run(self):
-            open(os.path.join(out, self.task_id), "w").close()
+    MarkerLayered = marker_graph(nbpipe)
 
     class FileLayered(MarkerLayered):
         def complete(self):
@@ -134,9 +152,7 @@ elif mode in ("nbpipe", "nbpipe_file"):
 
     node = MarkerLayered if mode == "nbpipe" else FileLayered
 
-    class Top(nbpipe.WrapperTask):
-        def requires(self):
-            return [node(layer=layers - 1, idx=i) for i in range(WIDTH)]
+    Top = top_of(nbpipe, node)
 
     class Warm(nbpipe.Task):  # the engine has run once in this process, as in a notebook's second cell
         def complete(self):
@@ -154,25 +170,7 @@ elif mode == "luigi":
     import logging
     import luigi
 
-    class MarkerLayered(luigi.Task):
-        layer = luigi.IntParameter()
-        idx = luigi.IntParameter()
-
-        def requires(self):
-            if self.layer == 0:
-                return []
-            cls = type(self)
-            return [cls(layer=self.layer - 1, idx=j) for j in edges(self.layer)[self.idx]]
-
-        def complete(self):
-            return os.path.exists(os.path.join(out, self.task_id))
-
-        def run(self):
-            open(os.path.join(out, self.task_id), "w").close()
-
-    class Top(luigi.WrapperTask):
-        def requires(self):
-            return [MarkerLayered(layer=layers - 1, idx=i) for i in range(WIDTH)]
+    Top = top_of(luigi, marker_graph(luigi))
 
     logging.getLogger("luigi-interface").setLevel(logging.WARNING)
     start = time.perf_counter()

@@ -8,11 +8,12 @@ staleness, task locks) — so none of them has to know the others.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from nbpipe import options
 from nbpipe.configuration import get_config
@@ -26,6 +27,9 @@ from nbpipe.executors import make_executor
 from nbpipe.task import Task, flatten
 
 __all__ = ["execute", "Stragglers"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 logger = logging.getLogger("nbpipe")
 
@@ -87,6 +91,24 @@ def _close_in_history(store, recorder, run_id: str, outcome: str) -> None:
             logger.warning("the end of run %s is not recorded in history: %s", run_id, exc)
 
 
+def _collecting_less(run: Callable[P, R]) -> Callable[P, R]:
+    """``run`` with the collector collecting less often from its start until its graph is freed.
+
+    A run makes a few objects per task that all live until it ends, and
+    rescanning them finds nothing.  Leaving only after ``run`` returned (its
+    locals freed, the graph with them unless the caller keeps the result)
+    spares the collection that restoring the thresholds would start over them.
+    """
+
+    @functools.wraps(run)
+    def collecting_less(*args: P.args, **kwargs: P.kwargs) -> R:
+        with FewerCollections():
+            return run(*args, **kwargs)
+
+    return collecting_less
+
+
+@_collecting_less
 def execute(
     tasks,
     workers: int = 1,
@@ -109,35 +131,6 @@ def execute(
     is recorded on the exception as ``exc.result``.  Setting ``stop`` (from
     another thread) stops the run the same way, but returns the result.
     """
-    # Collect less often from the start of the run until its graph is freed: a run makes a
-    # few objects per task that all live until it ends, and rescanning them finds nothing.
-    # Leaving only after _execute returned (its graph freed, unless the caller keeps the
-    # result) spares the collection that restoring the thresholds would start over them.
-    with FewerCollections():
-        return _execute(
-            tasks,
-            workers,
-            executor,
-            observers=observers,
-            check_threads=check_threads,
-            rerun=rerun,
-            stop=stop,
-            dask_address=dask_address,
-        )
-
-
-def _execute(
-    tasks,
-    workers: int = 1,
-    executor: str | Executor | None = None,
-    *,
-    observers: Iterable[Callable[[RunEvent], None]] = (),
-    check_threads: int | None = None,
-    rerun: str = "missing",
-    stop: threading.Event | None = None,
-    dask_address: str | None = None,
-) -> RunResult:
-    """The body of :func:`execute`."""
     cfg = get_config()
     roots = flatten(tasks)
     for root in roots:

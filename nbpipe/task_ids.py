@@ -64,10 +64,7 @@ def task_id_from_sorted(
         except TypeError:  # a serialize() that returned something other than a str
             joined = None
         if joined is not None and joined.isascii() and (joined.isalnum() or not joined):
-            params_json = template % tuple(values)
-            param_hash = _md5(params_json.encode(), usedforsecurity=False).hexdigest()
-            summary = "_".join([value[:TASK_ID_TRUNCATE_PARAMS] for value in values[:TASK_ID_INCLUDE_PARAMS]])
-            return f"{task_family}_{summary}_{param_hash[:TASK_ID_TRUNCATE_HASH]}", params_json
+            return _finish(task_family, template % tuple(values), values[:TASK_ID_INCLUDE_PARAMS])
     try:
         params_json = (
             "{" + ",".join([prefix + _quote(value) for prefix, value in zip(prefixes, values, strict=True)]) + "}"

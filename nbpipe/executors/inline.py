@@ -45,13 +45,9 @@ class InlineExecutor(Executor):
     def submit(self, task, deps=None) -> None:
         if type(task) not in self._timeout_checked:
             self.warn_unenforceable_timeout(task)
-        # Set per task, not once: task code (a nested build) may have changed it.
+        # Set per task, not once: task code (a nested build) may have changed them.
         runtime.set_current(self.context)
-        sink = self._sink
-        if sink is None:  # (nothing to install: a nested build puts back None, the sink outside tasks)
-            self._outcomes.append(run_task(task, self.check_unfulfilled_deps, "inline", deps, self._verified))
-            return
-        _task.set_progress_sink(sink)
+        _task.set_progress_sink(self._sink)
         try:
             self._outcomes.append(run_task(task, self.check_unfulfilled_deps, "inline", deps, self._verified))
         finally:
